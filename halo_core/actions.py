@@ -1,0 +1,145 @@
+"""BrowserGym-style action strings: parsing and validation.
+
+An action is one call, e.g. ``click('12')`` or ``fill('31', "cooking pot")``. Parsing
+uses Python's own parser on a single call expression whose arguments must be
+literals, so a model can never make the loop run code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any, Iterable
+
+import attrs
+
+# name -> (argument kinds). "bid" is an element id that must be on the page;
+# "str"/"num" are literals; a trailing "*" marks optional arguments.
+ACTION_SIGNATURES: dict[str, tuple[str, ...]] = {
+    "click": ("bid", "str*"),
+    "dblclick": ("bid", "str*"),
+    "hover": ("bid",),
+    "fill": ("bid", "str"),
+    "select_option": ("bid", "str"),
+    "check": ("bid",),
+    "uncheck": ("bid",),
+    "press": ("bid", "str"),
+    "focus": ("bid",),
+    "clear": ("bid",),
+    "scroll": ("num", "num"),
+    "goto": ("str",),
+    "go_back": (),
+    "go_forward": (),
+    "tab_focus": ("num",),
+    "new_tab": (),
+    "close_tab": (),
+    "noop": ("num*",),
+    "send_msg_to_user": ("str",),
+    "report_infeasible": ("str",),
+}
+
+TERMINAL_ACTIONS = frozenset({"send_msg_to_user", "report_infeasible"})
+
+
+class ActionError(ValueError):
+    """An action string that cannot be executed; becomes ``last_action_error``."""
+
+
+@attrs.frozen
+class Action:
+    name: str
+    args: tuple[Any, ...] = ()
+
+    @property
+    def bid(self) -> str | None:
+        kinds = ACTION_SIGNATURES.get(self.name, ())
+        if kinds and kinds[0] == "bid" and self.args:
+            return str(self.args[0])
+        return None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.name in TERMINAL_ACTIONS
+
+    def to_string(self) -> str:
+        return f"{self.name}({', '.join(_literal(a) for a in self.args)})"
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+_CALL_RE = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\s*\(.*\)", re.S)
+
+
+def parse_action(text: str) -> Action:
+    """Parse one action string; raise :class:`ActionError` saying what is wrong."""
+    source = (text or "").strip()
+    if not source:
+        raise ActionError("empty action; expected a call such as click('12')")
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise ActionError(f"cannot parse action {source!r}: {exc.msg}") from None
+    call = tree.body
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+        raise ActionError(f"action {source!r} is not a single call like click('12')")
+    name = call.func.id
+    if name not in ACTION_SIGNATURES:
+        raise ActionError(f"unknown action {name!r}; allowed: {', '.join(sorted(ACTION_SIGNATURES))}")
+    if call.keywords:
+        raise ActionError(f"{name}() takes positional arguments only")
+    try:
+        args = tuple(ast.literal_eval(arg) for arg in call.args)
+    except ValueError:
+        raise ActionError(f"arguments of {name}() must be literals") from None
+    kinds = ACTION_SIGNATURES[name]
+    required = sum(1 for k in kinds if not k.endswith("*"))
+    if not required <= len(args) <= len(kinds):
+        raise ActionError(f"{name}() takes {required}-{len(kinds)} arguments, got {len(args)}")
+    for value, kind in zip(args, kinds):
+        kind = kind.rstrip("*")
+        if kind == "bid" and not isinstance(value, (str, int)):
+            raise ActionError(f"{name}(): element id must be a string like '12'")
+        if kind == "str" and not isinstance(value, str):
+            raise ActionError(f"{name}(): expected a string, got {value!r}")
+        if kind == "num" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ActionError(f"{name}(): expected a number, got {value!r}")
+    if kinds and kinds[0] == "bid":
+        args = (str(args[0]),) + args[1:]
+    return Action(name, args)
+
+
+def validate_action(action: Action, valid_bids: Iterable[str]) -> None:
+    """Raise :class:`ActionError` if the action names an element not on the page."""
+    bid = action.bid
+    if bid is not None and bid not in set(valid_bids):
+        raise ActionError(f"element '{bid}' is not on the current page; use a bid from the observation")
+
+
+def extract_action(text: str) -> str:
+    """Pull the action call out of free model output.
+
+    Accepts a bare call, a fenced code block, or ``Action: ...``; the last
+    well-formed known call wins, as models often think aloud first.
+    """
+    if not text:
+        raise ActionError("model returned no text")
+    candidates: list[str] = []
+    for block in re.findall(r"```(?:\w+)?\s*(.*?)```", text, re.S):
+        candidates.extend(line.strip() for line in block.splitlines())
+    candidates.extend(line.strip() for line in text.splitlines())
+    for line in reversed(candidates):
+        line = re.sub(r"^(?:action\s*:\s*)", "", line, flags=re.I).strip().strip("`")
+        if not _CALL_RE.fullmatch(line):
+            match = re.search(r"\b(" + "|".join(ACTION_SIGNATURES) + r")\s*\(.*\)", line)
+            if not match:
+                continue
+            line = match.group(0)
+        try:
+            return parse_action(line).to_string()
+        except ActionError:
+            continue
+    raise ActionError(f"no valid action found in model output: {text[:200]!r}")

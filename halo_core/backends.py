@@ -1,0 +1,108 @@
+"""Model backends: the protocol, and choosing one by a ``prefix:model`` string.
+
+Backends come from plugins (``halo_register_backends``). The worker and manager
+only ever call :meth:`Backend.complete`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+import attrs
+
+from halo_core.model import Usage
+
+#: Which distribution provides a prefix, for the "install this" hint.
+KNOWN_PREFIXES: dict[str, str] = {
+    "openai": "halo-plugin-openai",
+    "anthropic": "halo-plugin-anthropic",
+    "litellm": "halo-plugin-litellm",
+    "vllm": "halo-plugin-qwen",
+    "local": "halo-plugin-qwen",
+}
+
+
+class BackendError(RuntimeError):
+    """A model call failed for good (after retries); the episode records it."""
+
+
+class BackendConfigError(BackendError):
+    """A backend cannot be used as configured (unknown prefix, missing key)."""
+
+
+@attrs.frozen
+class Message:
+    role: str  # system | user | assistant
+    content: str
+    images: tuple[bytes, ...] = attrs.field(default=(), repr=False)
+
+
+@attrs.frozen
+class Completion:
+    text: str
+    usage: Usage = Usage()
+    model: str = ""
+    raw: Any = attrs.field(default=None, repr=False, eq=False)
+
+
+@attrs.frozen
+class BackendSettings:
+    """Options common to every backend; each backend reads what applies to it."""
+
+    temperature: float = 0.0
+    seed: int | None = None
+    max_tokens: int = 256
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    base_url: str | None = None
+    images: bool = True
+    prices: dict[str, tuple[float, float]] = attrs.field(factory=dict)  # model -> $/1M in, out
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str  # e.g. "openai:gpt-4o-mini"
+    supports_images: bool
+
+    def complete(self, messages: Sequence[Message], *, temperature: float | None = None,
+                 seed: int | None = None, max_tokens: int | None = None) -> Completion: ...
+
+    def check(self) -> None:
+        """Raise :class:`BackendConfigError` naming what is missing (e.g. the API key
+        variable) before any task starts. Must not spend tokens if avoidable."""
+
+
+BackendFactory = Callable[[str, BackendSettings], Backend]
+
+
+@attrs.define
+class BackendRegistry:
+    factories: dict[str, BackendFactory] = attrs.field(factory=dict)
+    descriptions: dict[str, str] = attrs.field(factory=dict)
+
+    def register(self, prefix: str, factory: BackendFactory, *, description: str = "", requires: str = "") -> None:
+        self.factories[prefix] = factory
+        self.descriptions[prefix] = description
+
+    def create(self, spec: str, settings: BackendSettings | None = None) -> Backend:
+        prefix, sep, model = spec.partition(":")
+        if not sep or not prefix or not model:
+            raise BackendConfigError(
+                f"backend {spec!r} is not of the form prefix:model (e.g. openai:gpt-4o-mini)"
+            )
+        factory = self.factories.get(prefix)
+        if factory is None:
+            installed = ", ".join(sorted(self.factories)) or "none"
+            hint = KNOWN_PREFIXES.get(prefix)
+            extra = f"; install {hint} to use it" if hint else ""
+            raise BackendConfigError(
+                f"no backend {prefix!r} is installed (installed: {installed}){extra}"
+            )
+        return factory(model, settings or BackendSettings())
+
+
+def collect_backends(pm) -> BackendRegistry:
+    registry = BackendRegistry()
+    pm.hook.halo_register_backends(register=registry.register)
+    return registry

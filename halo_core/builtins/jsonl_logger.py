@@ -1,0 +1,49 @@
+"""JSONL trajectory logger.
+
+One file per episode at ``data/trajectories/<mode>/<run_id>/<task>__attempt_<k>.jsonl``.
+Each event is encoded first and written with a single ``write`` on an append-only
+descriptor, so a crash or kill never leaves half a line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from halo_core import hookimpl
+
+_SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "REAL_API_KEY", "HF_TOKEN", "HALO_API_KEY")
+
+
+def _secrets() -> list[str]:
+    return [v for k, v in os.environ.items() if (k in _SECRET_ENV or k.endswith("_API_KEY")) and len(v) >= 8]
+
+
+def redact(text: str, secrets: list[str] | None = None) -> str:
+    """Replace every configured secret value in ``text`` with ``[REDACTED]``."""
+    for secret in secrets if secrets is not None else _secrets():
+        if secret in text:
+            text = text.replace(secret, "[REDACTED]")
+    return text
+
+
+def append_line(path: os.PathLike | str, record: dict) -> None:
+    """Append one JSON line atomically (one write call; O_APPEND)."""
+    data = (redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+@hookimpl
+def halo_log(event, episode):
+    if episode is None or event.get("type") not in ("episode_start", "step", "episode_end"):
+        return
+    path = episode.trajectory_path
+    if event["type"] == "episode_start":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():  # a rerun of the same attempt replaces the old file
+            path.unlink()
+    append_line(path, event)

@@ -1,0 +1,43 @@
+"""Loop detector: the same state twice within five steps, or A-B-A-B actions.
+
+Its verdict (``check="loop"``) is what the manager gate and recovery react to.
+"""
+
+from __future__ import annotations
+
+from halo_core import hookimpl
+from halo_core.model import Verdict
+
+WINDOW = 5
+
+
+def detect_loop(fingerprints: list[str], actions: list[str]) -> str:
+    """Why the recent history looks like a loop, or "" if it does not.
+
+    ``fingerprints`` are the states the actions were taken in (oldest first) plus the
+    state reached by the last one; ``actions`` the actions, oldest first.
+    """
+    recent = fingerprints[-(WINDOW + 1):]
+    current = recent[-1] if recent else None
+    if current is not None and current in recent[:-1] and len(actions) >= 2:
+        # revisiting a state after a real action sequence; a failed action that left the
+        # page untouched is the verifier's business, not a loop, unless it repeats
+        last = actions[-1]
+        if recent[-2] != current or actions[-2:] == [last, last]:
+            return "same state seen twice within %d steps" % WINDOW
+    if len(actions) >= 4:
+        a, b, c, d = actions[-4:]
+        if a == c and b == d and a != b:
+            return f"actions alternate {a} / {b}"
+    if len(actions) >= 3 and len(set(actions[-3:])) == 1 and len(set(fingerprints[-4:])) == 1:
+        return f"same action {actions[-1]} repeated without effect"
+    return ""
+
+
+@hookimpl
+def halo_verify(before, decision, after, episode):
+    prints = [r.fingerprint for r in episode.history] + [before.fingerprint, after.fingerprint]
+    actions = [r.decision.action for r in episode.history] + [decision.action]
+    reason = detect_loop(prints, actions)
+    episode.state["loop"] = reason
+    return Verdict("loop", not reason, reason)

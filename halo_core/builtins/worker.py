@@ -1,0 +1,54 @@
+"""The worker policy: the model that decides each step when nothing cheaper will.
+
+Active when ``config.policy == "worker"`` (policy plugins such as the web clones'
+expert take over for other values). ``trylast``: it is the bottom of the hierarchy.
+"""
+
+from __future__ import annotations
+
+from halo_core import hookimpl
+from halo_core.actions import ActionError, extract_action, parse_action, validate_action
+from halo_core.backends import Message
+from halo_core.model import Decision, Observation, Usage
+from halo_core.prompts import worker_messages
+
+
+def choose_action(backend, messages: list[Message], observation: Observation) -> tuple[str, Usage, str]:
+    """Ask the model; on unusable output ask once more with the reason.
+
+    Returns (action, usage, error). When the second answer is unusable too, the raw
+    text is returned as the action so the environment records it as an action error.
+    """
+    usage = Usage()
+    text = ""
+    for attempt in range(2):
+        completion = backend.complete(messages)
+        usage = usage + completion.usage
+        text = completion.text
+        try:
+            action = extract_action(text)
+            validate_action(parse_action(action), observation.valid_bids)
+            return action, usage, ""
+        except ActionError as exc:
+            error = str(exc)
+            messages = list(messages) + [
+                Message("assistant", text),
+                Message("user", f"That reply is not usable: {error}. Reply with one valid action only."),
+            ]
+    return (text.strip().splitlines()[0] if text.strip() else "noop()"), usage, error
+
+
+@hookimpl(trylast=True)
+def halo_decide(observation, episode):
+    config = episode.config
+    if config.policy != "worker":
+        return None
+    backend = episode.backend("worker")
+    messages = worker_messages(episode.task.goal, observation, episode.history,
+                               history_len=config.history_len,
+                               images=config.use_screenshot and getattr(backend, "supports_images", False))
+    action, usage, error = choose_action(backend, messages, observation)
+    meta = {"model": getattr(backend, "name", ""), "prompt": messages[-1].content}
+    if error:
+        meta["parse_error"] = error
+    return Decision(action, "worker", usage=usage, meta=meta)

@@ -1,0 +1,203 @@
+"""HALO's data model: what flows through the loop.
+
+Everything here is an ``attrs`` class, frozen where the value never changes once
+made. The loop passes these between hooks; plugins read them and return new ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Mapping
+
+import attrs
+
+DecisionSource = Literal["macro", "vac", "worker", "manager", "recovery"]
+DECISION_SOURCES: tuple[str, ...] = ("macro", "vac", "worker", "manager", "recovery")
+
+
+@attrs.frozen
+class TaskSpec:
+    """One task: a goal on a site, and how success is judged.
+
+    ``id`` is the canonical id (``webclones.shop-1``, ``v2.omnizon-13``); ``suite`` names
+    the environment provider that owns it.
+    """
+
+    id: str
+    goal: str
+    suite: str
+    site: str = ""
+    start_url: str = ""
+    challenge_type: str = "action"  # action | retrieval
+    possible: bool = True
+    difficulty: str = ""
+    split: str = ""  # train | test | ""
+    points: float = 1.0
+    evals: tuple[Mapping[str, Any], ...] = ()
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+
+
+@attrs.frozen
+class AXNode:
+    """One node of the accessibility tree, flattened in document order.
+
+    ``bid`` is set on elements the agent can act on (BrowserGym's browser id);
+    ``depth`` keeps the tree shape for rendering.
+    """
+
+    role: str
+    name: str = ""
+    bid: str | None = None
+    value: str = ""
+    depth: int = 0
+    props: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class RawObservation:
+    """What an environment returns after reset or an action. Never HTML."""
+
+    url: str
+    title: str = ""
+    axtree: tuple[AXNode, ...] = ()
+    screenshot: bytes | None = attrs.field(default=None, repr=False)
+    tabs: tuple[str, ...] = ()
+    active_tab: int = 0
+    focused_bid: str | None = None
+    last_action: str = ""
+    last_action_error: str = ""
+
+
+@attrs.frozen
+class Element:
+    """An actionable element as the agent sees it."""
+
+    bid: str
+    role: str
+    name: str
+    value: str = ""
+    props: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def describe(self) -> str:
+        text = f"[{self.bid}] {self.role}"
+        if self.name:
+            text += f" {self.name!r}"
+        if self.value:
+            text += f" value={self.value!r}"
+        return text
+
+
+@attrs.frozen
+class Observation:
+    """The loop's view of the page, made by ``halo_observe``."""
+
+    url: str
+    title: str
+    text: str  # compact AXTree rendering with bids
+    elements: tuple[Element, ...]
+    page_type: str
+    fingerprint: str
+    last_action: str = ""
+    last_action_error: str = ""
+    screenshot: bytes | None = attrs.field(default=None, repr=False, eq=False)
+    annotations: dict[str, Any] = attrs.field(factory=dict, eq=False)
+
+    @property
+    def valid_bids(self) -> frozenset[str]:
+        return frozenset(e.bid for e in self.elements)
+
+    def find(self, role: str, name: str) -> Element | None:
+        """The element with this role and exact accessible name, if any."""
+        for element in self.elements:
+            if element.role == role and element.name == name:
+                return element
+        return None
+
+
+@attrs.frozen
+class Usage:
+    """What model calls cost: summed per decision, step and episode."""
+
+    calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    latency_ms: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            calls=self.calls + other.calls,
+            tokens_in=self.tokens_in + other.tokens_in,
+            tokens_out=self.tokens_out + other.tokens_out,
+            cost=self.cost + other.cost,
+            latency_ms=self.latency_ms + other.latency_ms,
+        )
+
+
+@attrs.frozen
+class Decision:
+    """An action chosen by one layer of the hierarchy."""
+
+    action: str
+    source: str  # one of DECISION_SOURCES
+    usage: Usage = Usage()
+    reason: str = ""
+    meta: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        if self.source not in DECISION_SOURCES:
+            raise ValueError(
+                f"Decision.source {self.source!r} is not one of {', '.join(DECISION_SOURCES)}"
+            )
+
+
+@attrs.frozen
+class Verdict:
+    """A check made after an action (``halo_verify``)."""
+
+    check: str  # e.g. "postcondition", "loop"
+    ok: bool
+    reason: str = ""
+    meta: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class StepRecord:
+    step_idx: int
+    url: str
+    fingerprint: str
+    page_type: str
+    decision: Decision
+    error: str
+    verdicts: tuple[Verdict, ...]
+    elapsed_ms: float
+    manager_called: bool
+    cache_hit: bool
+
+
+@attrs.frozen
+class EpisodeResult:
+    task_id: str
+    success: bool
+    reward: float
+    steps: int
+    wall_time_sec: float
+    terminated_by: str  # message | infeasible | max_steps | error
+    error: str = ""
+    final_message: str = ""
+    usage: Usage = Usage()
+    manager_calls: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    macro_steps: int = 0
+    scorable: bool = True
+    info: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Evaluation:
+    """An environment's score for a finished episode."""
+
+    reward: float
+    success: bool
+    scorable: bool = True
+    info: Mapping[str, Any] = attrs.field(factory=dict)

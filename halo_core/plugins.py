@@ -1,0 +1,130 @@
+"""The plugin manager: built-ins first, then the ``halo`` entry points, one at a time.
+
+Environment variables:
+
+``HALO_LOAD_PLUGINS``
+    comma-separated entry-point names; only these third-party plugins load
+    (an empty string loads none).
+``HALO_DISABLE_PLUGINS``
+    comma-separated plugin names (built-in or entry point) not to register.
+``HALO_TRACE_PLUGINS``
+    when set, every hook call and its result are printed to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import warnings
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from halo_core import hookspecs
+
+#: Built-in behaviour, registered exactly like third-party plugins (name, module).
+DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("summarizer", "halo_core.builtins.summarizer"),
+    ("verifier", "halo_core.builtins.verifier"),
+    ("loop_detector", "halo_core.builtins.loop_detector"),
+    ("recovery", "halo_core.builtins.recovery"),
+    ("worker", "halo_core.builtins.worker"),
+    ("manager_gate", "halo_core.builtins.manager"),
+    ("jsonl_logger", "halo_core.builtins.jsonl_logger"),
+)
+
+
+class PluginLoadWarning(UserWarning):
+    """A plugin failed to load; the others still work."""
+
+
+def _names(var: str) -> set[str] | None:
+    value = os.environ.get(var)
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def make_plugin_manager(*, load_entrypoints: bool = True, extra: tuple[Any, ...] = ()) -> pluggy.PluginManager:
+    """Build a manager with the hookspecs, the built-ins and the installed plugins.
+
+    A plugin that fails to import is named in a :class:`PluginLoadWarning` and skipped.
+    ``extra`` objects are registered last (used by tests and embedding code).
+    """
+    pm = pluggy.PluginManager("halo")
+    pm.add_hookspecs(hookspecs)
+    disabled = _names("HALO_DISABLE_PLUGINS") or set()
+    for name, module_name in DEFAULT_PLUGINS:
+        if name in disabled:
+            continue
+        pm.register(importlib.import_module(module_name), name=name)
+    if load_entrypoints:
+        _load_entrypoints(pm, disabled)
+    for plugin in extra:
+        pm.register(plugin)
+    if os.environ.get("HALO_TRACE_PLUGINS"):
+        _trace(pm)
+    return pm
+
+
+def _load_entrypoints(pm: pluggy.PluginManager, disabled: set[str]) -> None:
+    allowed = _names("HALO_LOAD_PLUGINS")
+    for ep in sorted(entry_points(group="halo"), key=lambda e: e.name):
+        if ep.name in disabled or (allowed is not None and ep.name not in allowed):
+            continue
+        if pm.get_plugin(ep.name) is not None:
+            continue
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+        except Exception as exc:  # one broken plugin must not take the tool down
+            warnings.warn(
+                f"plugin {ep.name!r} ({ep.value}) failed to load and is skipped: "
+                f"{type(exc).__name__}: {exc}",
+                PluginLoadWarning,
+                stacklevel=2,
+            )
+            continue
+        dist = getattr(ep, "dist", None)
+        if dist is not None:
+            pm._halo_dists = getattr(pm, "_halo_dists", {})  # type: ignore[attr-defined]
+            pm._halo_dists[ep.name] = (dist.name, dist.version)  # type: ignore[attr-defined]
+
+
+def _trace(pm: pluggy.PluginManager) -> None:
+    def before(hook_name, hook_impls, kwargs):
+        names = [impl.plugin_name for impl in hook_impls]
+        print(f"[halo trace] {hook_name} -> {names}", file=sys.stderr)
+
+    def after(outcome, hook_name, hook_impls, kwargs):
+        exc = outcome.exception
+        shown = f"raised {exc!r}" if exc else f"returned {_short(outcome.get_result())}"
+        print(f"[halo trace] {hook_name} {shown}", file=sys.stderr)
+
+    pm.add_hookcall_monitoring(before, after)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 160 else text[:157] + "..."
+
+
+def describe_plugins(pm: pluggy.PluginManager, *, include_builtins: bool = True) -> list[dict[str, Any]]:
+    """Name, distribution, version and hooks of each registered plugin."""
+    from halo_core import __version__
+
+    builtins = {name for name, _ in DEFAULT_PLUGINS}
+    dists = getattr(pm, "_halo_dists", {})
+    rows = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: (item[0] not in builtins, item[0])):
+        if name is None:
+            continue
+        is_builtin = name in builtins
+        if is_builtin and not include_builtins:
+            continue
+        dist, version = ("halo-core", __version__) if is_builtin else dists.get(name, ("", ""))
+        hooks = sorted(h.name for h in (pm.get_hookcallers(plugin) or []))
+        rows.append({"name": name, "distribution": dist, "version": version, "builtin": is_builtin, "hooks": hooks})
+    return rows

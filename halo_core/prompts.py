@@ -1,0 +1,73 @@
+"""Prompts for the worker and the manager.
+
+Kept in one place so backends, exporters and trainers all format a step the same
+way: a model trained on exported data sees exactly what the worker sends.
+"""
+
+from __future__ import annotations
+
+from halo_core.backends import Message
+from halo_core.model import Observation, StepRecord
+
+ACTION_HELP = """Actions (one per turn, exactly one line):
+click('bid')  fill('bid', 'text')  select_option('bid', 'option')  check('bid')  uncheck('bid')
+press('bid', 'Enter')  hover('bid')  scroll(0, 500)  goto('url')  go_back()  go_forward()
+send_msg_to_user('answer or Done')  report_infeasible('why')
+Use only bids shown as [bid] in the page. When the task is complete, send_msg_to_user;
+for a question, send the answer. If the task cannot be done, report_infeasible."""
+
+WORKER_SYSTEM = "You are a web agent completing a task in a browser.\n" + ACTION_HELP + \
+    "\nReply with the action only."
+
+MANAGER_SYSTEM = (
+    "You are the manager of a web agent. The worker proposed an action at a moment that "
+    "needs care. Reply APPROVE to keep it, or reply with a better action.\n" + ACTION_HELP
+)
+
+MAX_PAGE_CHARS = 6000
+
+
+def render_history(history: list[StepRecord], limit: int) -> str:
+    if not history or limit <= 0:
+        return "none"
+    lines = []
+    for record in history[-limit:]:
+        line = f"{record.step_idx}: {record.decision.action}"
+        if record.error:
+            line += f"  -> error: {record.error}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def worker_prompt(goal: str, observation: Observation, history: list[StepRecord], history_len: int = 5) -> str:
+    page = observation.text
+    if len(page) > MAX_PAGE_CHARS:
+        page = page[:MAX_PAGE_CHARS] + "\n…(truncated)"
+    parts = [
+        f"Goal: {goal}",
+        f"URL: {observation.url}",
+        f"Page ({observation.page_type}):\n{page}",
+        f"Previous actions:\n{render_history(history, history_len)}",
+    ]
+    if observation.last_action_error:
+        parts.append(f"Last action error: {observation.last_action_error}")
+    parts.append("Next action:")
+    return "\n\n".join(parts)
+
+
+def worker_messages(goal: str, observation: Observation, history: list[StepRecord], *,
+                    history_len: int = 5, images: bool = False) -> list[Message]:
+    screenshot = (observation.screenshot,) if images and observation.screenshot else ()
+    return [
+        Message("system", WORKER_SYSTEM),
+        Message("user", worker_prompt(goal, observation, history, history_len), images=screenshot),
+    ]
+
+
+def manager_messages(goal: str, observation: Observation, history: list[StepRecord], *,
+                     proposed: str | None, reason: str, history_len: int = 8,
+                     images: bool = False) -> list[Message]:
+    body = worker_prompt(goal, observation, history, history_len).rsplit("\n\nNext action:", 1)[0]
+    body += f"\n\nWhy you are asked: {reason}\nWorker proposes: {proposed or '(nothing)'}\nYour reply:"
+    screenshot = (observation.screenshot,) if images and observation.screenshot else ()
+    return [Message("system", MANAGER_SYSTEM), Message("user", body, images=screenshot)]
