@@ -8,6 +8,7 @@ literals, so a model can never make the loop run code.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from typing import Any, Iterable
 
@@ -74,8 +75,12 @@ def _literal(value: Any) -> str:
 _CALL_RE = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\s*\(.*\)", re.S)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_action(text: str) -> Action:
-    """Parse one action string; raise :class:`ActionError` saying what is wrong."""
+    """Parse one action string; raise :class:`ActionError` saying what is wrong.
+
+    Cached: the loop, verifier and gate all parse the same decision each step.
+    """
     source = (text or "").strip()
     if not source:
         raise ActionError("empty action; expected a call such as click('12')")

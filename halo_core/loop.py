@@ -234,13 +234,10 @@ def step_event(record: StepRecord, observation: Observation) -> dict[str, Any]:
         "verdicts": [attrs.asdict(v) for v in record.verdicts],
         "decision_meta": dict(d.meta),
         "obs_summary": observation.text,
-        "actionable_elements": [e.describe() for e in observation.elements],
-        "valid_bids": sorted(observation.valid_bids, key=_bid_key),
+        "actionable_elements": observation.annotations.get("actionable_elements")
+        or [e.describe() for e in observation.elements],
+        "valid_bids": [e.bid for e in observation.elements],
     }
-
-
-def _bid_key(bid: str) -> tuple[int, str]:
-    return (int(bid), "") if bid.isdigit() else (1 << 30, bid)
 
 
 def end_event(result: EpisodeResult) -> dict[str, Any]:

@@ -41,7 +41,8 @@ class AXNode:
     """One node of the accessibility tree, flattened in document order.
 
     ``bid`` is set on elements the agent can act on (BrowserGym's browser id);
-    ``depth`` keeps the tree shape for rendering.
+    ``depth`` keeps the tree shape for rendering. A node with a bid is what the
+    rest of HALO calls an *element* (:data:`Element`).
     """
 
     role: str
@@ -50,6 +51,28 @@ class AXNode:
     value: str = ""
     depth: int = 0
     props: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def key(self) -> str:
+        """Role, name, value and state flags: what the element *is*, without its bid."""
+        text = f"{self.role} {self.name!r}" if self.name else self.role
+        if self.value:
+            text += f" value={self.value!r}"
+        props = self.props
+        if props:
+            if props.get("checked"):
+                text += " checked"
+            if props.get("disabled"):
+                text += " disabled"
+            if props.get("selected"):
+                text += " selected"
+        return text
+
+    def describe(self) -> str:
+        return f"[{self.bid}] {self.key()}"
+
+
+#: An actionable element: an :class:`AXNode` that has a bid.
+Element = AXNode
 
 
 @attrs.frozen
@@ -68,25 +91,6 @@ class RawObservation:
 
 
 @attrs.frozen
-class Element:
-    """An actionable element as the agent sees it."""
-
-    bid: str
-    role: str
-    name: str
-    value: str = ""
-    props: Mapping[str, Any] = attrs.field(factory=dict)
-
-    def describe(self) -> str:
-        text = f"[{self.bid}] {self.role}"
-        if self.name:
-            text += f" {self.name!r}"
-        if self.value:
-            text += f" value={self.value!r}"
-        return text
-
-
-@attrs.frozen
 class Observation:
     """The loop's view of the page, made by ``halo_observe``."""
 
@@ -100,10 +104,8 @@ class Observation:
     last_action_error: str = ""
     screenshot: bytes | None = attrs.field(default=None, repr=False, eq=False)
     annotations: dict[str, Any] = attrs.field(factory=dict, eq=False)
-
-    @property
-    def valid_bids(self) -> frozenset[str]:
-        return frozenset(e.bid for e in self.elements)
+    valid_bids: frozenset[str] = attrs.field(
+        default=attrs.Factory(lambda self: frozenset(e.bid for e in self.elements), takes_self=True), eq=False)
 
     def find(self, role: str, name: str) -> Element | None:
         """The element with this role and exact accessible name, if any."""

@@ -1,7 +1,7 @@
 """Observation summarizer: text, elements, page types and fingerprints."""
 
 from halo_core.builtins.summarizer import classify_page, fingerprint_state, normalize_url, summarize
-from halo_core.model import AXNode, Element, RawObservation
+from halo_core.model import AXNode, RawObservation
 
 
 def raw(url, nodes, error=""):
@@ -54,11 +54,11 @@ def test_fingerprint_stable_across_sessions_and_bids():
 
 
 def test_fingerprint_distinguishes_states():
-    base = fingerprint_state("http://s.test/a", "page", (Element("1", "textbox", "Search"),), False)
-    filled = fingerprint_state("http://s.test/a", "page", (Element("1", "textbox", "Search", value="x"),), False)
-    error = fingerprint_state("http://s.test/a", "page", (Element("1", "textbox", "Search"),), True)
-    other_page = fingerprint_state("http://s.test/b", "page", (Element("1", "textbox", "Search"),), False)
-    other_controls = fingerprint_state("http://s.test/a", "page", (Element("1", "button", "Go"),), False)
+    base = fingerprint_state("http://s.test/a", "page", (AXNode("textbox", "Search", bid="1"),), False)
+    filled = fingerprint_state("http://s.test/a", "page", (AXNode("textbox", "Search", bid="1", value="x"),), False)
+    error = fingerprint_state("http://s.test/a", "page", (AXNode("textbox", "Search", bid="1"),), True)
+    other_page = fingerprint_state("http://s.test/b", "page", (AXNode("textbox", "Search", bid="1"),), False)
+    other_controls = fingerprint_state("http://s.test/a", "page", (AXNode("button", "Go", bid="1"),), False)
     assert len({base, filled, error, other_page, other_controls}) == 5
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from halo_core import hookimpl
@@ -19,7 +20,19 @@ VOLATILE_PARAMS = re.compile(
     re.I,
 )
 #: Path or value pieces that are ids rather than meaning: UUIDs, long hex, long digit runs.
-VOLATILE_TOKEN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|\d{7,}", re.I)
+_ID_CANDIDATE = re.compile(r"[0-9a-fA-F][0-9a-fA-F-]{6,}")  # cheap to scan; the callback decides
+_ID_EXACT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|\d{7,}", re.I)
+
+
+def _mask_id(match: re.Match) -> str:
+    return _ID_EXACT.sub("*", match.group(0))
+
+
+def mask_ids(text: str) -> str:
+    """Replace UUIDs, long hex and long digit runs with ``*`` (two-stage: a cheap scan,
+    then an exact check on the few candidates, so long texts stay fast)."""
+    return _ID_CANDIDATE.sub(_mask_id, text)
+
 
 # Page types in priority order: the first whose pattern matches URL or headings wins.
 PAGE_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -40,8 +53,8 @@ _SKIP_ROLES = frozenset({"none", "generic", "presentation", "LineBreak", "Inline
 def normalize_url(url: str) -> str:
     """Scheme-less host + path + sorted, non-volatile query; ids collapsed."""
     parts = urlsplit(url)
-    path = VOLATILE_TOKEN.sub("*", parts.path.rstrip("/") or "/")
-    query = sorted((k, VOLATILE_TOKEN.sub("*", v)) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    path = mask_ids(parts.path.rstrip("/") or "/")
+    query = sorted((k, mask_ids(v)) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                    if not VOLATILE_PARAMS.match(k))
     return f"{parts.hostname or ''}{path}" + (f"?{urlencode(query)}" if query else "")
 
@@ -55,42 +68,52 @@ def classify_page(url: str, headings: list[str]) -> str:
     return "home" if path in ("", "/") else "page"
 
 
-def fingerprint_state(url: str, page_type: str, elements: tuple[Element, ...], error: bool) -> str:
-    """A stable id for "the same situation": same page kind, same controls, same fill state.
+def fingerprint_state(url: str, page_type: str, elements: Iterable[Element], error: bool) -> str:
+    """A stable id for "the same situation": same page kind, same controls, same values.
 
     Bids, volatile ids and session parameters are left out, so the same state in
     another run or session has the same fingerprint.
     """
-    h = hashlib.blake2b(digest_size=10)
-    h.update(f"{normalize_url(url)}|{page_type}|{int(error)}".encode())
-    for element in elements:
-        props = element.props
-        flags = ("v" if element.value else "") + ("c" if props.get("checked") else "") + ("d" if props.get("disabled") else "")
-        h.update(f"\x1f{element.role}\x1e{VOLATILE_TOKEN.sub('*', element.name)}\x1e{flags}".encode())
-    return h.hexdigest()
+    return _fingerprint(url, page_type, "\x1f".join(e.key() for e in elements), error)
+
+
+def _fingerprint(url: str, page_type: str, element_keys: str, error: bool) -> str:
+    # one regex pass and one hash over the joined keys: per-element work stays in C
+    blob = f"{normalize_url(url)}|{page_type}|{int(error)}|{mask_ids(element_keys)}"
+    return hashlib.blake2b(blob.encode(), digest_size=10).hexdigest()
+
+
+_INDENT = tuple("  " * i for i in range(13))
 
 
 def summarize(raw: RawObservation) -> Observation:
+    """One pass over the AXTree: text lines, elements, headings; then page type and fingerprint."""
     lines: list[str] = []
+    keys: list[str] = []
     elements: list[Element] = []
     headings: list[str] = []
-    append = lines.append
+    described: list[str] = []
+    skip = _SKIP_ROLES
     for node in raw.axtree:
-        role = node.role
-        if role in _SKIP_ROLES and not node.bid:
+        depth = node.depth
+        indent = _INDENT[depth] if depth < 12 else _INDENT[12]
+        bid = node.bid
+        if bid:
+            key = node.key()
+            line = f"[{bid}] {key}"
+            elements.append(node)
+            keys.append(key)
+            described.append(line)
+            lines.append(indent + line)
             continue
-        indent = "  " * min(node.depth, 12)
-        if node.bid:
-            element = Element(node.bid, role, node.name, node.value, node.props)
-            elements.append(element)
-            append(indent + element.describe())
-        elif role == "StaticText":
+        role = node.role
+        if role == "StaticText":
             if node.name:
-                append(f"{indent}{node.name}")
-        else:
+                lines.append(indent + node.name)
+        elif role not in skip:
             if role == "heading" and node.name:
                 headings.append(node.name)
-            append(f"{indent}{role} {node.name!r}" if node.name else f"{indent}{role}")
+            lines.append(f"{indent}{role} {node.name!r}" if node.name else indent + role)
     text = "\n".join(lines)
     page_type = classify_page(raw.url, headings)
     elements_t = tuple(elements)
@@ -100,12 +123,13 @@ def summarize(raw: RawObservation) -> Observation:
         text=text,
         elements=elements_t,
         page_type=page_type,
-        fingerprint=fingerprint_state(raw.url, page_type, elements_t, bool(raw.last_action_error)),
+        fingerprint=_fingerprint(raw.url, page_type, "\x1f".join(keys), bool(raw.last_action_error)),
         last_action=raw.last_action,
         last_action_error=raw.last_action_error,
         screenshot=raw.screenshot,
     )
     observation.annotations["obs_hash"] = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    observation.annotations["actionable_elements"] = described
     return observation
 
 

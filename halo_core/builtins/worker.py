@@ -35,7 +35,7 @@ def choose_action(backend, messages: list[Message], observation: Observation) ->
                 Message("assistant", text),
                 Message("user", f"That reply is not usable: {error}. Reply with one valid action only."),
             ]
-    return (text.strip().splitlines()[0] if text.strip() else "noop()"), usage, error
+    return (text.strip().splitlines()[0] if text.strip() else ""), usage, error
 
 
 @hookimpl(trylast=True)
