@@ -16,8 +16,8 @@ from halo_core import __version__
 from halo_core.config import MODES, SCORE_MODE_MAX_STEPS, SPEED_MODE_MAX_STEPS, ConfigError, load_experiments, mode_config
 from halo_core.env.protocol import EnvSettings, TaskNotFound
 
-console = Console(stderr=False, highlight=False)
-err = Console(stderr=True, highlight=False)
+console = Console(stderr=False, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class HaloError(click.ClickException):
@@ -297,3 +297,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+from halo_core.evaluation import commands as _eval_commands  # noqa: E402,F401
