@@ -76,6 +76,7 @@ class AgentConfig:
     manager_temperature: float = attrs.field(default=0.0, validator=_check_range(0.0, 2.0))
     seed: int | None = None
     use_screenshot: bool = attrs.field(default=True, validator=_check_bool)
+    save_screenshots: bool = attrs.field(default=True, validator=_check_bool)
     history_len: int = attrs.field(default=5, validator=_check_range(0, 100))
     max_tokens: int = attrs.field(default=256, validator=_check_range(1, 32768))
 

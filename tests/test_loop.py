@@ -239,3 +239,28 @@ def test_worker_reasks_once_then_records_action_error(tmp_path, garbage):
     assert events[1]["last_action_error"]  # the unusable reply became an action error
     assert events[1]["usage"]["calls"] == 2
     assert result.success
+
+
+def test_screenshots_saved_beside_trajectory(tmp_path):
+    import attrs
+
+    from halo_core.testing import GraphEnvironment
+
+    class ShootingEnv(GraphEnvironment):
+        def _observe(self, action="", error=""):
+            raw = super()._observe(action, error)
+            return attrs.evolve(raw, screenshot=b"\x89PNG fake " + self.current.encode())
+
+    from helpers import shop_pages
+
+    env = ShootingEnv(shop_pages(), goal_page="done")
+    run_episode(shop_task(), mode_config("baseline_worker"), env, make_runtime(), data_dir=tmp_path,
+                backends={"worker": scripted(EXPERT_PATH)})
+    folder = tmp_path / "trajectories" / "baseline_worker" / "local"
+    steps = [e for e in read_jsonl(folder / "graph.shop-1__attempt_0.jsonl") if e["type"] == "step"]
+    assert steps[0]["screenshot"] == "graph.shop-1__attempt_0/step_000.png"
+    assert (folder / steps[1]["screenshot"]).read_bytes() == b"\x89PNG fake products"  # taken before step 1
+    off = run_episode(shop_task("graph.shop-2"), mode_config("baseline_worker", save_screenshots=False),
+                      ShootingEnv(shop_pages(), goal_page="done"), make_runtime(), data_dir=tmp_path,
+                      backends={"worker": scripted(EXPERT_PATH)})
+    assert off.success and not (folder / "graph.shop-2__attempt_0").exists()

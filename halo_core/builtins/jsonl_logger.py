@@ -37,6 +37,25 @@ def append_line(path: os.PathLike | str, record: dict) -> None:
         os.close(fd)
 
 
+def save_screenshot(episode, event: dict) -> None:
+    """Write the step's screenshot beside the trajectory and reference it in the event.
+
+    The screenshot is the one the decision was made on (the last observation before
+    the step is appended). Stored as ``<task>__attempt_<k>/step_<i>.<png|jpg>``.
+    """
+    if not episode.config.save_screenshots or not episode.observations:
+        return
+    shot = episode.observations[-1].screenshot
+    if not shot:
+        return
+    ext = "png" if shot[:4] == b"\x89PNG" else "jpg"
+    folder = episode.trajectory_path.with_suffix("")
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"step_{event['step_idx']:03d}.{ext}"
+    (folder / name).write_bytes(shot)
+    event["screenshot"] = f"{folder.name}/{name}"
+
+
 @hookimpl
 def halo_log(event, episode):
     if episode is None or event.get("type") not in ("episode_start", "step", "episode_end"):
@@ -46,4 +65,6 @@ def halo_log(event, episode):
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():  # a rerun of the same attempt replaces the old file
             path.unlink()
+    elif event["type"] == "step":
+        save_screenshot(episode, event)
     append_line(path, event)
