@@ -1,0 +1,61 @@
+// HALO bid marking: one pass over the document, in DOM order, giving every
+// actionable element that lacks one a `data-halo-bid` attribute. The counter
+// lives on window (per document), so an element keeps its bid across steps and
+// the same server-rendered page gets the same bids on every visit.
+// Evaluated as an expression; returns {focused, title, scrollX, scrollY}.
+(() => {
+  const ATTR = "data-halo-bid";
+  let st = window.__haloBidState;
+  if (!st) {
+    st = { n: 0, seen: new WeakSet() };
+    Object.defineProperty(window, "__haloBidState", { value: st, enumerable: false });
+  }
+  const ROLES = new Set([
+    "button", "link", "checkbox", "radio", "textbox", "searchbox", "combobox", "listbox",
+    "option", "menuitem", "menuitemcheckbox", "menuitemradio", "tab", "switch", "slider",
+    "spinbutton", "treeitem", "gridcell", "scrollbar", "menu", "menubar", "tree",
+  ]);
+  const TAGS = new Set(["A", "BUTTON", "INPUT", "SELECT", "TEXTAREA", "OPTION", "SUMMARY", "AREA"]);
+  const root = document.body || document.documentElement;
+  if (!root) return { focused: null, title: document.title, n: st.n };
+  const all = root.getElementsByTagName("*");
+  const pointerOf = new Map();
+  const isPointer = (el) => {
+    if (!el || el.nodeType !== 1) return false;
+    let v = pointerOf.get(el);
+    if (v === undefined) {
+      v = getComputedStyle(el).cursor === "pointer";
+      pointerOf.set(el, v);
+    }
+    return v;
+  };
+  const mark = (el) => {
+    if (el.hasAttribute(ATTR) && st.seen.has(el)) return;
+    // not seen by us: new, or a clone that copied the attribute
+    el.setAttribute(ATTR, String(++st.n));
+    st.seen.add(el);
+  };
+  for (let i = 0, len = all.length; i < len; i++) {
+    const el = all[i];
+    const tag = el.tagName;
+    let act = false;
+    if (TAGS.has(tag)) {
+      act = tag === "A" || tag === "AREA" ? el.hasAttribute("href") || el.hasAttribute("onclick") || el.hasAttribute("tabindex")
+        : tag === "INPUT" ? el.type !== "hidden" : true;
+    } else {
+      const role = el.getAttribute("role");
+      if ((role && ROLES.has(role)) || el.hasAttribute("tabindex") || el.hasAttribute("onclick")
+          || el.isContentEditable && !(el.parentElement && el.parentElement.isContentEditable)) {
+        act = true;
+      } else if (tag !== "svg" && tag !== "path" && isPointer(el) && !isPointer(el.parentElement)) {
+        // the outermost element of a cursor:pointer region (JS click handlers)
+        act = true;
+      }
+    }
+    if (act) mark(el);
+  }
+  let f = document.activeElement;
+  while (f && f.shadowRoot && f.shadowRoot.activeElement) f = f.shadowRoot.activeElement;
+  const fb = f && f !== document.body && f.closest ? f.closest("[" + ATTR + "]") : null;
+  return { focused: fb ? fb.getAttribute(ATTR) : null, title: document.title, n: st.n };
+})()
