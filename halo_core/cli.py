@@ -36,6 +36,10 @@ def get_runtime(ctx: click.Context):
     return obj["runtime"]
 
 
+#: Core modules whose commands are added lazily, like plugin commands, to keep start-up light.
+BUILTIN_COMMAND_MODULES = ("halo_core.evaluation.commands", "halo_core.export")
+
+
 class HaloGroup(click.Group):
     """Loads plugin subcommands lazily, the first time the command list is needed."""
 
@@ -44,7 +48,15 @@ class HaloGroup(click.Group):
     def _load(self) -> None:
         if not self._plugins_loaded:
             self._plugins_loaded = True
+            import importlib
+
             from halo_core.runtime import Runtime
+
+            for module in BUILTIN_COMMAND_MODULES:  # they register onto `cli` when imported
+                try:
+                    importlib.import_module(module)
+                except ImportError as exc:  # a broken command module must not take `halo` down
+                    err.print(f"[yellow]warning:[/] commands from {module} unavailable: {exc}")
 
             ctx = click.get_current_context(silent=True)
             runtime = get_runtime(ctx) if ctx is not None else Runtime()
@@ -68,6 +80,9 @@ class HaloGroup(click.Group):
 def cli(ctx: click.Context) -> None:
     """HALO: a hierarchical browser agent and the toolkit around it."""
     ctx.ensure_object(dict)
+    # plugins may extend core groups (e.g. `halo tasks snapshot`); click resolves a
+    # group's subcommand after the parent's callback, so load them here
+    ctx.command._load()
 
 
 # --------------------------------------------------------------------------- plugins
@@ -123,9 +138,12 @@ def plugins(ctx: click.Context, as_json: bool, show_all: bool) -> None:
 @click.option("--split", type=click.Choice(["train", "test"]), default=None, help="Only train or held-out test tasks.")
 @click.option("--json", "json_out", default=None, help="Write the tasks as JSON to this file ('-' for stdout).")
 @click.option("--ids-only", is_flag=True, help="Print task ids only, one per line.")
+@click.option("--task-registry", default=None, type=click.Path(), help="Pin tasks to a registry snapshot (REAL).")
 @click.pass_context
-def tasks(ctx: click.Context, suite, sites, split, json_out, ids_only) -> None:
+def tasks(ctx: click.Context, suite, sites, split, json_out, ids_only, task_registry) -> None:
     """List tasks, with a per-site summary."""
+    from halo_core.runtime import accepted_options
+
     if ctx.invoked_subcommand is not None:
         return
     runtime = get_runtime(ctx)
@@ -136,7 +154,15 @@ def tasks(ctx: click.Context, suite, sites, split, json_out, ids_only) -> None:
     found = []
     for s in suites:
         for site in sites or (None,):
-            found.extend(s.list_tasks(site=site, split=split))
+            if site is not None and not suite and site not in getattr(s, "sites", (site,)):
+                continue  # listing every suite: skip the ones without this site
+            try:
+                found.extend(s.list_tasks(site=site, split=split,
+                                          **accepted_options(s.list_tasks, {"task_registry": task_registry})))
+            except TaskNotFound as exc:
+                raise HaloError(str(exc)) from None
+    if sites and not found:
+        raise HaloError(f"no tasks for site(s) {', '.join(sites)}; see `halo tasks` for the sites")
     if ids_only:
         click.echo("\n".join(t.id for t in found))
         return
@@ -211,9 +237,12 @@ def new_run_id(prefix: str = "run") -> str:
 @agent_options
 @click.option("--dry-run", is_flag=True, help="Check task, config, backends and environment; make no model calls.")
 @click.option("--run-id", default=None, help="Run id (default: a new one).")
+@click.option("--task-registry", default=None, type=click.Path(), help="Pin tasks to a registry snapshot (REAL).")
+@click.option("--leaderboard-run-id", default=None, envvar="RUNID",
+              help="REAL leaderboard run id sent to the site's /config (default: $RUNID; see `halo real`).")
 @click.pass_context
 def run(ctx, task_id, mode, config_path, experiment, policy, worker_backend, manager_backend, max_steps, speed,
-        temperature, seed, headless, data_dir, dry_run, run_id) -> None:
+        temperature, seed, headless, data_dir, dry_run, run_id, task_registry, leaderboard_run_id) -> None:
     """Run one task with step-by-step debug output."""
     from halo_core.loop import run_episode
     from halo_core.runtime import Runtime
@@ -222,14 +251,14 @@ def run(ctx, task_id, mode, config_path, experiment, policy, worker_backend, man
     config = build_config(mode, config_path, experiment, policy, worker_backend, manager_backend, max_steps, speed,
                           temperature, seed)
     try:
-        suite, task = runtime.resolve_task(task_id)
+        suite, task = runtime.resolve_task(task_id, task_registry=task_registry)
     except TaskNotFound as exc:
         raise HaloError(str(exc)) from None
     backends = preflight_backends(runtime, config)
     run_id = run_id or new_run_id("debug")
     console.print(f"[bold]{task.id}[/] ({suite.name}) mode={config.mode} policy={config.policy} run_id={run_id}")
     console.print(f"goal: {task.goal}")
-    env = suite.make_environment(task, EnvSettings(headless=headless, run_id="0"))
+    env = suite.make_environment(task, EnvSettings(headless=headless, run_id=leaderboard_run_id or "0"))
     if dry_run:
         try:
             raw = env.reset(task)
@@ -297,4 +326,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-from halo_core.evaluation import commands as _eval_commands  # noqa: E402,F401

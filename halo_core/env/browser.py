@@ -196,6 +196,21 @@ def _one_line(exc: BaseException | str, limit: int = 300) -> str:
     return out[:limit]
 
 
+# Marks the page when it opens a window or follows a link into another tab, so the
+# step can wait for that tab's (asynchronous) page event instead of missing it.
+_POPUP_MARKER_JS = """
+(() => {
+  const mark = () => { window.__haloPopup = Date.now(); };
+  const open = window.open;
+  window.open = function (...args) { mark(); return open.apply(this, args); };
+  document.addEventListener('click', (e) => {
+    const a = e.target && e.target.closest ? e.target.closest('a[target]') : null;
+    if (a && a.target && a.target !== '_self' && a.target !== '_parent' && a.target !== '_top') mark();
+  }, true);
+})();
+"""
+
+
 class ObservationTimings(dict):
     """Milliseconds per phase of the last step (action, wait, mark+axtree+snapshot, build, screenshot)."""
 
@@ -314,33 +329,29 @@ class BrowserEnvironment:
         if not self._browser_alive():
             self._launch()
         self._close_context()
-        w, h = self.settings.viewport
         try:
-            ctx = self._browser.new_context(viewport={"width": w, "height": h}, ignore_https_errors=True,
-                                            service_workers="block")
-            ctx.set_default_timeout(self.settings.action_timeout_ms)
-            ctx.set_default_navigation_timeout(self.settings.navigation_timeout_ms)
-            ctx.on("page", self._on_new_page)
-            self._context = ctx
-            self._pages = []
-            self._active = None
-            page = ctx.new_page()
+            page = self._open_context()
         except _pw_errors() as exc:
             # A browser that was alive a moment ago may have died: one relaunch.
             self._launch()
             try:
-                ctx = self._browser.new_context(viewport={"width": w, "height": h}, ignore_https_errors=True,
-                                                service_workers="block")
-                ctx.set_default_timeout(self.settings.action_timeout_ms)
-                ctx.set_default_navigation_timeout(self.settings.navigation_timeout_ms)
-                ctx.on("page", self._on_new_page)
-                self._context = ctx
-                self._pages = []
-                self._active = None
-                page = ctx.new_page()
+                page = self._open_context()
             except _pw_errors() as exc2:
                 raise EnvironmentDead(f"cannot open a browser context: {_one_line(exc2)}") from exc
         self._active = page
+
+    def _open_context(self):
+        w, h = self.settings.viewport
+        ctx = self._browser.new_context(viewport={"width": w, "height": h}, ignore_https_errors=True,
+                                        service_workers="block")
+        ctx.set_default_timeout(self.settings.action_timeout_ms)
+        ctx.set_default_navigation_timeout(self.settings.navigation_timeout_ms)
+        ctx.add_init_script(_POPUP_MARKER_JS)
+        ctx.on("page", self._on_new_page)
+        self._context = ctx
+        self._pages = []
+        self._active = None
+        return ctx.new_page()
 
     def _close_context(self) -> None:
         ctx, self._context = self._context, None
@@ -711,8 +722,22 @@ class BrowserEnvironment:
     def _nav_marker(self) -> dict[int, int]:
         return {pid: st["commits"] for pid, st in self._net.items()}
 
+    def _await_popup(self, pages_before: int) -> None:
+        """An action that opened a tab: wait for the tab's event (it arrives asynchronously)."""
+        page = self._active
+        if page is None or page.is_closed():
+            return
+        try:
+            opened = page.evaluate("() => { const t = window.__haloPopup || 0; window.__haloPopup = 0; return t; }")
+        except _pw_errors():
+            return
+        deadline = time.monotonic() + self.settings.navigation_timeout_ms / 1000.0
+        while opened and len(self._pages) <= pages_before and time.monotonic() < deadline:
+            page.wait_for_timeout(10)
+
     def _settle(self, navs_before: dict[int, int]) -> None:
         """Wait for the page to be ready after an action: event-driven, capped."""
+        self._await_popup(len(navs_before))
         page = self._ensure_active()
         state = self._net.get(id(page))
         cap = self.settle_cap_ms
@@ -809,7 +834,7 @@ class BrowserEnvironment:
         if results[0].get("exceptionDetails"):
             raise _pw_error_type()(f"bid marking failed: {results[0]['exceptionDetails'].get('text', '')}")
         bid_of = _bids_from_snapshot(results[2])
-        axtree = _flatten_axtree(results[1].get("nodes", []), bid_of)
+        axtree = flatten_axtree(results[1].get("nodes", []), bid_of)
         screenshot = None
         if self.settings.screenshot and len(results) > 3:
             screenshot = base64.b64decode(results[3].get("data", ""))
@@ -891,7 +916,7 @@ def _prop_value(prop: dict) -> Any:
     return v.get("value")
 
 
-def _flatten_axtree(nodes: list[dict], bid_of: dict[int, str]) -> tuple[AXNode, ...]:
+def flatten_axtree(nodes: list[dict], bid_of: dict[int, str]) -> tuple[AXNode, ...]:
     """Chromium's AX nodes -> HALO AXNodes in document order (see module docstring)."""
     if not nodes:
         return ()

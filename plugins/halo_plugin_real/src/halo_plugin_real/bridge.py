@@ -77,7 +77,7 @@ ACTIONABLE_ROLES = frozenset({
 def _flattener():
     from halo_core.env import browser
 
-    return getattr(browser, "flatten_axtree", None) or browser._flatten_axtree
+    return browser.flatten_axtree
 
 
 def _screenshot_bytes(array: Any, quality: int = 80) -> bytes | None:
