@@ -94,13 +94,9 @@ def cli(ctx: click.Context) -> None:
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool, show_all: bool) -> None:
     """Show the registered plugins: name, distribution, version and hooks."""
-    import warnings
+    from halo_core.plugins import describe_plugins, failed_plugins
 
-    from halo_core.plugins import describe_plugins
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        runtime = get_runtime(ctx)
+    runtime = get_runtime(ctx)
     rows = describe_plugins(runtime.pm)
     for row in rows:
         row["status"] = "loaded"
@@ -108,7 +104,7 @@ def plugins(ctx: click.Context, as_json: bool, show_all: bool) -> None:
         from importlib.metadata import entry_points
 
         loaded = {r["name"] for r in rows}
-        failed = {str(w.message).split("'")[1]: str(w.message) for w in caught if "failed to load" in str(w.message)}
+        failed = failed_plugins(runtime.pm)
         for ep in entry_points(group="halo"):
             if ep.name in loaded:
                 continue
@@ -116,8 +112,6 @@ def plugins(ctx: click.Context, as_json: bool, show_all: bool) -> None:
             rows.append({"name": ep.name, "distribution": dist.name if dist else "", "version": dist.version if dist else "",
                          "builtin": False, "hooks": [], "status": "failed" if ep.name in failed else "disabled",
                          "error": failed.get(ep.name, "")})
-    for w in caught:
-        err.print(f"[yellow]warning:[/] {w.message}")
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -80,17 +80,22 @@ def _load_entrypoints(pm: pluggy.PluginManager, disabled: set[str]) -> None:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
         except Exception as exc:  # one broken plugin must not take the tool down
-            warnings.warn(
-                f"plugin {ep.name!r} ({ep.value}) failed to load and is skipped: "
-                f"{type(exc).__name__}: {exc}",
-                PluginLoadWarning,
-                stacklevel=2,
-            )
+            message = (f"plugin {ep.name!r} ({ep.value}) failed to load and is skipped: "
+                       f"{type(exc).__name__}: {exc}")
+            failed_plugins(pm)[ep.name] = message
+            warnings.warn(message, PluginLoadWarning, stacklevel=2)
             continue
         dist = getattr(ep, "dist", None)
         if dist is not None:
             pm._halo_dists = getattr(pm, "_halo_dists", {})  # type: ignore[attr-defined]
             pm._halo_dists[ep.name] = (dist.name, dist.version)  # type: ignore[attr-defined]
+
+
+def failed_plugins(pm: pluggy.PluginManager) -> dict[str, str]:
+    """Entry-point plugins that failed to load on this manager: name -> message."""
+    if not hasattr(pm, "_halo_failed"):
+        pm._halo_failed = {}  # type: ignore[attr-defined]
+    return pm._halo_failed  # type: ignore[attr-defined]
 
 
 def _trace(pm: pluggy.PluginManager) -> None:
