@@ -319,4 +319,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m halo_core.cli`: run the canonical module's group, which commands register onto
+    from halo_core.cli import main as _canonical_main
+
+    _canonical_main()

@@ -19,7 +19,6 @@ from halo_core.backends import Backend, BackendError, BackendSettings
 from halo_core.config import AgentConfig
 from halo_core.env.protocol import Environment, EnvironmentDead
 from halo_core.model import (
-    Decision,
     EpisodeResult,
     Observation,
     RawObservation,

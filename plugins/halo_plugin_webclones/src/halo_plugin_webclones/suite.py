@@ -79,6 +79,7 @@ class WebcloneEnvironment(RealProtocolEnvironment):
 class WebclonesSuite:
     name = "webclones"
     sites = SITES
+    reuse_environments = True  # reset() re-seeds the site through /config, so a worker keeps one browser
 
     def claims(self, task_id: str) -> bool:
         return task_id.startswith(PREFIX)

@@ -1,0 +1,68 @@
+"""Progress of a run: a live bar on a terminal, one plain line per episode otherwise."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Mapping
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from halo_core.evaluation.metrics import episode_kind
+
+__all__ = ["RunProgress"]
+
+_LABEL = {"success": "SUCCESS", "failure": "FAILURE", "error": "ERROR", "unscorable": "UNSCORABLE"}
+
+
+class RunProgress:
+    """Counts finished episodes; shows done/total, successes, errors and an ETA.
+
+    ``live`` defaults to whether the console is a terminal; without one (CI, a
+    pipe) each finished episode prints one line, flushed at once.
+    """
+
+    def __init__(self, total: int, *, done: int = 0, successes: int = 0, errors: int = 0,
+                 console: Console | None = None, live: bool | None = None, description: str = "episodes") -> None:
+        self.total, self.done, self.successes, self.errors = total, done, successes, errors
+        self.console = console or Console(highlight=False)
+        self.live = self.console.is_terminal if live is None else live
+        self.description = description
+        self._progress: Progress | None = None
+        self._task = None
+
+    def __enter__(self) -> RunProgress:
+        if self.live:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("[green]ok {task.fields[ok]}[/] [red]err {task.fields[err]}[/]"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=self.console, transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self.description, total=self.total, completed=self.done,
+                                                 ok=self.successes, err=self.errors)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def update(self, record: Mapping[str, Any]) -> None:
+        kind = episode_kind(record)
+        self.done += 1
+        self.successes += kind == "success"
+        self.errors += kind == "error"
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self.done, ok=self.successes, err=self.errors)
+            if kind == "error":
+                self._progress.console.print(f"[red]error[/] {record['task']} {record['mode']} "
+                                             f"#{record['attempt']}: {record.get('error', '')}")
+            return
+        line = (f"[{self.done}/{self.total}] {record['task']} {record['mode']} #{record['attempt']}: "
+                f"{_LABEL[kind]} reward={record.get('reward', 0.0)} steps={record.get('steps', 0)} "
+                f"time={float(record.get('wall_time_sec', 0.0)):.1f}s ok={self.successes} err={self.errors}")
+        if kind == "error":
+            line += f" error={record.get('error', '')}"
+        print(line, file=sys.stdout, flush=True)

@@ -1,0 +1,94 @@
+"""Coordinating a run: plan → pending jobs → executor → results files → metrics.
+
+The coordinator (this process) is the only writer of ``results/<run_id>/``; every
+finished episode is appended as it arrives, so a run killed at any moment can be
+resumed with nothing lost and nothing run twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from rich.console import Console
+
+from halo_core.evaluation.executors import create_executor
+from halo_core.evaluation.jobs import EpisodeJob, EpisodeOutcome
+from halo_core.evaluation.metrics import episode_kind, matrix, write_matrix
+from halo_core.evaluation.plan import configs_from_plan, make_jobs, resolve_plan_tasks
+from halo_core.evaluation.progress import RunProgress
+from halo_core.evaluation.store import ResultsStore, episode_key
+
+__all__ = ["RunReport", "pending_jobs", "run_plan"]
+
+
+class RunReport:
+    """What a finished (or interrupted) run produced."""
+
+    def __init__(self, plan: Mapping[str, Any], records: list[dict[str, Any]], ran: int, skipped: int) -> None:
+        self.plan, self.records, self.ran, self.skipped = plan, records, ran, skipped
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return matrix(self.records, self.plan.get("modes", {}))
+
+
+def pending_jobs(plan: Mapping[str, Any], runtime, store: ResultsStore, *, debug: bool = False,
+                 retry_errors: bool = False) -> tuple[list[EpisodeJob], list[dict[str, Any]]]:
+    """The plan's jobs that have no line in ``episodes.jsonl`` yet, and the finished records.
+
+    A trajectory file without its episode line is not "finished": its job runs again
+    and the logger overwrites the file.
+    """
+    configs = configs_from_plan(plan)
+    jobs = make_jobs(plan, resolve_plan_tasks(runtime, plan), configs, debug=debug)
+    wanted = {job.key for job in jobs}
+    finished = [r for r in store.episodes() if episode_key(r) in wanted]
+    if retry_errors:
+        again = [episode_key(r) for r in finished if episode_kind(r) == "error"]
+        store.drop_episodes(again)
+        finished = [r for r in finished if episode_kind(r) != "error"]
+    done = {episode_key(r) for r in finished}
+    return [job for job in jobs if job.key not in done], finished
+
+
+def run_plan(plan: Mapping[str, Any], runtime, store: ResultsStore, *, executor: str = "local",
+             workers: int | None = None, address: str | None = None, debug: bool = False,
+             retry_errors: bool = False, console: Console | None = None, live: bool | None = None,
+             on_record: Callable[[EpisodeJob, dict[str, Any]], None] | None = None,
+             executor_options: Mapping[str, Any] | None = None) -> RunReport:
+    """Run what is missing of ``plan`` and write every result as it arrives."""
+    jobs, finished = pending_jobs(plan, runtime, store, debug=debug, retry_errors=retry_errors)
+    records = list(finished)
+    total = len(jobs) + len(finished)
+    if not jobs:
+        _finish(plan, store, records)
+        return RunReport(plan, records, 0, len(finished))
+    runner = create_executor(executor, workers=workers, address=address, **dict(executor_options or {}))
+    kinds = [episode_kind(r) for r in finished]
+
+    def on_result(job: EpisodeJob, outcome: EpisodeOutcome) -> None:
+        record = outcome.record
+        store.append_episode(record)
+        if outcome.is_error:
+            store.append_error({"task": job.task.id, "mode": job.config.mode, "attempt": job.attempt,
+                                "terminated_by": record.get("terminated_by"), "error": record.get("error", ""),
+                                "traceback": outcome.traceback, "trajectory": record.get("trajectory")})
+        records.append(record)
+        if on_record is not None:
+            on_record(job, record)
+        progress.update(record)
+
+    progress = RunProgress(total, done=len(finished), successes=kinds.count("success"), errors=kinds.count("error"),
+                           console=console, live=live)
+    try:
+        with progress:
+            runner.map(jobs, on_result)
+    finally:
+        _finish(plan, store, records)
+        store.close()
+    return RunReport(plan, records, len(jobs), len(finished))
+
+
+def _finish(plan: Mapping[str, Any], store: ResultsStore, records: list[dict[str, Any]]) -> None:
+    if plan.get("kind", "eval") == "eval":
+        write_matrix(matrix(records, plan.get("modes", {})), store.dir, title=f"HALO eval {plan['run_id']}")

@@ -1,0 +1,211 @@
+"""Finding a run's episodes on disk.
+
+A ``RUN_DIR`` is either
+
+* a results folder (``results/<run_id>/`` with ``run.json`` and/or ``episodes.jsonl``):
+  trajectories are found through each episode's ``trajectory`` path, then under
+  ``<data_dir>/trajectories/*/<run_id>/`` (``data_dir`` from ``run.json``, tried
+  relative to the working directory and to the results folder's project root); or
+* a trajectories folder (``data/trajectories/<mode>/<run_id>/``) holding
+  ``<task>__attempt_<k>.jsonl`` files directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+import attrs
+
+__all__ = ["EpisodeFiles", "RunDir", "read_events"]
+
+_TRAJECTORY_GLOB = "*__attempt_*.jsonl"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """JSON objects of ``path``; a torn or unparsable line is skipped."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The events of one trajectory file."""
+    return read_jsonl(path)
+
+
+@attrs.define
+class EpisodeFiles:
+    """One episode: its trajectory (if found) and its ``episodes.jsonl`` record (if any)."""
+
+    task: str
+    mode: str
+    attempt: int
+    trajectory: Path | None = None
+    record: dict[str, Any] = attrs.field(factory=dict)
+    _events: list[dict[str, Any]] | None = None
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.task, self.mode, self.attempt)
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        if self._events is None:
+            self._events = read_events(self.trajectory) if self.trajectory else []
+        return self._events
+
+    @property
+    def screenshot_dir(self) -> Path | None:
+        """Screenshot paths in step events are relative to the trajectory's folder."""
+        return self.trajectory.parent if self.trajectory else None
+
+    def summary(self) -> dict[str, Any]:
+        """The episode's result: its ``episodes.jsonl`` record, else its ``episode_end`` event."""
+        if self.record:
+            return dict(self.record)
+        end = next((e for e in reversed(self.events) if e.get("type") == "episode_end"), None)
+        if end is None:
+            steps = sum(1 for e in self.events if e.get("type") == "step")
+            return {"task": self.task, "mode": self.mode, "attempt": self.attempt, "success": False, "reward": 0.0,
+                    "steps": steps, "terminated_by": "unfinished", "usage": {}, "error": ""}
+        return {"task": self.task, "mode": self.mode, "attempt": self.attempt, "success": bool(end.get("success")),
+                "reward": end.get("reward", 0.0), "steps": end.get("total_steps", 0),
+                "wall_time_sec": end.get("wall_time_sec", 0.0), "terminated_by": end.get("terminated_by", ""),
+                "error": end.get("error", ""), "scorable": end.get("scorable", True), "usage": end.get("usage") or {},
+                "manager_calls": end.get("manager_calls", 0), "cache_hits": end.get("cache_hits", 0),
+                "cache_misses": end.get("cache_misses", 0), "macro_steps": end.get("macro_steps", 0),
+                "final_message": end.get("final_message", "")}
+
+
+def _identity(path: Path) -> tuple[str, str, int, str]:
+    """(task, mode, attempt, run_id) of a trajectory file, from its first event, else its path."""
+    stem = path.stem
+    task, _, attempt = stem.rpartition("__attempt_")
+    mode, run_id = path.parent.parent.name, path.parent.name
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as fh:
+            first = json.loads(fh.readline() or "{}")
+    except (OSError, ValueError):
+        first = {}
+    if first.get("type") == "episode_start":
+        task = str(first.get("task_id") or task)
+        mode = str(first.get("mode") or mode)
+        run_id = str(first.get("run_id") or run_id)
+        attempt = first.get("attempt_idx", attempt)
+    try:
+        return task, mode, int(attempt), run_id
+    except (TypeError, ValueError):
+        return task, mode, 0, run_id
+
+
+class RunDir:
+    """A run's folder, results or trajectories; see the module docstring."""
+
+    def __init__(self, path: str | os.PathLike, *, data_dir: str | os.PathLike | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise FileNotFoundError(f"{self.path} is not a folder")
+        self.extra_data_dir = Path(data_dir) if data_dir else None
+        self.is_results = (self.path / "episodes.jsonl").exists() or (self.path / "run.json").exists()
+        self.plan: dict[str, Any] = {}
+        if (self.path / "run.json").exists():
+            try:
+                self.plan = json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+            except ValueError:
+                warnings.warn(f"{self.path / 'run.json'} is not valid JSON; ignored", stacklevel=2)
+        self.run_id = str(self.plan.get("run_id") or self.path.name)
+        self._episodes: list[EpisodeFiles] | None = None
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.path / "feedback.jsonl"
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """``episodes.jsonl``, the last line winning for a repeated (task, mode, attempt)."""
+        latest: dict[tuple, dict[str, Any]] = {}
+        for r in read_jsonl(self.path / "episodes.jsonl"):
+            latest[(str(r.get("task")), str(r.get("mode")), int(r.get("attempt", 0) or 0))] = r
+        return list(latest.values())
+
+    def modes(self) -> list[str]:
+        """Modes in plan order, then any others seen."""
+        order = list((self.plan.get("modes") or {}).keys())
+        for ep in self.episodes():
+            if ep.mode not in order:
+                order.append(ep.mode)
+        return order
+
+    def _data_dirs(self) -> Iterator[Path]:
+        if self.extra_data_dir is not None:
+            yield self.extra_data_dir
+        data_dir = Path(str((self.plan.get("options") or {}).get("data_dir") or "data"))
+        if data_dir.is_absolute():
+            yield data_dir
+        else:
+            yield Path.cwd() / data_dir
+            # results/<run_id>/ → the project root is two levels up
+            yield self.path.resolve().parent.parent / data_dir
+
+    def _trajectory_files(self) -> list[Path]:
+        if not self.is_results:
+            return sorted(self.path.glob(_TRAJECTORY_GLOB))
+        found: list[Path] = []
+        seen: set[Path] = set()
+        for data_dir in self._data_dirs():
+            for folder in sorted((data_dir / "trajectories").glob(f"*/{self.run_id}")):
+                for f in sorted(folder.glob(_TRAJECTORY_GLOB)):
+                    if f.resolve() not in seen:
+                        seen.add(f.resolve())
+                        found.append(f)
+        return found
+
+    def _resolve(self, recorded: str) -> Path | None:
+        if not recorded:
+            return None
+        p = Path(recorded)
+        candidates = [p] if p.is_absolute() else [Path.cwd() / p, self.path.resolve().parent.parent / p]
+        if self.extra_data_dir is not None and not p.is_absolute() and "trajectories" in p.parts:
+            tail = p.parts[p.parts.index("trajectories"):]
+            candidates.append(self.extra_data_dir.joinpath(*tail))
+        return next((c for c in candidates if c.exists()), None)
+
+    def episodes(self) -> list[EpisodeFiles]:
+        """Every episode of the run: results records first (in file order), then trajectories without one."""
+        if self._episodes is not None:
+            return self._episodes
+        by_key: dict[tuple[str, str, int], EpisodeFiles] = {}
+        for r in self.records:
+            ep = EpisodeFiles(task=str(r.get("task")), mode=str(r.get("mode")), attempt=int(r.get("attempt", 0) or 0),
+                              trajectory=self._resolve(str(r.get("trajectory") or "")), record=r)
+            by_key[ep.key] = ep
+        for f in self._trajectory_files():
+            task, mode, attempt, run_id = _identity(f)
+            key = (task, mode, attempt)
+            if key in by_key:
+                if by_key[key].trajectory is None:
+                    by_key[key].trajectory = f
+            else:
+                by_key[key] = EpisodeFiles(task=task, mode=mode, attempt=attempt, trajectory=f)
+                if not self.is_results and run_id:
+                    self.run_id = run_id
+        self._episodes = list(by_key.values())
+        return self._episodes
+
+    def find(self, task: str, attempt: int, mode: str | None = None) -> list[EpisodeFiles]:
+        return [e for e in self.episodes()
+                if e.task == task and e.attempt == attempt and (mode is None or e.mode == mode)]

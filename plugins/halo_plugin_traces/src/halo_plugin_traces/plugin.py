@@ -1,0 +1,85 @@
+"""The ``traces`` plugin: live span streaming on ``halo_log`` and the CLI commands.
+
+Live export is off unless ``HALO_TRACES=1`` (spans go to ``traces.jsonl`` beside the
+trajectories, ``data/trajectories/<mode>/<run_id>/traces.jsonl``) or
+``HALO_TRACES_FILE=<path>`` (spans go there). ``HALO_TRACES_PROJECT`` sets
+``inference.project_id`` (default ``halo``), ``HALO_TRACES_ENVIRONMENT`` the
+``deployment.environment`` resource attribute.
+
+The spans are the ones ``halo traces export`` writes for the same trajectory (same
+ids, same content); only their order differs (an episode's root span is written
+when it ends). Each step's spans go out in one ``write`` on an ``O_APPEND``
+descriptor, so parallel workers sharing the file never interleave lines.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from halo_core import hookimpl
+
+from halo_plugin_traces._convert import EpisodeTraceBuilder
+from halo_plugin_traces._export import current_secrets, span_line
+from halo_plugin_traces._spans import SpanContext
+
+_STATE_KEY = "traces"
+_TRUTHY = {"1", "true", "yes", "on"}
+
+
+def live_target(episode) -> Path | None:
+    """Where this episode's spans stream to, or None when live export is off."""
+    explicit = os.environ.get("HALO_TRACES_FILE", "").strip()
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("HALO_TRACES", "").strip().lower() in _TRUTHY:
+        return episode.trajectory_path.parent / "traces.jsonl"
+    return None
+
+
+def _append(path: Path, lines: list[str]) -> None:
+    data = "".join(lines).encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+@hookimpl(trylast=True)  # after the JSONL logger, which adds the step's screenshot path to the event
+def halo_log(event, episode):
+    if episode is None or event.get("type") not in ("episode_start", "step", "episode_end"):
+        return
+    state = episode.state.get(_STATE_KEY)
+    if event["type"] == "episode_start":
+        target = live_target(episode)
+        if target is None:
+            episode.state.pop(_STATE_KEY, None)
+            return
+        ctx = SpanContext(project=os.environ.get("HALO_TRACES_PROJECT", "halo"))
+        builder = EpisodeTraceBuilder(ctx, mode=episode.config.mode, run_id=episode.run_id,
+                                      task_id=episode.task.id, attempt=episode.attempt)
+        builder.trajectory_file = episode.trajectory_path.name
+        state = episode.state[_STATE_KEY] = {"builder": builder, "path": target, "failed": False}
+    if not state or state["failed"]:
+        return
+    try:
+        spans = state["builder"].feed(event)
+        if spans:
+            secrets = current_secrets()
+            state["path"].parent.mkdir(parents=True, exist_ok=True)
+            _append(state["path"], [span_line(s, secrets) for s in spans])
+    except Exception as exc:  # tracing must never end an episode
+        state["failed"] = True
+        warnings.warn(f"halo-plugin-traces: live export to {state['path']} stopped: {type(exc).__name__}: {exc}",
+                      RuntimeWarning, stacklevel=2)
+
+
+@hookimpl
+def halo_register_commands(cli):
+    from halo_plugin_traces.commands import feedback, report, traces
+
+    for command in (traces, feedback, report):
+        if command.name not in cli.commands:
+            cli.add_command(command)
