@@ -138,6 +138,7 @@ def run_episode(
         episode.observations.append(observation)
         while episode.step_idx < config.max_steps:
             step_started = time.perf_counter()
+            started_at = time.time()
             decision = hook.halo_decide(observation=observation, episode=episode)
             if decision is None:
                 raise RuntimeError("no layer of the hierarchy chose an action (is a worker or policy plugin enabled?)")
@@ -152,7 +153,7 @@ def run_episode(
             )
             episode.history.append(record)
             episode.usage = episode.usage + decision.usage
-            episode.log(step_event(record, observation))
+            episode.log({**step_event(record, observation), "started_at": started_at})
             episode.observations.append(after)
             if on_step is not None:
                 on_step(record, after)

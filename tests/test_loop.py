@@ -6,7 +6,6 @@ import pytest
 from helpers import EXPERT_PATH, shop_env, shop_task
 
 from halo_core import Decision, hookimpl, mode_config, run_episode
-from halo_core.env.protocol import EnvironmentDead
 from halo_core.testing import ScriptedBackend, make_runtime
 
 REQUIRED_STEP_FIELDS = {

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+import attrs
+
 from halo_core import hookimpl
 from halo_core.actions import ActionError, extract_action, parse_action, validate_action
 from halo_core.model import Decision, Observation, Usage
@@ -65,7 +67,8 @@ def halo_decide(observation, episode):
     completion = backend.complete(messages)
     usage = (decision.usage if decision else Usage()) + completion.usage
     meta = {**(dict(decision.meta) if decision else {}), "manager_called": True, "gate_reason": reason,
-            "manager_model": getattr(backend, "name", "")}
+            "manager_model": getattr(backend, "name", ""), "manager_prompt": messages[-1].content,
+            "manager_usage": attrs.asdict(completion.usage)}
     reply = completion.text.strip()
     if decision is not None and reply.upper().startswith("APPROVE"):
         return Decision(decision.action, decision.source, usage=usage, reason=decision.reason,

@@ -6,6 +6,8 @@ expert take over for other values). ``trylast``: it is the bottom of the hierarc
 
 from __future__ import annotations
 
+import attrs
+
 from halo_core import hookimpl
 from halo_core.actions import ActionError, extract_action, parse_action, validate_action
 from halo_core.backends import Message
@@ -48,7 +50,8 @@ def halo_decide(observation, episode):
                                history_len=config.history_len,
                                images=config.use_screenshot and getattr(backend, "supports_images", False))
     action, usage, error = choose_action(backend, messages, observation)
-    meta = {"model": getattr(backend, "name", ""), "prompt": messages[-1].content}
+    meta = {"model": getattr(backend, "name", ""), "prompt": messages[-1].content,
+            "worker_usage": attrs.asdict(usage)}
     if error:
         meta["parse_error"] = error
     return Decision(action, "worker", usage=usage, meta=meta)
