@@ -123,7 +123,7 @@ def run_episode(
     started = time.monotonic()
     hook.halo_episode_start(episode=episode)
     episode.log({
-        "type": "episode_start", "task_id": task.id, "task_name": task.id, "goal": task.goal,
+        "type": "episode_start", "task_id": task.id, "task_name": task.id, "site": task.site, "goal": task.goal,
         "run_id": run_id, "mode": config.mode, "attempt_idx": attempt, "timestamp": time.time(),
         "pid": os.getpid(), "config_hash": config.config_hash(), "config": config.to_dict(),
     })

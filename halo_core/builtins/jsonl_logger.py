@@ -58,8 +58,8 @@ def save_screenshot(episode, event: dict) -> None:
 
 @hookimpl
 def halo_log(event, episode):
-    if episode is None or event.get("type") not in ("episode_start", "step", "episode_end"):
-        return
+    if episode is None or not event.get("type"):
+        return  # events outside an episode have no trajectory
     path = episode.trajectory_path
     if event["type"] == "episode_start":
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,4 +67,8 @@ def halo_log(event, episode):
             path.unlink()
     elif event["type"] == "step":
         save_screenshot(episode, event)
-    append_line(path, event)
+    try:
+        append_line(path, event)
+    except FileNotFoundError:  # a plugin event logged before episode_start made the folder
+        path.parent.mkdir(parents=True, exist_ok=True)
+        append_line(path, event)

@@ -34,10 +34,17 @@ def detect_loop(fingerprints: list[str], actions: list[str]) -> str:
     return ""
 
 
+def state_key(observation) -> str:
+    """Fingerprint plus the page text's hash: a page that shows new content after a
+    form submission (same controls, new values) is progress, not a revisit."""
+    return f"{observation.fingerprint}:{observation.annotations.get('obs_hash', '')}"
+
+
 @hookimpl
 def halo_verify(before, decision, after, episode):
-    prints = [r.fingerprint for r in episode.history] + [before.fingerprint, after.fingerprint]
+    seen = episode.state.setdefault("loop_states", [])
+    seen.append(state_key(before))  # the states the actions were taken in, oldest first
     actions = [r.decision.action for r in episode.history] + [decision.action]
-    reason = detect_loop(prints, actions)
+    reason = detect_loop(seen + [state_key(after)], actions)
     episode.state["loop"] = reason
     return Verdict("loop", not reason, reason)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from typing import Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -28,9 +29,18 @@ def _mask_id(match: re.Match) -> str:
     return _ID_EXACT.sub("*", match.group(0))
 
 
+# bytes.translate table: hex digits and '-' -> 'h', everything else -> '.'
+_HEX_TABLE = bytes(ord("h") if chr(i) in "0123456789abcdefABCDEF-" else ord(".") for i in range(256))
+
+
 def mask_ids(text: str) -> str:
-    """Replace UUIDs, long hex and long digit runs with ``*`` (two-stage: a cheap scan,
-    then an exact check on the few candidates, so long texts stay fast)."""
+    """Replace UUIDs, long hex and long digit runs with ``*``.
+
+    Three stages so long texts stay fast: a C-speed scan for any run of 7 hex-like
+    characters (most pages have none), a regex for candidates, an exact check on each.
+    """
+    if b"hhhhhhh" not in text.encode("utf-8", "surrogatepass").translate(_HEX_TABLE):
+        return text
     return _ID_CANDIDATE.sub(_mask_id, text)
 
 
@@ -87,48 +97,63 @@ _INDENT = tuple("  " * i for i in range(13))
 
 
 def summarize(raw: RawObservation) -> Observation:
-    """One pass over the AXTree: text lines, elements, headings; then page type and fingerprint."""
+    """One pass over the AXTree: text lines, elements, headings; then page type and fingerprint.
+
+    This runs every step on trees of thousands of nodes, so the loop is kept flat: local
+    names, no per-node calls in the common case (see bench/bench_overhead.py).
+    """
     lines: list[str] = []
     keys: list[str] = []
-    elements: list[Element] = []
-    headings: list[str] = []
     described: list[str] = []
-    skip = _SKIP_ROLES
+    elements: list[Element] = []
+    bids: list[str] = []
+    headings: list[str] = []
+    add_line, add_key, add_described = lines.append, keys.append, described.append
+    add_element, add_bid = elements.append, bids.append
+    indents, skip = _INDENT, _SKIP_ROLES
     for node in raw.axtree:
         depth = node.depth
-        indent = _INDENT[depth] if depth < 12 else _INDENT[12]
+        indent = indents[depth] if depth < 12 else indents[12]
         bid = node.bid
         if bid:
-            key = node.key()
+            if node.value or node.props:
+                key = node.key()
+            else:
+                key = f"{node.role} {node.name!r}" if node.name else node.role
             line = f"[{bid}] {key}"
-            elements.append(node)
-            keys.append(key)
-            described.append(line)
-            lines.append(indent + line)
+            add_element(node)
+            add_bid(bid)
+            add_key(key)
+            add_described(line)
+            add_line(indent + line)
             continue
         role = node.role
         if role == "StaticText":
             if node.name:
-                lines.append(indent + node.name)
+                add_line(indent + node.name)
         elif role not in skip:
-            if role == "heading" and node.name:
-                headings.append(node.name)
-            lines.append(f"{indent}{role} {node.name!r}" if node.name else indent + role)
+            name = node.name
+            if name:
+                if role == "heading":
+                    headings.append(name)
+                add_line(f"{indent}{role} {name!r}")
+            else:
+                add_line(indent + role)
     text = "\n".join(lines)
     page_type = classify_page(raw.url, headings)
-    elements_t = tuple(elements)
     observation = Observation(
         url=raw.url,
         title=raw.title,
         text=text,
-        elements=elements_t,
+        elements=tuple(elements),
         page_type=page_type,
         fingerprint=_fingerprint(raw.url, page_type, "\x1f".join(keys), bool(raw.last_action_error)),
         last_action=raw.last_action,
         last_action_error=raw.last_action_error,
         screenshot=raw.screenshot,
+        valid_bids=frozenset(bids),
     )
-    observation.annotations["obs_hash"] = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    observation.annotations["obs_hash"] = f"{zlib.crc32(text.encode()):08x}"  # identity of the text, not security
     observation.annotations["actionable_elements"] = described
     return observation
 

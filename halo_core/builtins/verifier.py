@@ -27,8 +27,8 @@ def check_postcondition(action_text: str, before: Observation, after: Observatio
             # the page moved on (e.g. select submits a form): a state change is the effect
             ok = after.fingerprint != before.fingerprint
             return Verdict("postcondition", ok, "" if ok else "element vanished without a state change")
-        expected = str(args[1]).strip().lower()
-        got = (target.value or "").strip().lower()
+        expected = " ".join(str(args[1]).split()).lower()  # pages report whitespace their own way
+        got = " ".join((target.value or "").split()).lower()
         ok = got == expected or (name == "select_option" and expected in got)
         return Verdict("postcondition", ok, "" if ok else f"value is {target.value!r}, expected {args[1]!r}")
     if name in ("check", "uncheck"):

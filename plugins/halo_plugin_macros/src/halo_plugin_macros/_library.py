@@ -1,0 +1,125 @@
+"""Macros and the JSON file that holds them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import attrs
+
+from halo_plugin_macros._binding import bind
+
+FORMAT_VERSION = 1
+_SLOT = re.compile(r"\{(s\d+)\}")
+
+
+@attrs.frozen
+class MacroStep:
+    """One generalised step: ``verb`` on the element (``role``, ``name``), where ``name``
+    and ``value`` may hold ``{sN}`` slot placeholders."""
+
+    verb: str
+    role: str
+    name: str
+    value: str | None = None
+
+    def render(self, bindings: Mapping[str, str]) -> tuple[str, str | None]:
+        sub = lambda text: _SLOT.sub(lambda m: bindings[m.group(1)], text)  # noqa: E731
+        return sub(self.name), (sub(self.value) if self.value is not None else None)
+
+
+@attrs.frozen
+class Slot:
+    """A parameter: bound from the goal by ``variants`` (regexes), or a ``constant``."""
+
+    variants: tuple[str, ...] = ()
+    constant: str | None = None
+    examples: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Macro:
+    id: str
+    site: str
+    steps: tuple[MacroStep, ...]
+    slots: Mapping[str, Slot]
+    page_types: tuple[str, ...]
+    paths: tuple[str, ...]
+    support: int
+    provenance: tuple[Mapping[str, Any], ...] = ()
+
+    def bind(self, goal: str) -> dict[str, str] | None:
+        """Slot values for ``goal``, or None when any slot does not bind."""
+        out: dict[str, str] = {}
+        for name, slot in self.slots.items():
+            value = slot.constant if slot.constant is not None else bind(goal, slot.variants)
+            if value is None:
+                return None
+            out[name] = value
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "site": self.site, "support": self.support,
+            "steps": [attrs.asdict(s) for s in self.steps],
+            "slots": {k: {"variants": list(v.variants), "constant": v.constant, "examples": list(v.examples)}
+                      for k, v in self.slots.items()},
+            "precondition": {"page_types": list(self.page_types), "paths": list(self.paths)},
+            "provenance": [dict(p) for p in self.provenance],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Macro:
+        return cls(
+            id=d["id"], site=d["site"], support=int(d["support"]),
+            steps=tuple(MacroStep(**s) for s in d["steps"]),
+            slots={k: Slot(tuple(v.get("variants", ())), v.get("constant"), tuple(v.get("examples", ())))
+                   for k, v in d.get("slots", {}).items()},
+            page_types=tuple(d["precondition"]["page_types"]), paths=tuple(d["precondition"]["paths"]),
+            provenance=tuple(d.get("provenance", ())),
+        )
+
+    def describe(self) -> str:
+        parts = []
+        for s in self.steps:
+            text = f"{s.verb} {s.role} {s.name!r}"
+            if s.value is not None:
+                text += f" = {s.value!r}"
+            parts.append(text)
+        return " → ".join(parts)
+
+
+def save_macros(macros: list[Macro], path: str | os.PathLike) -> Path:
+    """Write atomically (temp file + rename), so running agents never read half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"version": FORMAT_VERSION, "macros": [m.to_dict() for m in macros]}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False)
+    os.replace(tmp, path)
+    return path
+
+
+_CACHE: dict[str, tuple[float, list[Macro]]] = {}
+
+
+def load_macros(path: str | os.PathLike) -> list[Macro]:
+    """The macros in ``path`` ([] if there is no file); re-read only when the file changes."""
+    path = Path(path)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return []
+    key = str(path.resolve())
+    cached = _CACHE.get(key)
+    if cached and cached[0] == mtime:
+        return cached[1]
+    data = json.loads(path.read_text(encoding="utf-8"))
+    macros = [Macro.from_dict(m) for m in data.get("macros", [])]
+    _CACHE[key] = (mtime, macros)
+    return macros

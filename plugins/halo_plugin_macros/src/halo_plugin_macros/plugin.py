@@ -1,0 +1,172 @@
+"""Entry point ``macros``: verified replay of mined macros, the top of the decision hierarchy.
+
+A macro starts (``halo_decide``, ``tryfirst``) only when the page fits its precondition
+(page type, URL path, the first step's element present) and all of its slots bind from
+the goal. Each following step runs only if the previous macro step's postcondition held
+and its element is on the page; otherwise the macro is aborted and the next layer
+decides, the same step.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from halo_core import hookimpl
+from halo_core.actions import Action
+from halo_core.model import Decision, Element, Observation
+
+from halo_plugin_macros._library import Macro, MacroStep, load_macros
+from halo_plugin_macros._mining import site_of, url_path
+
+STATE_KEY = "macros"
+
+
+def _norm(text: str) -> str:
+    words = re.sub(r"\s+", " ", text.strip().casefold()).split(" ")
+    return " ".join(w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words)
+
+
+def find_element(observation: Observation, role: str, name: str) -> Element | None:
+    """The element with this role and name; plural and case differences are tolerated
+    ("ZenFlow Yoga Mats" from a goal finds link "ZenFlow Yoga Mat")."""
+    exact = observation.find(role, name)
+    if exact is not None:
+        return exact
+    want = _norm(name)
+    return next((e for e in observation.elements if e.role == role and _norm(e.name) == want), None)
+
+
+def step_action(step: MacroStep, bindings: dict[str, str], observation: Observation) -> str | None:
+    name, value = step.render(bindings)
+    element = find_element(observation, step.role, name)
+    if element is None:
+        return None
+    args: tuple[Any, ...] = (element.bid,) if value is None else (element.bid, value)
+    return Action(step.verb, args).to_string()
+
+
+def _state(episode) -> dict:
+    state = episode.state.get(STATE_KEY)
+    if not isinstance(state, dict):
+        state = episode.state[STATE_KEY] = {"started": 0, "completed": 0, "aborted": 0, "steps": 0,
+                                            "verified_steps": 0, "misses": 0, "active": None, "tried": [],
+                                            "done": [], "aborts": []}
+    return state
+
+
+def _previous_ok(episode) -> bool:
+    last = episode.history[-1] if episode.history else None
+    if last is None or last.error:
+        return False
+    return all(v.ok for v in last.verdicts if v.check == "postcondition")
+
+
+def _site(episode, observation: Observation) -> str:
+    return episode.task.site or site_of(episode.task.id)
+
+
+def _abort(state: dict, active: dict, reason: str) -> None:
+    state["aborted"] += 1
+    state["aborts"].append({"macro": active["id"], "step": active["step"], "reason": reason})
+    state["active"] = None
+
+
+def _complete(state: dict, active: dict) -> None:
+    state["completed"] += 1
+    state["done"].append([active["id"], active["bindings"]])
+    state["active"] = None
+
+
+def _continue(observation: Observation, episode, state: dict) -> Decision | None:
+    active = state["active"]
+    last = episode.history[-1] if episode.history else None
+    if last is None or last.decision.meta.get("macro") != active["id"] or last.decision.source != "macro":
+        _abort(state, active, "another layer acted in between")
+        return None
+    if not _previous_ok(episode):
+        _abort(state, active, f"step {active['step']} did not verify: {last.error or 'postcondition failed'}")
+        return None
+    state["verified_steps"] += 1
+    macro: Macro = active["macro"]
+    i = active["step"] + 1
+    if i >= len(macro.steps):
+        _complete(state, active)
+        return None
+    action = step_action(macro.steps[i], active["bindings"], observation)
+    if action is None:
+        step = macro.steps[i]
+        _abort(state, active, f"step {i}: {step.role} {step.render(active['bindings'])[0]!r} is not on the page")
+        return None
+    active["step"] = i
+    state["steps"] += 1
+    return Decision(action, "macro", reason=f"macro {macro.id} step {i + 1}/{len(macro.steps)}",
+                    meta={"macro": macro.id, "step": i, "of": len(macro.steps), "bindings": dict(active["bindings"])})
+
+
+def _start(observation: Observation, episode, state: dict) -> Decision | None:
+    site = _site(episode, observation)
+    path = url_path(observation.url)
+    for macro in load_macros(episode.config.macros_path):
+        if macro.site != site or observation.page_type not in macro.page_types or path not in macro.paths:
+            continue
+        tried = (macro.id, observation.fingerprint)
+        if list(tried) in state["tried"] or any(a["macro"] == macro.id for a in state["aborts"]):
+            continue  # an aborted macro does not fit this episode; a finished one is not rerun from the same state
+        bindings = macro.bind(episode.task.goal)
+        if bindings is None:
+            continue
+        if [macro.id, bindings] in state["done"]:
+            continue  # it already did exactly this work in this episode
+        action = step_action(macro.steps[0], bindings, observation)
+        if action is None:
+            continue
+        state["tried"].append(list(tried))
+        state["active"] = {"id": macro.id, "macro": macro, "step": 0, "bindings": bindings}
+        state["started"] += 1
+        state["steps"] += 1
+        return Decision(action, "macro", reason=f"macro {macro.id} step 1/{len(macro.steps)}",
+                        meta={"macro": macro.id, "step": 0, "of": len(macro.steps), "bindings": bindings,
+                              "support": macro.support})
+    state["misses"] += 1
+    return None
+
+
+@hookimpl(tryfirst=True)
+def halo_decide(observation, episode):
+    if not episode.config.use_macros:
+        return None
+    state = _state(episode)
+    if state["active"] is not None:
+        decision = _continue(observation, episode, state)
+        if decision is not None:
+            return decision
+    if episode.state.get("loop"):
+        return None  # a loop is the gate's and recovery's business; a macro would only add to it
+    return _start(observation, episode, state)
+
+
+@hookimpl
+def halo_episode_end(episode, result):
+    if not episode.config.use_macros:
+        return
+    state = _state(episode)
+    active = state["active"]
+    if active is not None:
+        last = episode.history[-1] if episode.history else None
+        finished = (active["step"] == len(active["macro"].steps) - 1 and last is not None
+                    and last.decision.meta.get("macro") == active["id"] and _previous_ok(episode))
+        if finished:  # its last step was the episode's last step
+            state["verified_steps"] += 1
+            _complete(state, active)
+        else:  # the episode ended mid-macro (e.g. max steps)
+            _abort(state, active, "episode ended")
+    summary = {k: v for k, v in state.items() if k not in ("active", "tried", "done")}
+    episode.log({"type": "macro_summary", "task_id": episode.task.id, "success": result.success, **summary})
+
+
+@hookimpl
+def halo_register_commands(cli):
+    from halo_plugin_macros.cli import macros
+
+    cli.add_command(macros)
