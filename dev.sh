@@ -59,10 +59,19 @@ setup() {
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
     # torch first, pinned, so nothing below pulls a different (CUDA) build
     "$VENV/bin/python" -m pip install -q "${HALO_TORCH_SPEC:-torch==2.13.0}"
+    # the core and every plugin folder, editable, each with all of its extras (test deps included)
     local args=(-e ".[test]")
-    for p in plugins/*/; do
-      [ -f "$p/pyproject.toml" ] && args+=(-e "$p")
-    done
+    while IFS= read -r spec; do args+=(-e "$spec"); done < <("$VENV/bin/python" - <<'PY'
+import pathlib
+try:
+    import tomllib
+except ImportError:  # Python 3.10: install without extras
+    tomllib = None
+for p in sorted(pathlib.Path("plugins").glob("*/pyproject.toml")):
+    extras = sorted(tomllib.loads(p.read_text()).get("project", {}).get("optional-dependencies", {})) if tomllib else []
+    print(f"{p.parent}[{','.join(extras)}]" if extras else str(p.parent))
+PY
+)
     "$VENV/bin/python" -m pip install -q "${args[@]}"
     echo "$want" > "$stamp"
   fi

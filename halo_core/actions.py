@@ -72,9 +72,6 @@ def _literal(value: Any) -> str:
     return str(value)
 
 
-_CALL_RE = re.compile(r"[A-Za-z_][A-Za-z_0-9]*\s*\(.*\)", re.S)
-
-
 @functools.lru_cache(maxsize=4096)
 def parse_action(text: str) -> Action:
     """Parse one action string; raise :class:`ActionError` saying what is wrong.
@@ -124,6 +121,27 @@ def validate_action(action: Action, valid_bids: Iterable[str]) -> None:
         raise ActionError(f"element '{bid}' is not on the current page; use a bid from the observation")
 
 
+_CALL_START = re.compile(r"\b(?:" + "|".join(ACTION_SIGNATURES) + r")\s*\(")
+
+
+def _calls_in(line: str) -> list[str]:
+    """Every well-formed action call in ``line``, in order (a line may hold several)."""
+    try:
+        return [parse_action(line).to_string()]
+    except ActionError:
+        pass
+    calls = []
+    for start in _CALL_START.finditer(line):
+        close = line.find(")", start.end() - 1)
+        while close != -1:  # the shortest span that parses: quotes may hold ')'
+            try:
+                calls.append(parse_action(line[start.start():close + 1]).to_string())
+                break
+            except ActionError:
+                close = line.find(")", close + 1)
+    return calls
+
+
 def extract_action(text: str) -> str:
     """Pull the action call out of free model output.
 
@@ -138,13 +156,7 @@ def extract_action(text: str) -> str:
     candidates.extend(line.strip() for line in text.splitlines())
     for line in reversed(candidates):
         line = re.sub(r"^(?:action\s*:\s*)", "", line, flags=re.I).strip().strip("`")
-        if not _CALL_RE.fullmatch(line):
-            match = re.search(r"\b(" + "|".join(ACTION_SIGNATURES) + r")\s*\(.*\)", line)
-            if not match:
-                continue
-            line = match.group(0)
-        try:
-            return parse_action(line).to_string()
-        except ActionError:
-            continue
+        found = _calls_in(line)
+        if found:
+            return found[-1]
     raise ActionError(f"no valid action found in model output: {text[:200]!r}")

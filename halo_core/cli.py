@@ -13,7 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from halo_core import __version__
-from halo_core.config import MODES, SCORE_MODE_MAX_STEPS, SPEED_MODE_MAX_STEPS, ConfigError, load_experiments, mode_config
+from halo_core.config import (
+    MODES,
+    SCORE_MODE_MAX_STEPS,
+    SPEED_MODE_MAX_STEPS,
+    ConfigError,
+    load_experiments,
+    mode_config,
+)
 from halo_core.env.protocol import EnvSettings, TaskNotFound
 
 console = Console(stderr=False, highlight=False, soft_wrap=True)

@@ -57,3 +57,8 @@ def test_extract(text, expected):
 def test_extract_failure():
     with pytest.raises(ActionError, match="no valid action"):
         extract_action("I don't know what to do")
+
+
+def test_extract_takes_the_last_of_several_calls_on_a_line():
+    assert extract_action("scroll(0, 200) then click('4')") == "click('4')"
+    assert extract_action("fill('2', 'a) b') is what I do") == "fill('2', 'a) b')"

@@ -11,20 +11,12 @@ import json
 import os
 
 from halo_core import hookimpl
-
-_SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "REAL_API_KEY", "HF_TOKEN", "HALO_API_KEY")
-
-
-def _secrets() -> list[str]:
-    return [v for k, v in os.environ.items() if (k in _SECRET_ENV or k.endswith("_API_KEY")) and len(v) >= 8]
+from halo_core.secrets import redact_known
 
 
 def redact(text: str, secrets: list[str] | None = None) -> str:
     """Replace every configured secret value in ``text`` with ``[REDACTED]``."""
-    for secret in secrets if secrets is not None else _secrets():
-        if secret in text:
-            text = text.replace(secret, "[REDACTED]")
-    return text
+    return redact_known(text, secrets)
 
 
 def append_line(path: os.PathLike | str, record: dict) -> None:

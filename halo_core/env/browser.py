@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import os
 import re
-import json
 import signal
 import threading
 import time

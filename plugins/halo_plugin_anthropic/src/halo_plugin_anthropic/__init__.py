@@ -1,0 +1,5 @@
+"""HALO plugin: the ``anthropic:`` backend (Claude through the Messages API)."""
+
+from halo_plugin_anthropic.backend import AnthropicBackend
+
+__all__ = ["AnthropicBackend"]

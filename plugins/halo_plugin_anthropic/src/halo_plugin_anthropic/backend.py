@@ -1,0 +1,72 @@
+"""``anthropic:<model>`` — Claude through the Messages API with the official ``anthropic`` client."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Sequence
+
+from halo_core.backends import BackendConfigError, BackendSettings, Message
+from halo_core.backends_http import RemoteBackend, anthropic_request, field, host_of
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+#: Claude 3 and later read images; claude-2 and claude-instant do not
+TEXT_ONLY = re.compile(r"^claude-(?:2|instant)", re.I)
+
+
+class AnthropicBackend(RemoteBackend):
+    prefix = "anthropic"
+    log_names = ("anthropic", "httpx", "httpx2", "httpcore")
+    key_var = "ANTHROPIC_API_KEY"
+
+    def __init__(self, model: str, settings: BackendSettings | None = None) -> None:
+        settings = settings or BackendSettings()
+        self.base_url = settings.base_url or os.environ.get("ANTHROPIC_BASE_URL", "").strip() or None
+        self.key_var = (settings.extra or {}).get("api_key_env", type(self).key_var)
+        super().__init__(model, settings)
+        self._client = None
+
+    def _default_images(self) -> bool:
+        return not TEXT_ONLY.match(self.model)
+
+    def _host(self) -> str:
+        return host_of(self.base_url or DEFAULT_BASE_URL)
+
+    def _key(self) -> str | None:
+        return os.environ.get(self.key_var, "").strip() or None
+
+    def _secrets(self):
+        return (self._key(),)
+
+    def check(self) -> None:
+        if self._key() is None:
+            raise BackendConfigError(f"{self.name}: {self.key_var} is not set; export it")
+
+    def client(self):
+        if self._client is None:
+            self.check()
+            import anthropic
+
+            # the documented x-api-key header, whichever header this client version prefers
+            headers = {"x-api-key": self._key(), "Authorization": anthropic.Omit()}
+            self._client = anthropic.Anthropic(api_key=self._key(), base_url=self.base_url or DEFAULT_BASE_URL,
+                                               timeout=self.settings.timeout_s, max_retries=0,
+                                               default_headers=headers)
+        return self._client
+
+    def _request(self, messages: Sequence[Message], options: dict[str, Any]) -> Any:
+        client = self.client()
+        system, turns = anthropic_request(messages, images=options["images"])
+        # temperature through extra_body: recent clients dropped the typed parameter, the API still takes it
+        kwargs: dict[str, Any] = {"model": self.model, "max_tokens": options["max_tokens"], "messages": turns,
+                                  "extra_body": {"temperature": options["temperature"]}}
+        if system:
+            kwargs["system"] = system
+        return client.messages.create(**kwargs)
+
+    def _parse(self, response: Any) -> tuple[str, int, int, str]:
+        blocks = field(response, "content", default=[])
+        text = "".join(field(b, "text", default="") for b in blocks if field(b, "type") == "text")
+        tokens_in = sum(int(field(response, "usage", name, default=0) or 0) for name in
+                        ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+        return text, tokens_in, int(field(response, "usage", "output_tokens", default=0)), field(response, "model")

@@ -1,0 +1,86 @@
+"""``openai:<model>`` — chat completions through the official ``openai`` client."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Sequence
+
+from halo_core.backends import BackendConfigError, BackendSettings, Message
+from halo_core.backends_http import RemoteBackend, field, host_of, openai_messages
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+#: models that accept image input
+VISION_MODELS = re.compile(
+    r"^(?:openai/)?(?:gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4-turbo|gpt-4-vision|gpt-4\.5|gpt-5|o1|o3|o4)", re.I)
+
+
+class OpenAIBackend(RemoteBackend):
+    """OpenAI chat completions; ``settings.base_url`` / ``OPENAI_BASE_URL`` for other servers."""
+
+    prefix = "openai"
+    log_names = ("openai", "httpx", "httpcore")
+    key_var = "OPENAI_API_KEY"
+
+    def __init__(self, model: str, settings: BackendSettings | None = None) -> None:
+        settings = settings or BackendSettings()
+        self.base_url = (settings.base_url or os.environ.get("OPENAI_BASE_URL", "").strip() or None)
+        self.key_var = (settings.extra or {}).get("api_key_env", type(self).key_var)
+        super().__init__(model, settings)
+        self._client = None
+
+    @property
+    def custom_server(self) -> bool:
+        return self.base_url is not None and host_of(self.base_url) != host_of(DEFAULT_BASE_URL)
+
+    def _default_images(self) -> bool:
+        return bool(VISION_MODELS.match(self.model))
+
+    def _host(self) -> str:
+        return host_of(self.base_url or DEFAULT_BASE_URL)
+
+    def _key(self) -> str | None:
+        return os.environ.get(self.key_var, "").strip() or None
+
+    def _secrets(self):
+        return (self._key(),)
+
+    def check(self) -> None:
+        """The key is set (not validated: that would spend a call), unless a custom server is used."""
+        if self._key() is None and not self.custom_server:
+            raise BackendConfigError(f"{self.name}: {self.key_var} is not set; export it "
+                                     "(or set OPENAI_BASE_URL for a server that needs no key)")
+
+    def client(self):
+        if self._client is None:
+            self.check()
+            import openai
+
+            self._client = openai.OpenAI(api_key=self._key() or "EMPTY", base_url=self.base_url or DEFAULT_BASE_URL,
+                                         timeout=self.settings.timeout_s, max_retries=0)
+        return self._client
+
+    def _request(self, messages: Sequence[Message], options: dict[str, Any]) -> Any:
+        client = self.client()
+        param = (self.settings.extra or {}).get("max_tokens_param") or \
+            ("max_tokens" if self.custom_server else "max_completion_tokens")
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": openai_messages(messages, images=options["images"]),
+            "temperature": options["temperature"],
+            param: options["max_tokens"],
+        }
+        if options["seed"] is not None:
+            kwargs["seed"] = options["seed"]
+        return client.chat.completions.create(**kwargs)
+
+    def _parse(self, response: Any) -> tuple[str, int, int, str]:
+        return parse_chat_completion(response)
+
+
+def parse_chat_completion(response: Any) -> tuple[str, int, int, str]:
+    """(text, prompt_tokens, completion_tokens, model) of a chat completion object or dict."""
+    choices = field(response, "choices", default=[])
+    text = field(choices[0], "message", "content", default="") if choices else ""
+    return (text, int(field(response, "usage", "prompt_tokens", default=0)),
+            int(field(response, "usage", "completion_tokens", default=0)), field(response, "model", default=""))

@@ -1,0 +1,327 @@
+"""The openai: backend against a loopback server speaking the OpenAI wire format."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import traceback
+import warnings
+from importlib.metadata import entry_points
+
+import halo_plugin_openai.plugin as openai_plugin
+import pytest
+from halo_plugin_openai import OpenAIBackend
+from oai_loopback import OpenAILoopback, expert_reply, last_user_text, shop_site
+
+from halo_core.backends import BackendConfigError, BackendError, BackendSettings, Message
+from halo_core.backends_http import DEFAULT_PRICES, PriceWarning
+from halo_core.config import mode_config
+from halo_core.loop import run_episode
+from halo_core.model import TaskSpec
+from halo_core.testing import check_backend, make_runtime
+
+KEY = "sk-test-0123456789"
+FAST = {"retry_base_s": 0.01}
+TASK = TaskSpec(id="graph.cart", goal="Put the widget in the cart", suite="graph")
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("HALO_PRICES", raising=False)
+
+
+@pytest.fixture
+def server():
+    with OpenAILoopback(lambda body: expert_reply(last_user_text(body)), key=KEY) as srv:
+        yield srv
+
+
+def make(server, model="gpt-4o-mini", **settings):
+    extra = {**FAST, **settings.pop("extra", {})}
+    return OpenAIBackend(model, BackendSettings(base_url=server.url, extra=extra, **settings))
+
+
+def config(**overrides):
+    base = dict(max_steps=8, use_screenshot=False, worker_backend="openai:gpt-4o-mini")
+    return mode_config("baseline_worker", env={}, **{**base, **overrides})
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def test_entry_point_and_registry():
+    assert "openai" in {ep.name for ep in entry_points(group="halo")}
+    runtime = make_runtime(openai_plugin)
+    assert "openai" in runtime.backends.factories
+    backend = runtime.backends.create("openai:gpt-4o-mini")
+    assert isinstance(backend, OpenAIBackend) and backend.name == "openai:gpt-4o-mini"
+
+
+def test_unknown_prefix_names_installed_prefixes():
+    runtime = make_runtime(entrypoints=True)
+    with pytest.raises(BackendConfigError) as info:
+        runtime.backends.create("nope:x")
+    assert "openai" in str(info.value) and "nope" in str(info.value)
+
+
+# --------------------------------------------------------------------------- wire format
+
+
+def test_round_trip_wire_format_and_usage(server):
+    backend = make(server, temperature=0.3, seed=7, max_tokens=55)
+    completion = backend.complete([Message("system", "Be brief."), Message("user", "URL: http://graph.test/home\n"
+                                                                           "[1] link 'Products'")])
+    assert completion.text.endswith("click('1')")
+    (request,) = server.requests
+    assert request["path"] == "/v1/chat/completions"
+    assert request["headers"]["authorization"] == f"Bearer {KEY}"
+    body = request["body"]
+    assert body["model"] == "gpt-4o-mini" and body["temperature"] == 0.3 and body["seed"] == 7
+    assert body["max_tokens"] == 55  # custom servers get max_tokens
+    assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+    u = completion.usage
+    assert u.calls == 1 and u.tokens_in == 2 + 5 and u.tokens_out == len(completion.text.split())
+    price_in, price_out = DEFAULT_PRICES["gpt-4o-mini"]
+    assert u.cost == pytest.approx((u.tokens_in * price_in + u.tokens_out * price_out) / 1e6)
+    assert u.latency_ms > 0
+    # per-call overrides win over settings
+    backend.complete([Message("user", "x")], temperature=0.0, seed=1, max_tokens=9)
+    assert server.requests[-1]["body"]["temperature"] == 0.0 and server.requests[-1]["body"]["max_tokens"] == 9
+
+
+def test_default_server_uses_max_completion_tokens(server):
+    backend = OpenAIBackend("gpt-4o", BackendSettings(extra=FAST))
+    assert backend._host() == "api.openai.com" and not backend.custom_server
+    backend = make(server, extra={"max_tokens_param": "max_completion_tokens"})
+    backend.complete([Message("user", "hi")])
+    assert server.requests[-1]["body"]["max_completion_tokens"] == 256
+
+
+def test_check_backend_conformance(server):
+    check_backend(make(server))
+
+
+def test_base_url_from_environment(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    backend = make_runtime(openai_plugin).backends.create("openai:gpt-4o-mini", BackendSettings(extra=FAST))
+    assert backend.complete([Message("user", "hi")]).usage.calls == 1
+    assert len(server.requests) == 1
+
+
+def test_images_sent_only_to_vision_models_when_enabled(server):
+    messages = [Message("user", "look", images=(PNG,))]
+    vision = make(server, model="gpt-4o")
+    assert vision.supports_images
+    vision.complete(messages)
+    parts = server.requests[-1]["body"]["messages"][0]["content"]
+    assert parts[0] == {"type": "text", "text": "look"}
+    assert parts[1]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
+    for backend in (make(server, model="gpt-4o", images=False), make(server, model="my-text-model"),
+                    make(server, model="gpt-4o", extra={"supports_images": False})):
+        assert not backend.supports_images
+        backend.complete(messages)
+        assert server.requests[-1]["body"]["messages"][0]["content"] == "look"
+    assert make(server, model="llava", extra={"supports_images": True}).supports_images
+
+
+# --------------------------------------------------------------------------- episodes
+
+
+def test_full_episode_succeeds(server, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)  # the runtime creates the backend from the spec
+    result = run_episode(TASK, config(), shop_site(), make_runtime(openai_plugin), data_dir=tmp_path)
+    assert result.success and result.terminated_by == "message", result.error
+    assert result.steps == 4 and result.usage.calls == 4 and result.usage.cost > 0
+    assert [json.loads(line)["type"] for line in next(tmp_path.rglob("*.jsonl")).read_text().splitlines()] == \
+        ["episode_start"] + ["step"] * 4 + ["episode_end"]
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def test_429_with_retry_after_then_success(server):
+    server.push(status=429, headers={"Retry-After": "0"})
+    completion = make(server, max_retries=2).complete([Message("user", "URL: http://graph.test/cart")])
+    assert "send_msg_to_user" in completion.text
+    assert len(server.requests) == 2
+
+
+def test_retry_after_is_honoured(server, monkeypatch):
+    slept = []
+    monkeypatch.setattr(time, "sleep", lambda s: slept.append(s))
+    server.push(status=503, headers={"Retry-After": "3"})
+    server.push(status=429, headers={"retry-after-ms": "250"})
+    make(server, max_retries=3).complete([Message("user", "hi")])
+    assert slept == [3.0, 0.25] and len(server.requests) == 3
+
+
+def test_persistent_500_raises_after_max_retries(server):
+    server.fail_always = 500
+    with pytest.raises(BackendError) as info:
+        make(server, max_retries=2).complete([Message("user", "hi")])
+    assert len(server.requests) == 3
+    message = str(info.value)
+    assert "\n" not in message and "500" in message and "3 attempts" in message
+    assert not isinstance(info.value, BackendConfigError)
+
+
+def test_500_ends_the_episode_and_the_next_one_runs(server, tmp_path):
+    runtime = make_runtime(openai_plugin)
+    server.fail_always = 500
+    backend = make(server, max_retries=1)
+    failed = run_episode(TASK, config(), shop_site(), runtime, backends={"worker": backend}, data_dir=tmp_path)
+    assert failed.terminated_by == "error" and "BackendError" in failed.error and "500" in failed.error
+    assert not failed.success and len(server.requests) == 2
+    server.fail_always = None
+    ok = run_episode(TASK, config(), shop_site(), runtime, backends={"worker": backend}, data_dir=tmp_path, attempt=1)
+    assert ok.success and ok.terminated_by == "message"
+
+
+def test_timeout_is_retried_then_fails(server):
+    server.push(sleep=1.5)
+    server.push(sleep=1.5)
+    started = time.monotonic()
+    with pytest.raises(BackendError) as info:
+        make(server, timeout_s=0.5, max_retries=1).complete([Message("user", "hi")])
+    assert "timed out" in str(info.value) and len(server.requests) == 2
+    assert time.monotonic() - started < 3.0
+
+
+def test_timeout_then_success(server):
+    server.push(sleep=1.0)
+    assert make(server, timeout_s=0.4, max_retries=1).complete([Message("user", "hi")]).usage.calls == 1
+
+
+def test_connection_refused_is_retried_then_fails():
+    with OpenAILoopback(lambda body: "x") as dead:
+        url = dead.url
+    backend = OpenAIBackend("gpt-4o-mini", BackendSettings(base_url=url, max_retries=1, extra=FAST))
+    with pytest.raises(BackendError, match="connection failed"):
+        backend.complete([Message("user", "hi")])
+
+
+def test_client_error_is_not_retried(server):
+    server.push(status=400)
+    with pytest.raises(BackendError, match="400"):
+        make(server, max_retries=3).complete([Message("user", "hi")])
+    assert len(server.requests) == 1
+
+
+def test_garbage_output_reasks_once_then_records_action_error(tmp_path):
+    with OpenAILoopback(lambda body: "I am not sure what to do here.", key=KEY) as srv:
+        result = run_episode(TASK, config(max_steps=1), shop_site(), make_runtime(openai_plugin),
+                             backends={"worker": make(srv)}, data_dir=tmp_path)
+        assert len(srv.requests) == 2
+        second = srv.requests[1]["body"]["messages"]
+        assert second[-2] == {"role": "assistant", "content": "I am not sure what to do here."}
+        assert "not usable" in second[-1]["content"]
+    assert result.terminated_by == "max_steps" and result.usage.calls == 2
+    step = [json.loads(line) for line in next(tmp_path.rglob("*.jsonl")).read_text().splitlines()][1]
+    assert step["last_action_error"] and "parse_error" in step["decision_meta"]
+
+
+def test_wrong_key_is_a_config_error_without_retry(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-000000")
+    backend = make(server, max_retries=3)
+    backend.check()  # a set key passes check() without a call
+    assert server.requests == []
+    with pytest.raises(BackendConfigError) as info:
+        backend.complete([Message("user", "hi")])
+    assert str(info.value) == f"OPENAI_API_KEY was rejected by 127.0.0.1:{server.url.split(':')[2].split('/')[0]} (401)"
+    assert len(server.requests) == 1
+
+
+def test_missing_key_fails_check(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    backend = make_runtime(openai_plugin).backends.create("openai:gpt-4o-mini")
+    with pytest.raises(BackendConfigError, match="OPENAI_API_KEY"):
+        backend.check()
+    with pytest.raises(BackendConfigError, match="OPENAI_API_KEY"):
+        backend.complete([Message("user", "hi")])
+
+
+def test_missing_key_is_fine_for_a_custom_server(server, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    server.key = None
+    backend = make(server)
+    backend.check()
+    assert server.requests == [] and backend.complete([Message("user", "hi")]).usage.calls == 1
+    assert server.requests[0]["headers"]["authorization"] == "Bearer EMPTY"
+
+
+def test_key_canary_never_leaks(monkeypatch, tmp_path, caplog, capsys):
+    canary = "sk-canary-XXXX"
+    monkeypatch.setenv("OPENAI_API_KEY", canary)
+    caplog.set_level(logging.DEBUG)
+    runtime = make_runtime(openai_plugin)
+    texts = []
+    with OpenAILoopback(lambda body: "no action here", key="sk-the-real-one") as wrong, \
+            OpenAILoopback(lambda body: "no action here", key=canary) as srv:
+        def attempt(backend, n=0):
+            try:
+                backend.complete([Message("user", "hi")])
+            except BackendError as exc:
+                texts.append(str(exc))
+                texts.append("".join(traceback.format_exception(exc)))
+            result = run_episode(TASK, config(max_steps=2), shop_site(), runtime, backends={"worker": backend},
+                                 data_dir=tmp_path, attempt=n)
+            texts.append(result.error + json.dumps(dict(result.info)))
+
+        attempt(make(wrong), 0)                                  # 401 (the server echoes the key)
+        srv.fail_always = 500
+        attempt(make(srv, max_retries=1), 1)                     # persistent 500 echoing the key
+        srv.fail_always = None
+        for _ in range(4):
+            srv.push(status=429, headers={"Retry-After": "0"})
+        attempt(make(srv, max_retries=1), 2)                     # rate limited
+        for _ in range(4):
+            srv.push(status=400)
+        attempt(make(srv, max_retries=1), 3)                     # bad request echoing the key
+        for _ in range(4):
+            srv.push(sleep=0.6)
+        attempt(make(srv, max_retries=1, timeout_s=0.3), 4)     # timeouts
+        attempt(make(srv), 5)                                    # garbage output
+    attempt(OpenAIBackend("gpt-4o-mini", BackendSettings(base_url=srv.url, max_retries=1, extra=FAST)), 6)  # refused
+    assert len(texts) >= 7 * 2
+    for text in texts:
+        assert canary not in text
+    assert canary not in caplog.text
+    captured = capsys.readouterr()
+    assert canary not in captured.out and canary not in captured.err
+    assert any("retry" in r.getMessage() for r in caplog.records)  # the retries were logged
+    files = list(tmp_path.rglob("*.jsonl"))
+    assert len(files) == 7
+    for path in files:
+        assert canary not in path.read_text()
+
+
+# --------------------------------------------------------------------------- prices
+
+
+def test_prices_from_settings_file_and_unknown_models(server, monkeypatch, tmp_path):
+    backend = make(server, model="gpt-4o-2024-08-06")  # longest prefix: gpt-4o
+    u = backend.complete([Message("user", "one two three")]).usage
+    assert u.cost == pytest.approx((u.tokens_in * 2.5 + u.tokens_out * 10) / 1e6)
+    table = tmp_path / "prices.json"
+    table.write_text(json.dumps({"gpt-4o": [1000000, 0], "house-model": {"input": 2000000, "output": 0}}))
+    monkeypatch.setenv("HALO_PRICES", str(table))
+    assert make(server, model="gpt-4o").complete([Message("user", "a b")]).usage.cost == pytest.approx(2.0)
+    assert make(server, model="house-model").complete([Message("user", "a b")]).usage.cost == pytest.approx(4.0)
+    settings_price = make(server, model="gpt-4o", prices={"gpt-4o": (0.0, 1e6)})
+    u = settings_price.complete([Message("user", "a b")]).usage
+    assert u.cost == pytest.approx(u.tokens_out)
+    monkeypatch.setenv("HALO_PRICES", str(tmp_path / "missing.json"))
+    with pytest.raises(BackendConfigError, match="HALO_PRICES"):
+        make(server)
+    monkeypatch.delenv("HALO_PRICES")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        unknown = make(server, model="mystery-model-1")
+        costs = [unknown.complete([Message("user", "hi")]).usage.cost for _ in range(3)]
+    assert costs == [0.0, 0.0, 0.0]
+    assert len([w for w in caught if issubclass(w.category, PriceWarning)]) == 1

@@ -1,0 +1,92 @@
+"""``vllm:<model>`` — a vLLM (or any OpenAI-compatible) server at ``HALO_VLLM_URL``.
+
+``<model>`` is what the server serves: the base model id, or the name of a LoRA adapter
+given to ``vllm serve <base> --enable-lora --lora-modules <name>=<path>``. The name is
+sent as the request's ``model``; vLLM routes it to that adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+import warnings
+from typing import Any, Sequence
+
+from halo_core.backends import BackendConfigError, BackendSettings, Message
+from halo_core.backends_http import RemoteBackend, field, host_of, one_line, openai_messages
+from halo_plugin_qwen.parsing import clean_qwen_text
+
+DEFAULT_URL = "http://localhost:8000/v1"
+
+
+class VLLMBackend(RemoteBackend):
+    prefix = "vllm"
+    key_var = "HALO_VLLM_API_KEY"
+    free = True  # self-hosted: $0 unless settings.prices / HALO_PRICES say otherwise
+    log_names = ("openai", "httpx", "httpcore")
+
+    def __init__(self, model: str, settings: BackendSettings | None = None) -> None:
+        settings = settings or BackendSettings()
+        self.base_url = (settings.base_url or os.environ.get("HALO_VLLM_URL", "").strip() or DEFAULT_URL).rstrip("/")
+        super().__init__(model, settings)
+        self._client = None
+
+    def _host(self) -> str:
+        return host_of(self.base_url)
+
+    def _key(self) -> str:
+        return os.environ.get(self.key_var, "").strip() or "EMPTY"
+
+    def _secrets(self):
+        return (self._key(),)
+
+    def check(self) -> None:
+        """The server answers ``GET /models`` (no tokens spent); warns if it does not list the model."""
+        request = urllib.request.Request(f"{self.base_url}/models",
+                                         headers={"Authorization": f"Bearer {self._key()}"})
+        try:
+            with urllib.request.urlopen(request, timeout=min(10.0, self.settings.timeout_s)) as response:
+                listing = json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            exc.close()
+            if status in (401, 403):
+                raise BackendConfigError(f"{self.key_var} was rejected by {self._host()} ({status})") from None
+            return  # a server without /models is still usable
+        except (OSError, ValueError) as exc:
+            reason = one_line(getattr(exc, "reason", exc), 120, secrets=self._secrets())
+            raise BackendConfigError(
+                f"{self.name}: no server answers at {self.base_url} (HALO_VLLM_URL): {reason}; start one with "
+                f"`vllm serve <base-model> --enable-lora --lora-modules {self.model}=<adapter-dir>`") from None
+        served = [str(m.get("id")) for m in listing.get("data", []) if isinstance(m, dict)]
+        if served and self.model not in served:
+            warnings.warn(f"{self.name}: {self._host()} does not list {self.model!r} (serves: {', '.join(served[:8])})",
+                          stacklevel=2)
+
+    def client(self):
+        if self._client is None:
+            import openai
+
+            self._client = openai.OpenAI(api_key=self._key(), base_url=self.base_url,
+                                         timeout=self.settings.timeout_s, max_retries=0)
+        return self._client
+
+    def _request(self, messages: Sequence[Message], options: dict[str, Any]) -> Any:
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": openai_messages(messages, images=options["images"]),
+            "temperature": options["temperature"],
+            "max_tokens": options["max_tokens"],
+        }
+        if options["seed"] is not None:
+            kwargs["seed"] = options["seed"]
+        return self.client().chat.completions.create(**kwargs)
+
+    def _parse(self, response: Any) -> tuple[str, int, int, str]:
+        choices = field(response, "choices", default=[])
+        raw = field(choices[0], "message", "content", default="") if choices else ""
+        text = clean_qwen_text(raw) if (self.settings.extra or {}).get("strip_thinking", True) else raw
+        return (text, int(field(response, "usage", "prompt_tokens", default=0)),
+                int(field(response, "usage", "completion_tokens", default=0)), field(response, "model", default=""))
