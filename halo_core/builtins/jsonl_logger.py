@@ -11,7 +11,7 @@ import json
 import os
 
 from halo_core import hookimpl
-from halo_core.secrets import redact_known
+from halo_core.secrets import env_secrets, redact_known
 
 
 def redact(text: str, secrets: list[str] | None = None) -> str:
@@ -19,9 +19,9 @@ def redact(text: str, secrets: list[str] | None = None) -> str:
     return redact_known(text, secrets)
 
 
-def append_line(path: os.PathLike | str, record: dict) -> None:
-    """Append one JSON line atomically (one write call; O_APPEND)."""
-    data = (redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n").encode()
+def append_line(path: os.PathLike | str, record: dict, secrets: list[str] | None = None) -> None:
+    """Append one JSON line atomically (one write call; O_APPEND), secrets redacted."""
+    data = (redact(json.dumps(record, ensure_ascii=False, default=str), secrets) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, data)
@@ -53,6 +53,10 @@ def halo_log(event, episode):
     if episode is None or not event.get("type"):
         return  # events outside an episode have no trajectory
     path = episode.trajectory_path
+    if event["type"] == "episode_start" or "_jsonl_logger_secrets" not in episode.state:
+        # read the environment once per episode, not once per line
+        episode.state["_jsonl_logger_secrets"] = env_secrets()
+    secrets = episode.state["_jsonl_logger_secrets"]
     if event["type"] == "episode_start":
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():  # a rerun of the same attempt replaces the old file
@@ -60,7 +64,7 @@ def halo_log(event, episode):
     elif event["type"] == "step":
         save_screenshot(episode, event)
     try:
-        append_line(path, event)
+        append_line(path, event, secrets)
     except FileNotFoundError:  # a plugin event logged before episode_start made the folder
         path.parent.mkdir(parents=True, exist_ok=True)
-        append_line(path, event)
+        append_line(path, event, secrets)
