@@ -1,6 +1,10 @@
-import os
+import sys
+from pathlib import Path
 
 import pytest
+
+# helper modules (quitter_plugin) sit beside the tests; pytest runs with --import-mode=importlib
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture(autouse=True)

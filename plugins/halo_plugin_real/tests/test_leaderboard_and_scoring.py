@@ -11,7 +11,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from halo_core.model import TaskSpec
 from halo_plugin_real.catalog import Layout
 from halo_plugin_real.leaderboard import LeaderboardError, get_leaderboard_run_id
 from halo_plugin_real.scoring import AgisdkScorer

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from halo_core.cli import cli
 
-CHROMIUM = os.environ.get("HALO_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync"]
 
@@ -53,75 +50,75 @@ def test_report_is_self_contained_and_redacted(report_file, secret_env):
 
 
 def test_report_in_headless_chromium(report_file, traced_run, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+    from halo_core.env.browser import shared_playwright  # one sync Playwright per thread
+    from halo_core.env.chromium import find_chromium
+
     expected = _steps_per_episode(traced_run)
     outside: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 900})
-            page.route("**/*", lambda route: (route.continue_() if route.request.url.startswith(("file:", "data:"))
-                                              else (outside.append(route.request.url), route.abort())))
-            page.goto(report_file.resolve().as_uri())
-            page.wait_for_load_state("load")
-            assert page.title() == "HALO report — eval_traces_test"
+    p = shared_playwright()
+    browser = p.chromium.launch(executable_path=find_chromium(p), headless=True, args=ARGS)
+    try:
+        page = browser.new_page(viewport={"width": 1360, "height": 900})
+        page.route("**/*", lambda route: (route.continue_() if route.request.url.startswith(("file:", "data:"))
+                                          else (outside.append(route.request.url), route.abort())))
+        page.goto(report_file.resolve().as_uri())
+        page.wait_for_load_state("load")
+        assert page.title() == "HALO report — eval_traces_test"
 
-            # the matrix: one row per mode, plan order
-            rows = page.locator("table.matrix tbody tr")
-            assert rows.count() == 2
-            assert rows.nth(0).locator("td").first.inner_text() == "hierarchy_mgr_gate"
-            assert rows.nth(0).locator("td").nth(3).inner_text() == "50%"
-            assert rows.nth(1).locator("td").nth(3).inner_text() == "0%"
-            assert page.locator("svg.chart").count() == 3
-            assert page.locator("svg.chart rect").count() == 6  # 3 charts × 2 modes
+        # the matrix: one row per mode, plan order
+        rows = page.locator("table.matrix tbody tr")
+        assert rows.count() == 2
+        assert rows.nth(0).locator("td").first.inner_text() == "hierarchy_mgr_gate"
+        assert rows.nth(0).locator("td").nth(3).inner_text() == "50%"
+        assert rows.nth(1).locator("td").nth(3).inner_text() == "0%"
+        assert page.locator("svg.chart").count() == 3
+        assert page.locator("svg.chart rect").count() == 6  # 3 charts × 2 modes
 
-            episodes = page.locator("details.episode")
-            assert episodes.count() == len(expected) == 4
-            assert all(not episodes.nth(i).evaluate("d => d.open") for i in range(4)), "collapsed by default"
-            page.click("#expand")
-            shown = page.evaluate("""() => [...document.querySelectorAll('details.episode')].map(d => ({
-                open: d.open, task: d.querySelector('.task').textContent, mode: d.dataset.mode,
-                steps: [...d.querySelectorAll('li.step')].map(li => ({
-                    action: li.querySelector('code.action').textContent,
-                    badge: li.querySelector('.badge').textContent,
-                    visible: li.getBoundingClientRect().height > 0,
-                    imgs: [...li.querySelectorAll('img.shot')].map(i => i.complete ? i.naturalWidth : -1)}))}))""")
-            seen = {}
-            for ep in shown:
-                assert ep["open"]
-                seen[(ep["task"], ep["mode"])] = len(ep["steps"])
-                for step in ep["steps"]:
-                    assert step["action"] and step["visible"]
-                    assert step["badge"] in ("worker", "manager", "cache", "macro", "recovery")
-                    assert step["imgs"] == [64], "every step shows its screenshot, loaded"
-            assert seen == expected
+        episodes = page.locator("details.episode")
+        assert episodes.count() == len(expected) == 4
+        assert all(not episodes.nth(i).evaluate("d => d.open") for i in range(4)), "collapsed by default"
+        page.click("#expand")
+        shown = page.evaluate("""() => [...document.querySelectorAll('details.episode')].map(d => ({
+            open: d.open, task: d.querySelector('.task').textContent, mode: d.dataset.mode,
+            steps: [...d.querySelectorAll('li.step')].map(li => ({
+                action: li.querySelector('code.action').textContent,
+                badge: li.querySelector('.badge').textContent,
+                visible: li.getBoundingClientRect().height > 0,
+                imgs: [...li.querySelectorAll('img.shot')].map(i => i.complete ? i.naturalWidth : -1)}))}))""")
+        seen = {}
+        for ep in shown:
+            assert ep["open"]
+            seen[(ep["task"], ep["mode"])] = len(ep["steps"])
+            for step in ep["steps"]:
+                assert step["action"] and step["visible"]
+                assert step["badge"] in ("worker", "manager", "cache", "macro", "recovery")
+                assert step["imgs"] == [64], "every step shows its screenshot, loaded"
+        assert seen == expected
 
-            # sources, errors, gate decisions and feedback are on the page
-            body = page.locator("#episodes").inner_text()
-            assert "manager gate" in body and "override" in body
-            assert "element '99' is not on the current page" in body
-            assert page.locator("li.step.src-manager").count() == 1
-            assert page.locator("li.step.has-error").count() == 2
-            assert "Should have gone to checkout" in body and "must not: open the price list" in body
-            assert "[REDACTED]" in body
+        # sources, errors, gate decisions and feedback are on the page
+        body = page.locator("#episodes").inner_text()
+        assert "manager gate" in body and "override" in body
+        assert "element '99' is not on the current page" in body
+        assert page.locator("li.step.src-manager").count() == 1
+        assert page.locator("li.step.has-error").count() == 2
+        assert "Should have gone to checkout" in body and "must not: open the price list" in body
+        assert "[REDACTED]" in body
 
-            # the filters work
-            page.select_option("#fkind", "success")
-            assert page.locator("details.episode:not(.hidden)").count() == 1
-            page.select_option("#fkind", "")
-            page.fill("#q", "price")
-            assert page.locator("details.episode:not(.hidden)").count() == 2
+        # the filters work
+        page.select_option("#fkind", "success")
+        assert page.locator("details.episode:not(.hidden)").count() == 1
+        page.select_option("#fkind", "")
+        page.fill("#q", "price")
+        assert page.locator("details.episode:not(.hidden)").count() == 2
 
-            # zoom a screenshot and keep a picture of the page for people to look at
-            page.fill("#q", "")
-            page.click("#collapse")
-            page.locator("details.episode").first.locator("summary").click()
-            page.evaluate("() => Promise.all([...document.querySelectorAll('details[open] img.shot')]"
-                          ".map(i => i.decode()))")
-            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-            assert (tmp_path / "report.png").stat().st_size > 10_000
-        finally:
-            browser.close()
+        # zoom a screenshot and keep a picture of the page for people to look at
+        page.fill("#q", "")
+        page.click("#collapse")
+        page.locator("details.episode").first.locator("summary").click()
+        page.evaluate("() => Promise.all([...document.querySelectorAll('details[open] img.shot')]"
+                      ".map(i => i.decode()))")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        assert (tmp_path / "report.png").stat().st_size > 10_000
+    finally:
+        browser.close()
     assert outside == [], f"the report tried to reach the network: {outside}"

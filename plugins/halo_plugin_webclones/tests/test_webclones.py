@@ -10,7 +10,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -28,7 +27,6 @@ from halo_plugin_webclones.experts import run_with_playwright
 
 ALLOWED_TOP_KEYS = {"id", "goal", "website", "difficulty", "challengeType", "possible", "evals", "points", "config",
                     "version", "description"}
-CHROMIUM = "/usr/bin/chromium"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -410,15 +408,14 @@ def test_agisdk_evaluator_agrees():
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
-        yield b
-        b.close()
+    # one sync Playwright per thread: share HALO's, which other tests in this process start
+    from halo_core.env.browser import shared_playwright
+    from halo_core.env.chromium import find_chromium, launch_args
+
+    pw = shared_playwright()
+    b = pw.chromium.launch(executable_path=find_chromium(pw), args=launch_args())
+    yield b
+    b.close()
 
 
 @pytest.mark.slow  # ~15 s of CPU, but > 60 s wall time on a loaded 2-core box; still runs by default

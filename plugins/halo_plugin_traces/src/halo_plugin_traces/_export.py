@@ -33,9 +33,9 @@ def redact_value(value: Any, secrets: list[str]) -> Any:
 
 
 def current_secrets() -> list[str]:
-    from halo_core.builtins.jsonl_logger import _secrets
+    from halo_core.secrets import env_secrets
 
-    return _secrets()
+    return env_secrets()
 
 
 def span_line(span: dict[str, Any], secrets: list[str] | None = None) -> str:

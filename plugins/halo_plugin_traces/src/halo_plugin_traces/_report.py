@@ -307,10 +307,11 @@ class _Builder:
 def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, screenshots: bool = True,
                  budget_mb: float = 256.0, data_dir: str | os.PathLike | None = None) -> ReportResult:
     """Write the report of ``run_dir`` to ``out`` (default ``RUN_DIR/report.html``)."""
-    from halo_core.builtins.jsonl_logger import _secrets, redact
+    from halo_core.builtins.jsonl_logger import redact
+    from halo_core.secrets import env_secrets
 
     run = RunDir(run_dir, data_dir=data_dir)
-    secrets = _secrets()
+    secrets = env_secrets()
     builder = _Builder(run, screenshots=screenshots, budget_bytes=int(budget_mb * 1024 * 1024), secrets=secrets)
     text = redact(builder.page(), secrets)
     path = Path(out) if out else run.path / "report.html"
