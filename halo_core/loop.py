@@ -236,7 +236,7 @@ def step_event(record: StepRecord, observation: Observation) -> dict[str, Any]:
         "obs_summary": observation.text,
         "actionable_elements": observation.annotations.get("actionable_elements")
         or [e.describe() for e in observation.elements],
-        "valid_bids": [e.bid for e in observation.elements],
+        "valid_bids": observation.annotations.get("bids") or [e.bid for e in observation.elements],
     }
 
 

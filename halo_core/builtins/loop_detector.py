@@ -43,8 +43,9 @@ def state_key(observation) -> str:
 @hookimpl
 def halo_verify(before, decision, after, episode):
     seen = episode.state.setdefault("loop_states", [])
+    actions = episode.state.setdefault("loop_actions", [])
     seen.append(state_key(before))  # the states the actions were taken in, oldest first
-    actions = [r.decision.action for r in episode.history] + [decision.action]
-    reason = detect_loop(seen + [state_key(after)], actions)
+    actions.append(decision.action)
+    reason = detect_loop(seen[-(WINDOW + 1):] + [state_key(after)], actions[-4:])
     episode.state["loop"] = reason
     return Verdict("loop", not reason, reason)

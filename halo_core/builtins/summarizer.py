@@ -155,6 +155,7 @@ def summarize(raw: RawObservation) -> Observation:
     )
     observation.annotations["obs_hash"] = f"{zlib.crc32(text.encode()):08x}"  # identity of the text, not security
     observation.annotations["actionable_elements"] = described
+    observation.annotations["bids"] = bids
     return observation
 
 
