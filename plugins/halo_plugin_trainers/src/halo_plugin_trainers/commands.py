@@ -1,0 +1,121 @@
+"""``halo train bc|dpo|grpo`` and ``halo demo``."""
+
+from __future__ import annotations
+
+import shlex
+
+import click
+
+from ._common import TrainingError
+
+
+def command_line(ctx: click.Context) -> str:
+    """The command as the user could type it again: ``halo train bc --dataset ...`` (options
+    that differ from their defaults)."""
+    parts = ["halo", *ctx.command_path.split()[1:]]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if not isinstance(param, click.Option) or value == param.default or value is None:
+            continue
+        flag = max(param.opts, key=len)
+        if param.is_flag:
+            if value:
+                parts.append(flag)
+            continue
+        parts += [flag, str(value)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _common_options(f):
+    options = [
+        click.option("--dataset", required=True, type=click.Path(dir_okay=False),
+                     help="JSONL from `halo export` (bc.jsonl for bc/grpo, dpo.jsonl for dpo)."),
+        click.option("--val-dataset", default=None, type=click.Path(dir_okay=False),
+                     help="Validation JSONL (default: <dataset>_val.jsonl next to it, if present)."),
+        click.option("--base-model", required=True,
+                     help="Base model: a local directory or a hub id (hub only when online/cached). "
+                          "An adapter directory here continues that adapter on its base."),
+        click.option("--init-adapter", default=None, type=click.Path(file_okay=False),
+                     help="Start from this LoRA adapter (e.g. DPO/GRPO from checkpoints/qwen_bc)."),
+        click.option("--output", required=True, type=click.Path(file_okay=False), help="e.g. checkpoints/qwen_bc."),
+        click.option("--max-steps", type=int, default=-1, show_default=True, help="Optimizer steps (-1: --epochs)."),
+        click.option("--epochs", type=float, default=1.0, show_default=True),
+        click.option("--lr", type=float, default=None, help="Learning rate (default: bc 2e-4, dpo 5e-5, grpo 1e-5)."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True),
+        click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True),
+        click.option("--lr-scheduler", default="linear", show_default=True, help="linear, cosine, constant, ..."),
+        click.option("--warmup-steps", type=click.IntRange(min=0), default=0, show_default=True),
+        click.option("--lora-r", type=click.IntRange(min=1), default=8, show_default=True),
+        click.option("--lora-alpha", type=click.IntRange(min=1), default=16, show_default=True),
+        click.option("--lora-dropout", type=float, default=0.05, show_default=True),
+        click.option("--lora-targets", default="all-linear", show_default=True,
+                     help="all-linear or comma-separated module names."),
+        click.option("--no-lora", is_flag=True, help="Full fine-tuning instead of a LoRA adapter."),
+        click.option("--max-length", type=click.IntRange(min=16), default=4096, show_default=True,
+                     help="Examples longer than this (tokens) are dropped, never truncated."),
+        click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --output."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--logging-steps", type=click.IntRange(min=1), default=10, show_default=True),
+        click.option("--save-steps", type=click.IntRange(min=1), default=100, show_default=True),
+        click.option("--progress", type=click.Choice(["tqdm", "lines", "none"]), default="tqdm", show_default=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _train(ctx: click.Context, name: str, **options) -> None:
+    from halo_core.cli import HaloError, get_runtime
+
+    options["lora"] = not options.pop("no_lora")
+    options["command_line"] = command_line(ctx)
+    trainers = get_runtime(ctx).trainers.trainers
+    if name not in trainers:
+        raise HaloError(f"no trainer {name!r} is registered (registered: {', '.join(sorted(trainers)) or 'none'})")
+    try:
+        trainers[name](**options)
+    except TrainingError as exc:
+        raise HaloError(str(exc)) from None
+
+
+@click.group("train")
+def train_group() -> None:
+    """Train the worker: BC, then DPO and GRPO (LoRA adapters by default)."""
+
+
+@train_group.command("bc")
+@_common_options
+@click.pass_context
+def train_bc_command(ctx, **options) -> None:
+    """Behavioural cloning with trl's SFTTrainer (loss on the action only)."""
+    _train(ctx, "bc", **options)
+
+
+@train_group.command("dpo")
+@_common_options
+@click.option("--beta", type=float, default=0.1, show_default=True, help="DPO temperature.")
+@click.pass_context
+def train_dpo_command(ctx, **options) -> None:
+    """Direct preference optimisation with trl's DPOTrainer on dpo.jsonl."""
+    _train(ctx, "dpo", **options)
+
+
+@train_group.command("grpo")
+@_common_options
+@click.option("--num-generations", type=click.IntRange(min=2), default=4, show_default=True)
+@click.option("--max-completion-length", type=click.IntRange(min=1), default=48, show_default=True)
+@click.option("--temperature", type=float, default=1.0, show_default=True)
+@click.option("--beta", type=float, default=0.0, show_default=True, help="KL coefficient (0: no reference model).")
+@click.option("--online", is_flag=True, help="Add the environment's task success as a reward (live episodes).")
+@click.option("--suite", default="webclones", show_default=True, help="Suite for --online.")
+@click.option("--online-policy", default="expert", show_default=True,
+              help="Policy that plays the steps before and after the sampled action (--online).")
+@click.option("--online-max-steps", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--reward-weights", default=None, help="Comma-separated weights: validity,match[,online].")
+@click.pass_context
+def train_grpo_command(ctx, reward_weights, **options) -> None:
+    """GRPO with trl's GRPOTrainer: rewards for valid actions and matching the recorded
+    action, plus (--online) task success in the live environment."""
+    if reward_weights:
+        options["reward_weights"] = tuple(float(w) for w in reward_weights.split(","))
+    _train(ctx, "grpo", **options)

@@ -1,0 +1,65 @@
+"""Direct preference optimisation: trl's DPOTrainer on ``dpo.jsonl``.
+
+The reference model: with a fresh LoRA adapter it is the base model (adapter
+disabled); when training continues an adapter (``--init-adapter`` or an adapter as
+``--base-model``, e.g. DPO from BC), trl keeps a frozen copy of the starting adapter
+as the reference, so the KL anchor is the BC policy, not the raw base.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ._common import (
+    TrainingError,
+    TrainOptions,
+    default_val_path,
+    drop_too_long,
+    finish_line,
+    load_jsonl,
+    load_policy,
+    load_tokenizer,
+    progress_callback,
+    resolve_model,
+    run_training,
+    save_final,
+    set_threads,
+    training_args_common,
+)
+
+DEFAULT_LR = 5e-5
+
+
+def train_dpo(*, beta: float = 0.1, **options: Any) -> Path:
+    """Train a DPO adapter; returns the output directory."""
+    opts = TrainOptions(**options)
+    opts.extra.setdefault("beta", beta)
+    from trl import DPOConfig, DPOTrainer
+
+    set_threads()
+    opts.val_dataset = opts.val_dataset or default_val_path(opts.dataset)
+    base, init = resolve_model(opts)
+    tokenizer = load_tokenizer(base)
+    columns = ("prompt", "chosen", "rejected")
+    train = load_jsonl(opts.dataset, columns)
+    if train is None or len(train) == 0:
+        raise TrainingError(f"dataset {opts.dataset} is empty (no preference pairs: try "
+                            "`halo export --pairing-strategy success_vs_failure`)")
+    val = load_jsonl(opts.val_dataset, columns)
+    train, dropped = drop_too_long(train, tokenizer, opts.max_length, ("chosen", "rejected"))
+    val, _ = drop_too_long(val, tokenizer, opts.max_length, ("chosen", "rejected"))
+    model, peft_config = load_policy(opts, base, init)
+    args = DPOConfig(**training_args_common(opts, DEFAULT_LR), max_length=opts.max_length, beta=beta)
+    trainer = DPOTrainer(model=model, args=args, train_dataset=train,
+                         eval_dataset=val if val is not None and len(val) else None,
+                         processing_class=tokenizer, peft_config=peft_config,
+                         callbacks=[progress_callback("dpo", opts)])
+    metrics = run_training(trainer, opts, "dpo")
+    sources = dict(__import__("collections").Counter(train["source"])) if "source" in train.column_names else {}
+    out = save_final(trainer, tokenizer, opts, kind="dpo", base=base, init_adapter=init, metrics=metrics,
+                     data={"train_examples": len(train), "val_examples": len(val) if val is not None else 0,
+                           "dropped_too_long": dropped, "pair_sources": sources,
+                           "reference": "starting adapter (frozen copy)" if init else "base model (adapter disabled)"})
+    finish_line("dpo", out, metrics)
+    return out

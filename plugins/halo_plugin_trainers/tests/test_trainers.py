@@ -1,0 +1,257 @@
+"""BC, DPO and GRPO on CPU with a tiny Qwen2 model: train a few steps, save, reload the
+adapter through the ``local:`` backend and take an episode step with it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ[_var] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HALO_TORCH_THREADS", "2")
+
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+torch = pytest.importorskip("torch")
+tiny = pytest.importorskip("halo_plugin_qwen.tiny")
+torch.set_num_threads(2)
+
+from halo_plugin_trainers import train_bc, train_dpo, train_grpo
+from halo_plugin_trainers.rewards import action_match_reward, action_validity_reward, page_bids
+
+from halo_core.config import mode_config
+from halo_core.export import export_datasets
+from halo_core.loop import run_episode
+from halo_core.model import TaskSpec
+from halo_core.testing import GraphEnvironment, Page, ScriptedBackend, make_runtime
+
+WIN = ["click('1')", "click('1')", "click('1')", "send_msg_to_user('Done')"]
+LOSE = ["click('2')", "click('1')", "click('2')", "send_msg_to_user('Done')"]
+FAST = dict(batch_size=2, logging_steps=1, save_steps=1, progress="none", max_length=2048, seed=0)
+
+
+def shop() -> GraphEnvironment:
+    pages = {
+        "home": Page("Home", [("link", "Products", "products"), ("link", "Help", "help")]),
+        "products": Page("Products", [("link", "Blender", "blender")]),
+        "help": Page("Help", [("link", "Home", "home")]),
+        "blender": Page("Blender", [("button", "Add to cart", "cart")]),
+        "cart": Page("Cart", [("link", "Home", "home")]),
+    }
+    return GraphEnvironment(pages, goal_page="cart")
+
+
+TASK = TaskSpec(id="graph.shop-1", goal="Put the blender in the cart", suite="graph")
+
+
+def _episode(data_dir: Path, actions, attempt: int) -> bool:
+    config = mode_config("baseline_worker", worker_backend="scripted:test", max_steps=len(actions),
+                         use_screenshot=False, use_recovery=False)
+    return run_episode(TASK, config, shop(), make_runtime(), run_id="r", attempt=attempt, data_dir=data_dir,
+                       backends={"worker": ScriptedBackend(list(actions))}).success
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trainers")
+    assert _episode(root / "data", WIN, 0)
+    assert not _episode(root / "data", LOSE, 1)
+    export_datasets(root / "data" / "trajectories", root / "ds", pairing_strategies=["success_vs_failure"],
+                    val_fraction=0.0)
+    rows = [json.loads(x) for x in (root / "ds" / "bc.jsonl").read_text().splitlines()]
+    corpus = [m["content"] for r in rows for m in r["prompt"] + r["completion"]]
+    base = tiny.build_tiny_qwen(root / "base", corpus, vocab_size=400, hidden_size=32, layers=1, heads=2)
+    return root, base
+
+
+def _check_adapter(out: Path, base: Path, kind: str, steps: int) -> None:
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert Path(config["base_model_name_or_path"]) == base.resolve()
+    assert (out / "adapter_model.safetensors").is_file()
+    assert not (out / "ref").exists(), "only the trained adapter is saved"
+    card = (out / "README.md").read_text()
+    assert f"base_model: {base.resolve()}" in card and "| steps |" in card and "--lora-modules" in card
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["kind"] == kind and summary["metrics"]["global_step"] == steps
+
+
+def _one_step_with(adapter: Path) -> dict:
+    """Load ``adapter`` through the local: backend and let it take one step as the worker."""
+    runtime = make_runtime(entrypoints=True)
+    backend = runtime.backends.create(f"local:{adapter}")
+    config = mode_config("qwen_worker_bc", worker_backend=f"local:{adapter}", use_manager=False, use_vac=False,
+                         use_macros=False, use_recovery=False, use_screenshot=False, max_steps=1, max_tokens=16)
+    result = run_episode(TASK, config, shop(), runtime, run_id="t", data_dir=adapter / "_episode",
+                         backends={"worker": backend})
+    assert result.terminated_by == "max_steps" and result.steps == 1, result.error
+    lines = [json.loads(x) for x in next((adapter / "_episode").rglob("*.jsonl")).read_text().splitlines()]
+    step = next(e for e in lines if e["type"] == "step")
+    assert step["action_source"] == "worker" and step["decision_meta"]["model"].startswith("local:")
+    assert result.usage.calls >= 1
+    return step
+
+
+def test_bc_dpo_grpo_train_save_reload_and_act(workspace):
+    root, base = workspace
+    ds = root / "ds"
+    bc = train_bc(dataset=str(ds / "bc.jsonl"), base_model=str(base), output=str(root / "bc"), max_steps=2, **FAST)
+    _check_adapter(bc, base, "bc", 2)
+    _one_step_with(bc)
+
+    dpo = train_dpo(dataset=str(ds / "dpo.jsonl"), base_model=str(bc), output=str(root / "dpo"), max_steps=2,
+                    **FAST)
+    _check_adapter(dpo, base, "dpo", 2)
+    summary = json.loads((dpo / "training_summary.json").read_text())
+    assert summary["init_adapter"] == str(bc.resolve()) and "starting adapter" in summary["reference"]
+    _one_step_with(dpo)
+
+    grpo = train_grpo(dataset=str(ds / "bc.jsonl"), base_model=str(base), init_adapter=str(bc),
+                      output=str(root / "grpo"), max_steps=1, num_generations=2, max_completion_length=8,
+                      **{**FAST, "batch_size": 2})
+    _check_adapter(grpo, base, "grpo", 1)
+    assert "action_validity_reward" in json.loads((grpo / "training_summary.json").read_text())["rewards"]
+    _one_step_with(grpo)
+
+
+def test_cli_train_and_resume(workspace):
+    from halo_core.cli import cli
+
+    root, base = workspace
+    out = root / "bc_cli"
+    args = ["train", "bc", "--dataset", str(root / "ds" / "bc.jsonl"), "--base-model", str(base), "--output",
+            str(out), "--batch-size", "2", "--save-steps", "1", "--progress", "none", "--lora-r", "4",
+            "--lora-alpha", "8"]
+    result = CliRunner().invoke(cli, [*args, "--max-steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert (out / "checkpoint-2").is_dir() and "[bc] done: 2 steps" in result.output
+    result = CliRunner().invoke(cli, [*args, "--max-steps", "3", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert "resuming from" in result.output and "checkpoint-2" in result.output
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["metrics"]["global_step"] == 3 and summary["metrics"]["resumed_from"].endswith("checkpoint-2")
+    assert "halo train bc" in summary["command_line"] or "train bc" in summary["command_line"]
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["r"] == 4 and config["lora_alpha"] == 8
+
+
+def test_cli_errors_are_one_line(workspace, tmp_path):
+    from halo_core.cli import cli
+
+    root, base = workspace
+    result = CliRunner().invoke(cli, ["train", "dpo", "--dataset", str(tmp_path / "missing.jsonl"), "--base-model",
+                                      str(base), "--output", str(tmp_path / "o")])
+    assert result.exit_code != 0 and "does not exist" in result.output
+
+
+def test_trainers_and_commands_are_registered():
+    from halo_core.cli import cli
+
+    runtime = make_runtime(entrypoints=True)
+    assert {"bc", "dpo", "grpo"} <= set(runtime.trainers.trainers)
+    result = CliRunner().invoke(cli, ["--help"])
+    assert "train" in result.output and "demo" in result.output
+
+
+def test_offline_rewards():
+    prompt = [{"role": "system", "content": "x"},
+              {"role": "user", "content": "Goal: g\n\nURL: u\n\nPage (home):\n[1] link 'A'\n  [7] button 'B'\n\n"
+                                          "Previous actions:\nnone\n\nNext action:"}]
+    assert page_bids(prompt) == {"1", "7"}
+
+    def c(text):
+        return [{"role": "assistant", "content": text}]
+
+    completions = [c("click('7')"), c("click('9')"), c("nonsense"), c("send_msg_to_user('Done')")]
+    assert action_validity_reward([prompt] * 4, completions) == [1.0, 0.0, 0.0, 1.0]
+    expected = ["click('7')"] * 4
+    assert action_match_reward([prompt] * 4, completions, expected) == [1.0, 0.2, 0.0, 0.0]
+    assert action_match_reward([prompt], [c("fill('7', 'x')")], ["fill('7', 'y')"]) == [0.5]
+
+
+# --------------------------------------------------------------------------- slow: browser + web clones
+
+
+def _webclones():
+    return pytest.importorskip("halo_plugin_webclones")
+
+
+@pytest.mark.slow
+def test_online_reward_plays_the_completion_in_the_live_environment():
+    _webclones()
+    from halo_plugin_trainers.rewards import OnlineTaskReward
+
+    reward = OnlineTaskReward(suite="webclones", policy="expert", max_steps=8)
+    try:
+        # calendar-1 (a question): the expert opens the event, then answers
+        task = "webclones.calendar-1"
+        good = reward.play(task, 0, _expert_first_action(reward, task))
+        bad = reward.play(task, 0, "send_msg_to_user('I do not know')")  # ends the episode with a wrong answer
+        assert (good, bad) == (1.0, 0.0)
+        assert reward.episodes == 2
+        assert reward.play(task, 0, "send_msg_to_user('I do not know')") == 0.0 and reward.episodes == 2  # cached
+    finally:
+        reward.close()
+
+
+def _expert_first_action(reward, task_id: str) -> str:
+    from halo_plugin_webclones.policy import expert_action
+
+    from halo_core.env.protocol import EnvSettings
+
+    suite = reward.suite
+    task = suite.resolve(task_id)
+    env = suite.make_environment(task, EnvSettings(headless=True, screenshot=False))
+    try:
+        from halo_core.loop import Episode, observe
+
+        raw = env.reset(task)
+        episode = Episode(task=task, config=reward._config(), runtime=reward.runtime)
+        return expert_action(task_id, observe(reward.runtime, raw, episode))
+    finally:
+        env.close()
+
+
+@pytest.mark.slow
+def test_halo_run_with_a_local_adapter_in_a_qwen_mode(workspace):
+    """``halo run --mode qwen_worker_bc --worker-backend local:<adapter>`` on a web clone."""
+    _webclones()
+    from halo_core.cli import cli
+
+    root, base = workspace
+    adapter = root / "bc"
+    if not (adapter / "adapter_config.json").exists():
+        train_bc(dataset=str(root / "ds" / "bc.jsonl"), base_model=str(base), output=str(adapter), max_steps=1,
+                 **FAST)
+    result = CliRunner().invoke(cli, ["run", "webclones.calendar-1", "--mode", "qwen_worker_bc",
+                                      "--worker-backend", f"local:{adapter}", "--manager-backend",
+                                      f"local:{adapter}", "--max-steps", "2", "--data-dir", str(root / "run")])
+    assert "ended_by=" in result.output, result.output
+    trajectories = list((root / "run" / "trajectories" / "qwen_worker_bc").rglob("*.jsonl"))
+    assert trajectories
+    steps = [json.loads(x) for x in trajectories[0].read_text().splitlines() if '"type": "step"' in x]
+    assert steps and all(s["decision_meta"].get("model", "").startswith("local:") for s in steps
+                         if s["action_source"] == "worker")
+
+
+@pytest.mark.slow
+def test_halo_demo_quick(tmp_path):
+    _webclones()
+    from halo_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(tmp_path), "--run-id", "q"])
+    assert result.exit_code == 0, result.output
+    assert "| model | test success |" in result.output
+    report = tmp_path / "q" / "report.md"
+    results = json.loads((tmp_path / "q" / "results.json").read_text())
+    assert report.is_file() and "zero-shot" in report.read_text()
+    for model in ("zero", "bc", "dpo", "grpo"):
+        for split in ("test", "train"):
+            row = results["results"][model][split]
+            assert row["tasks"] >= 1 and row["errors"] == 0, (model, split, row)
+    # the expert demonstrations all succeeded and became training data
+    assert results["datasets"]["episodes_successful"] == len(results["train_tasks"])
