@@ -203,7 +203,7 @@ def agent_options(f):
         click.option("--experiment", default=None, help="Experiment name in --config."),
         click.option("--policy", default=None, help="Decision policy: worker (model) or a policy plugin, e.g. expert."),
         click.option("--worker-backend", default=None, help="Worker backend, e.g. openai:gpt-4o-mini."),
-        click.option("--manager-backend", default=None, help="Manager backend, e.g. openai:gpt-4o."),
+        click.option("--manager-backend", default=None, help="Manager backend, e.g. openai:gpt-4o; 'none' turns the gate off."),
         click.option("--max-steps", type=int, default=None, help=f"Step limit (score mode {SCORE_MODE_MAX_STEPS})."),
         click.option("--speed", is_flag=True, help=f"Speed mode: {SPEED_MODE_MAX_STEPS} steps."),
         click.option("--temperature", type=float, default=None, help="Worker sampling temperature."),
@@ -218,7 +218,11 @@ def agent_options(f):
 
 def build_config(mode, config_path, experiment, policy, worker_backend, manager_backend, max_steps, speed,
                  temperature, seed):
+    no_manager = bool(manager_backend) and manager_backend.lower() in ("none", "off")
+    if no_manager:  # e.g. a local Qwen worker offline, with no hosted manager
+        manager_backend = None
     overrides = dict(policy=policy, worker_backend=worker_backend, manager_backend=manager_backend,
+                     use_manager=False if no_manager else None,
                      max_steps=max_steps or (SPEED_MODE_MAX_STEPS if speed else None),
                      worker_temperature=temperature, seed=seed)
     try:

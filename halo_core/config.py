@@ -78,6 +78,7 @@ class AgentConfig:
     use_screenshot: bool = attrs.field(default=True, validator=_check_bool)
     save_screenshots: bool = attrs.field(default=True, validator=_check_bool)
     history_len: int = attrs.field(default=5, validator=_check_range(0, 100))
+    max_page_chars: int = attrs.field(default=6000, validator=_check_range(200, 1_000_000))  # page text in prompts
     max_tokens: int = attrs.field(default=256, validator=_check_range(1, 32768))
 
     def replace(self, **changes: Any) -> AgentConfig:

@@ -62,7 +62,7 @@ import click
 
 from halo_core.actions import ActionError, parse_action
 from halo_core.model import DECISION_SOURCES, Decision, Observation, StepRecord
-from halo_core.prompts import WORKER_SYSTEM, worker_messages
+from halo_core.prompts import MAX_PAGE_CHARS, WORKER_SYSTEM, worker_messages
 
 __all__ = [
     "PAIRING_STRATEGIES",
@@ -108,6 +108,7 @@ class EpisodeLog:
     success: bool | None  # None: no episode_end (incomplete)
     terminated_by: str
     steps: list[LoggedStep]
+    max_page_chars: int = MAX_PAGE_CHARS
 
     @property
     def complete(self) -> bool:
@@ -136,7 +137,8 @@ def _record(step: LoggedStep) -> StepRecord:
                       manager_called=False, cache_hit=False)
 
 
-def step_messages(goal: str, step: LoggedStep, previous: Sequence[LoggedStep], history_len: int) -> list[dict[str, str]]:
+def step_messages(goal: str, step: LoggedStep, previous: Sequence[LoggedStep], history_len: int,
+                  max_page_chars: int = MAX_PAGE_CHARS) -> list[dict[str, str]]:
     """The worker's messages for ``step`` (system + user), as dicts.
 
     Uses the logged prompt when there is one; otherwise rebuilds it with
@@ -149,7 +151,8 @@ def step_messages(goal: str, step: LoggedStep, previous: Sequence[LoggedStep], h
                               last_action_error=previous[-1].error if previous else "")
     history = [_record(s) for s in previous]
     return [{"role": m.role, "content": m.content}
-            for m in worker_messages(goal, observation, history, history_len=history_len, images=False)]
+            for m in worker_messages(goal, observation, history, history_len=history_len, images=False,
+                                     max_page_chars=max_page_chars)]
 
 
 def _episode_files(root: Path, modes: Sequence[str]) -> Iterator[Path]:
@@ -198,10 +201,11 @@ def read_episode(path: Path) -> EpisodeLog | None:
     episode = EpisodeLog(path=path, task_id=str(start.get("task_id") or ""), goal=str(start.get("goal") or ""),
                          mode=str(start.get("mode") or ""), run_id=str(start.get("run_id") or ""),
                          attempt=int(start.get("attempt_idx") or 0), history_len=int(config.get("history_len", 5)),
+                         max_page_chars=int(config.get("max_page_chars", MAX_PAGE_CHARS)),
                          success=None if end is None else bool(end.get("success")),
                          terminated_by=str((end or {}).get("terminated_by") or ""), steps=steps)
     for i, step in enumerate(steps):
-        step.prompt = step_messages(episode.goal, step, steps[:i], episode.history_len)
+        step.prompt = step_messages(episode.goal, step, steps[:i], episode.history_len, episode.max_page_chars)
     return episode
 
 

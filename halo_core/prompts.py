@@ -39,10 +39,11 @@ def render_history(history: list[StepRecord], limit: int) -> str:
     return "\n".join(lines)
 
 
-def worker_prompt(goal: str, observation: Observation, history: list[StepRecord], history_len: int = 5) -> str:
+def worker_prompt(goal: str, observation: Observation, history: list[StepRecord], history_len: int = 5,
+                  max_page_chars: int = MAX_PAGE_CHARS) -> str:
     page = observation.text
-    if len(page) > MAX_PAGE_CHARS:
-        page = page[:MAX_PAGE_CHARS] + "\n…(truncated)"
+    if len(page) > max_page_chars:
+        page = page[:max_page_chars] + "\n…(truncated)"
     parts = [
         f"Goal: {goal}",
         f"URL: {observation.url}",
@@ -56,11 +57,11 @@ def worker_prompt(goal: str, observation: Observation, history: list[StepRecord]
 
 
 def worker_messages(goal: str, observation: Observation, history: list[StepRecord], *,
-                    history_len: int = 5, images: bool = False) -> list[Message]:
+                    history_len: int = 5, images: bool = False, max_page_chars: int = MAX_PAGE_CHARS) -> list[Message]:
     screenshot = (observation.screenshot,) if images and observation.screenshot else ()
     return [
         Message("system", WORKER_SYSTEM),
-        Message("user", worker_prompt(goal, observation, history, history_len), images=screenshot),
+        Message("user", worker_prompt(goal, observation, history, history_len, max_page_chars), images=screenshot),
     ]
 
 

@@ -47,7 +47,7 @@ def halo_decide(observation, episode):
         return None
     backend = episode.backend("worker")
     messages = worker_messages(episode.task.goal, observation, episode.history,
-                               history_len=config.history_len,
+                               history_len=config.history_len, max_page_chars=config.max_page_chars,
                                images=config.use_screenshot and getattr(backend, "supports_images", False))
     action, usage, error = choose_action(backend, messages, observation)
     meta = {"model": getattr(backend, "name", ""), "prompt": messages[-1].content,

@@ -64,7 +64,7 @@ agent_options = _options(
                  help="experiments.yaml (modes become its experiments; its task_subsets feed --subset)."),
     click.option("--policy", default=None, help="Decision policy: worker (model) or a policy plugin, e.g. expert."),
     click.option("--worker-backend", default=None, help="Worker backend, e.g. openai:gpt-4o-mini."),
-    click.option("--manager-backend", default=None, help="Manager backend, e.g. openai:gpt-4o."),
+    click.option("--manager-backend", default=None, help="Manager backend, e.g. openai:gpt-4o; 'none' turns the gate off."),
     click.option("--max-steps", type=int, default=None, help=f"Step limit (score mode {SCORE_MODE_MAX_STEPS})."),
     click.option("--speed", is_flag=True, help=f"Speed mode: {SPEED_MODE_MAX_STEPS} steps."),
     click.option("--headless", type=click.BOOL, default=True, show_default=True, help="Hide the browser window."),

@@ -217,7 +217,9 @@ def execute_job(job: EpisodeJob, state: WorkerState | None = None) -> EpisodeOut
         runtime = state.runtime
         suite = state.suite_for(job)
         backends = state.backends_for(job.config)
-        settings = EnvSettings(headless=job.headless, run_id=f"{job.run_id}-{state.slot}", seed=job.task_seed)
+        # the site's run id is REAL's leaderboard id: "0" (no submission) unless RUNID names one
+        settings = EnvSettings(headless=job.headless, run_id=os.environ.get("RUNID") or "0", seed=job.task_seed,
+                               screenshot=job.config.use_screenshot)
         env, kept = state.environment(suite, job, settings)
     except BaseException as exc:  # noqa: BLE001 - a setup failure is this episode's error, not the worker's
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):

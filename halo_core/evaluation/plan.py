@@ -104,6 +104,9 @@ def build_configs(names: Iterable[str], *, config_path: str | None = None, all_m
                   overrides: Mapping[str, Any] | None = None) -> dict[str, AgentConfig]:
     """Agent config per mode/experiment name (experiments file first, then built-in modes)."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if str(overrides.get("manager_backend", "")).lower() in ("none", "off"):
+        overrides.pop("manager_backend")  # e.g. a local Qwen worker offline, with no hosted manager
+        overrides["use_manager"] = False
     experiments = load_experiments(config_path) if config_path else None
     names = list(dict.fromkeys(names))
     if all_modes:

@@ -97,13 +97,18 @@ def _run_episodes(runtime, run_id: str, tasks: list, configs: dict, *, data_dir:
     return report.records
 
 
+#: Page text kept in the demo's prompts: a tiny model trains and answers much faster on
+#: short prompts. Recorded in each trajectory's config, so `halo export` rebuilds the same.
+DEMO_PAGE_CHARS = 1500
+
+
 def _worker_config(mode: str, backend: str, max_steps: int):
     from halo_core.config import mode_config
 
     # the model alone: no manager (no API offline), no cache, macros or recovery to help it
     return mode_config(mode, worker_backend=backend, use_manager=False, use_vac=False, use_macros=False,
                        use_recovery=False, use_screenshot=False, max_steps=max_steps, worker_temperature=0.0,
-                       max_tokens=48)
+                       max_tokens=48, max_page_chars=DEMO_PAGE_CHARS)
 
 
 def _valid_action_rate(records: list[dict]) -> tuple[int, int]:
@@ -215,8 +220,8 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     t = _phase(1, total, "expert demonstrations on the train tasks")
     train_tasks, test_tasks = select_demo_tasks(runtime, sites, quick)
     log(f"   {len(train_tasks)} train tasks, {len(test_tasks)} held-out test tasks")
-    expert = mode_config("baseline_worker", policy="expert", use_screenshot=False, max_steps=40).replace(
-        mode="expert_demo")
+    expert = mode_config("baseline_worker", policy="expert", use_screenshot=False, max_steps=40,
+                         max_page_chars=DEMO_PAGE_CHARS).replace(mode="expert_demo")
     demo_records = _run_episodes(runtime, f"{run_id}_demos", train_tasks, {"expert_demo": expert},
                                  data_dir=data_dir, results_dir=results_dir, workers=workers)
     solved = sum(1 for r in demo_records if r.get("success"))
