@@ -543,8 +543,12 @@ class RemoteBackend:
     def _host(self) -> str:
         return "?"
 
+    def _key(self) -> str | None:
+        """The API key from ``key_var``'s environment variable, or None when unset or unused."""
+        return (os.environ.get(self.key_var, "").strip() or None) if self.key_var else None
+
     def _secrets(self) -> tuple[str | None, ...]:
-        return ()
+        return (self._key(),)
 
     def _request(self, messages: Sequence[Message], options: dict[str, Any]) -> Any:
         raise NotImplementedError

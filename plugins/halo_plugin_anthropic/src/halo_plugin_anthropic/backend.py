@@ -32,12 +32,6 @@ class AnthropicBackend(RemoteBackend):
     def _host(self) -> str:
         return host_of(self.base_url or DEFAULT_BASE_URL)
 
-    def _key(self) -> str | None:
-        return os.environ.get(self.key_var, "").strip() or None
-
-    def _secrets(self):
-        return (self._key(),)
-
     def check(self) -> None:
         if self._key() is None:
             raise BackendConfigError(f"{self.name}: {self.key_var} is not set; export it")

@@ -50,12 +50,6 @@ class LiteLLMBackend(RemoteBackend):
     def _host(self) -> str:
         return host_of(self.api_base) if self.api_base else f"the {self.provider} API"
 
-    def _key(self) -> str | None:
-        return os.environ.get(self.key_var, "").strip() or None if self.key_var else None
-
-    def _secrets(self):
-        return (self._key(),)
-
     def check(self) -> None:
         """The provider's keys are set (litellm.validate_environment; no call is made)."""
         if self.key_var and (self.settings.extra or {}).get("api_key_env"):

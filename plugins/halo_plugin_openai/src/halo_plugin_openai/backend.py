@@ -39,12 +39,6 @@ class OpenAIBackend(RemoteBackend):
     def _host(self) -> str:
         return host_of(self.base_url or DEFAULT_BASE_URL)
 
-    def _key(self) -> str | None:
-        return os.environ.get(self.key_var, "").strip() or None
-
-    def _secrets(self):
-        return (self._key(),)
-
     def check(self) -> None:
         """The key is set (not validated: that would spend a call), unless a custom server is used."""
         if self._key() is None and not self.custom_server:

@@ -39,9 +39,6 @@ class VLLMBackend(RemoteBackend):
     def _key(self) -> str:
         return os.environ.get(self.key_var, "").strip() or "EMPTY"
 
-    def _secrets(self):
-        return (self._key(),)
-
     def check(self) -> None:
         """The server answers ``GET /models`` (no tokens spent); warns if it does not list the model."""
         request = urllib.request.Request(f"{self.base_url}/models",
