@@ -127,15 +127,10 @@ class _Slot:
         except (BrokenPipeError, OSError):
             pass
         self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
+        self.kill()
 
     def kill(self) -> None:
+        """Terminate the process (then SIGKILL if it lingers) and close the pipe."""
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(5)
