@@ -6,8 +6,24 @@ way: a model trained on exported data sees exactly what the worker sends.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from halo_core.backends import Message
 from halo_core.model import Observation, StepRecord
+
+
+class PastStep(Protocol):
+    """What a prompt shows of an earlier step: a live :class:`~halo_core.model.StepRecord`
+    or a recorded :class:`halo_core.trajectory.Step` (so exports render prompts the same way)."""
+
+    @property
+    def step_idx(self) -> int: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def error(self) -> str: ...
+
 
 ACTION_HELP = """Actions (one per turn, exactly one line):
 click('bid')  fill('bid', 'text')  select_option('bid', 'option')  check('bid')  uncheck('bid')
@@ -27,19 +43,19 @@ MANAGER_SYSTEM = (
 MAX_PAGE_CHARS = 6000
 
 
-def render_history(history: list[StepRecord], limit: int) -> str:
+def render_history(history: Sequence[PastStep], limit: int) -> str:
     if not history or limit <= 0:
         return "none"
     lines = []
     for record in history[-limit:]:
-        line = f"{record.step_idx}: {record.decision.action}"
+        line = f"{record.step_idx}: {record.action}"
         if record.error:
             line += f"  -> error: {record.error}"
         lines.append(line)
     return "\n".join(lines)
 
 
-def worker_prompt(goal: str, observation: Observation, history: list[StepRecord], history_len: int = 5,
+def worker_prompt(goal: str, observation: Observation, history: Sequence[PastStep], history_len: int = 5,
                   max_page_chars: int = MAX_PAGE_CHARS) -> str:
     page = observation.text
     if len(page) > max_page_chars:
@@ -56,7 +72,7 @@ def worker_prompt(goal: str, observation: Observation, history: list[StepRecord]
     return "\n\n".join(parts)
 
 
-def worker_messages(goal: str, observation: Observation, history: list[StepRecord], *,
+def worker_messages(goal: str, observation: Observation, history: Sequence[PastStep], *,
                     history_len: int = 5, images: bool = False, max_page_chars: int = MAX_PAGE_CHARS) -> list[Message]:
     screenshot = (observation.screenshot,) if images and observation.screenshot else ()
     return [
