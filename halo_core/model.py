@@ -175,6 +175,10 @@ class StepRecord:
     manager_called: bool
     cache_hit: bool
 
+    @property
+    def action(self) -> str:
+        return self.decision.action
+
 
 @attrs.frozen
 class EpisodeResult:
