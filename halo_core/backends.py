@@ -12,16 +12,6 @@ import attrs
 
 from halo_core.model import Usage
 
-#: Which distribution provides a prefix, for the "install this" hint.
-KNOWN_PREFIXES: dict[str, str] = {
-    "openai": "halo-plugin-openai",
-    "anthropic": "halo-plugin-anthropic",
-    "litellm": "halo-plugin-litellm",
-    "vllm": "halo-plugin-qwen",
-    "local": "halo-plugin-qwen",
-}
-
-
 class BackendError(RuntimeError):
     """A model call failed for good (after retries); the episode records it."""
 
@@ -80,10 +70,20 @@ BackendFactory = Callable[[str, BackendSettings], Backend]
 class BackendRegistry:
     factories: dict[str, BackendFactory] = attrs.field(factory=dict)
     descriptions: dict[str, str] = attrs.field(factory=dict)
+    requirements: dict[str, str] = attrs.field(factory=dict)  # prefix -> what it needs (a key, a server)
+    plugins: dict[str, str] = attrs.field(factory=dict)  # prefix -> registering plugin
+    _current_plugin: str = ""
 
     def register(self, prefix: str, factory: BackendFactory, *, description: str = "", requires: str = "") -> None:
         self.factories[prefix] = factory
         self.descriptions[prefix] = description
+        self.requirements[prefix] = requires
+        self.plugins[prefix] = self._current_plugin
+
+    def describe(self) -> list[dict[str, str]]:
+        """Prefix, description, requirements and plugin of every registered backend."""
+        return [{"prefix": p, "description": self.descriptions.get(p, ""), "requires": self.requirements.get(p, ""),
+                 "plugin": self.plugins.get(p, "")} for p in sorted(self.factories)]
 
     def create(self, spec: str, settings: BackendSettings | None = None) -> Backend:
         prefix, sep, model = spec.partition(":")
@@ -94,15 +94,15 @@ class BackendRegistry:
         factory = self.factories.get(prefix)
         if factory is None:
             installed = ", ".join(sorted(self.factories)) or "none"
-            hint = KNOWN_PREFIXES.get(prefix)
-            extra = f"; install {hint} to use it" if hint else ""
             raise BackendConfigError(
-                f"no backend {prefix!r} is installed (installed: {installed}){extra}"
+                f"no backend {prefix!r} is installed (installed: {installed}); "
+                f"install the plugin that provides it (see `halo backends`)"
             )
         return factory(model, settings or BackendSettings())
 
 
 def collect_backends(pm) -> BackendRegistry:
+    from halo_core.options import collect
+
     registry = BackendRegistry()
-    pm.hook.halo_register_backends(register=registry.register)
-    return registry
+    return collect(pm, "halo_register_backends", registry, registry.register)

@@ -14,6 +14,61 @@ import pluggy
 hookspec = pluggy.HookspecMarker("halo")
 
 
+# --------------------------------------------------------------------------- configuration
+
+
+@hookspec
+def halo_addoption(register):
+    """Declare the configuration options this plugin reads (pytest's ``addoption``).
+
+    Call ``register(name, *, type=bool|int|float|str, default=..., help="", choices=(),
+    minimum=None, maximum=None, nullable=False, flag=None, aliases=())``. Values are
+    validated when a config is built and read with ``episode.config.get(name)``; they
+    are shown by ``halo config``, settable with ``--set name=value``, in experiments
+    files, and with ``flag`` (e.g. ``"--cache-scope"``) on every command that runs an agent.
+
+    :param register: the registration callback.
+    :returns: None.
+    """
+
+
+@hookspec
+def halo_register_modes(register):
+    """Contribute named agent modes (presets of core keys and plugin options).
+
+    Call ``register(name, *, description="", base=(), worker_from_env=False, **values)``;
+    ``base`` names the mode(s) this one builds on (the first installed one is used), and
+    ``register(name, extend=True, **values)`` adds values to another plugin's mode.
+
+    :param register: the registration callback.
+    :returns: None.
+    """
+
+
+@hookspec
+def halo_register_decision_sources(register):
+    """Declare the decision sources this plugin's ``halo_decide`` returns.
+
+    Call ``register(name, description="")``. A :class:`~halo_core.model.Decision` whose
+    source no plugin declared ends its episode with an error naming it.
+
+    :param register: the registration callback.
+    :returns: None.
+    """
+
+
+@hookspec
+def halo_register_policies(register):
+    """Declare decision policies selectable with ``--policy`` (``worker`` is built in).
+
+    Call ``register(name, description="")``. Unknown policies are refused before any
+    browser starts.
+
+    :param register: the registration callback.
+    :returns: None.
+    """
+
+
 # --------------------------------------------------------------------------- observe
 
 
@@ -59,6 +114,23 @@ def halo_decide(observation, episode):
     :param episode: the running Episode (history, config, backends).
     :returns: a :class:`~halo_core.model.Decision`, or None to let the next layer
         decide. Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def halo_build_messages(role, observation, episode, proposed, reason):
+    """Build the chat messages sent to the ``worker`` or ``manager`` model.
+
+    The built-ins (``trylast``) return :func:`halo_core.prompts.worker_messages` /
+    :func:`~halo_core.prompts.manager_messages`; a plugin may return its own list (for
+    instance those messages with a worked example added) for some modes or models.
+
+    :param role: ``"worker"`` or ``"manager"``.
+    :param observation: the step's Observation.
+    :param episode: the running Episode (``episode.config`` names mode and backends).
+    :param proposed: for the manager, the worker's proposed action (or None).
+    :param reason: for the manager, why it is asked; "" for the worker.
+    :returns: a list of :class:`~halo_core.backends.Message`. Stops at first non-None result.
     """
 
 
@@ -113,6 +185,31 @@ def halo_episode_end(episode, result):
 
     :param episode: the Episode, with its full ``history``.
     :param result: the :class:`~halo_core.model.EpisodeResult`.
+    :returns: None.
+    """
+
+
+@hookspec
+def halo_episode_counters(episode):
+    """Contribute counters to an episode's result (e.g. cache hits, macro steps).
+
+    Called once when the episode ends, before ``halo_episode_end``. The counters land
+    in ``EpisodeResult.counters``, in the ``episode_end`` event and in results files.
+
+    :param episode: the finished Episode, with its full ``history``.
+    :returns: a mapping of counter name to number, or None.
+    """
+
+
+@hookspec
+def halo_register_metrics(register):
+    """Add columns to the metrics table (``matrix.md``/``matrix.csv``).
+
+    Call ``register(column, compute, *, description="", percent=False)``;
+    ``compute(records)`` gets the valid episodes' result records (dicts with
+    ``steps``, ``counters``, …) and returns a number or None.
+
+    :param register: the registration callback.
     :returns: None.
     """
 

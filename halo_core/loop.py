@@ -7,8 +7,10 @@ hook implementations: the built-ins in :mod:`halo_core.builtins` and the plugins
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,9 @@ from halo_core.backends import Backend, BackendError, BackendSettings
 from halo_core.config import AgentConfig
 from halo_core.env.protocol import Environment, EnvironmentDead
 from halo_core.model import (
+    Decision,
     EpisodeResult,
+    Evaluation,
     Observation,
     RawObservation,
     StepRecord,
@@ -28,11 +32,16 @@ from halo_core.model import (
     Verdict,
 )
 from halo_core.runtime import Runtime
+from halo_core.stash import Stash
 
 
 @attrs.define(eq=False)
 class Episode:
-    """The state of one running episode, handed to every hook."""
+    """The state of one running episode, handed to every hook.
+
+    Plugins keep their own state in :attr:`stash` under their own
+    :class:`~halo_core.stash.StashKey`.
+    """
 
     task: TaskSpec
     config: AgentConfig
@@ -42,8 +51,10 @@ class Episode:
     data_dir: Path = Path("data")
     history: list[StepRecord] = attrs.field(factory=list)
     observations: list[Observation] = attrs.field(factory=list)  # one per step, plus the last
-    state: dict[str, Any] = attrs.field(factory=dict)  # per-plugin scratch space, keyed by plugin
+    stash: Stash = attrs.field(factory=Stash)
     usage: Usage = Usage()
+    #: the decision whose outcome is being observed (set before ``halo_observe`` of its result)
+    last_decision: Decision | None = None
     _backends: dict[str, Backend] = attrs.field(factory=dict)
 
     @property
@@ -87,7 +98,8 @@ def observe(runtime: Runtime, raw: RawObservation, episode: Episode) -> Observat
     return observation
 
 
-def _flatten(results: list[Any]) -> tuple[Verdict, ...]:
+def flatten_verdicts(results: list[Any]) -> tuple[Verdict, ...]:
+    """``halo_verify``'s results (verdicts, lists of them, Nones) as one tuple."""
     out: list[Verdict] = []
     for item in results:
         if isinstance(item, Verdict):
@@ -95,6 +107,191 @@ def _flatten(results: list[Any]) -> tuple[Verdict, ...]:
         elif item:
             out.extend(v for v in item if isinstance(v, Verdict))
     return tuple(out)
+
+
+def call_each(hook_caller, **kwargs: Any) -> list[str]:
+    """Call every implementation of a hook on its own, so one raising cannot stop the
+    others; returns ``"plugin: error"`` for each that raised."""
+    errors = []
+    for impl in reversed(hook_caller.get_hookimpls()):
+        try:
+            impl.function(**{name: kwargs[name] for name in impl.argnames})
+        except Exception as exc:
+            errors.append(f"{impl.plugin_name}: {type(exc).__name__}: {exc}")
+    return errors
+
+
+def terminal_message(action: str) -> tuple[str, str] | None:
+    """(terminated_by, message) when ``action`` ends the episode, else None."""
+    try:
+        parsed = parse_action(action)
+    except ActionError:
+        return None
+    if parsed.name not in TERMINAL_ACTIONS:
+        return None
+    return ("infeasible" if parsed.name == "report_infeasible" else "message"), str(parsed.args[0])
+
+
+class EpisodeRunner:
+    """One episode, step by step: ``start`` → (``observe`` → ``decide`` → ``record``)* → ``finish``.
+
+    The same runner serves pull-style callers (:func:`run_episode` drives an
+    :class:`Environment`) and push-style harnesses that hand HALO an observation and
+    ask for an action (agisdk's). Every episode thus has the same hooks, events and
+    :class:`EpisodeResult` fields whoever drives it.
+    """
+
+    def __init__(self, task: TaskSpec, config: AgentConfig, runtime: Runtime | None = None, *,
+                 run_id: str = "local", attempt: int = 0, data_dir: str | os.PathLike = "data",
+                 backends: dict[str, Backend] | None = None, runner: str = "halo") -> None:
+        self.runtime = runtime or Runtime()
+        self.episode = Episode(task=task, config=config, runtime=self.runtime, run_id=run_id, attempt=attempt,
+                               data_dir=Path(data_dir))
+        for role, backend in (backends or {}).items():
+            self.episode.use_backend(role, backend)
+        self.runner = runner
+        self.terminated_by = "max_steps"
+        self.final_message = ""
+        self.error = ""
+        self.traceback = ""
+        self.result: EpisodeResult | None = None
+        self._started = 0.0
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """The episode ended (terminal action, error) or reached its step limit."""
+        return self.terminated_by != "max_steps" or self.episode.step_idx >= self.episode.config.max_steps
+
+    def start(self) -> Episode:
+        episode, config, task = self.episode, self.episode.config, self.episode.task
+        self._started = time.monotonic()
+        self.runtime.hook.halo_episode_start(episode=episode)
+        episode.log({
+            "type": "episode_start", "task_id": task.id, "task_name": task.id, "site": task.site, "goal": task.goal,
+            "split": task.split, "suite": task.suite,
+            "run_id": episode.run_id, "mode": config.mode, "policy": config.policy, "attempt_idx": episode.attempt,
+            "timestamp": time.time(), "pid": os.getpid(), "config_hash": config.config_hash(),
+            "config": config.to_dict(), "runner": self.runner,
+        })
+        if config.policy not in self.runtime.policies:
+            _warn_once(self.runtime, f"policy {config.policy!r} is not declared by any plugin "
+                       f"(halo_register_policies); {self.runtime.policies.unknown_message(config.policy)}")
+        return episode
+
+    def observe(self, raw: RawObservation) -> Observation:
+        """Turn a raw observation (after reset or after the last action) into an Observation."""
+        observation = observe(self.runtime, raw, self.episode)
+        return observation
+
+    def decide(self, observation: Observation) -> Decision:
+        """Ask the hierarchy for the next action on ``observation``."""
+        episode = self.episode
+        if not episode.observations or episode.observations[-1] is not observation:
+            episode.observations.append(observation)
+        decision = self.runtime.hook.halo_decide(observation=observation, episode=episode)
+        if decision is None:
+            raise RuntimeError("no layer of the hierarchy chose an action (is a worker or policy plugin enabled?)")
+        if decision.source not in self.runtime.decision_sources:
+            _warn_once(self.runtime, f"decision source {decision.source!r} is not declared by any plugin; declare it "
+                       "with halo_register_decision_sources so reports and metrics can describe it")
+        episode.last_decision = decision
+        return decision
+
+    def record(self, decision: Decision, before: Observation, after: Observation | None, *,
+               step_started: float | None = None, started_at: float | None = None) -> StepRecord:
+        """Verify and log an executed decision; ``after`` is None when nothing followed it
+        (a push-style harness that ended on a terminal action)."""
+        episode = self.episode
+        verdicts: tuple[Verdict, ...] = ()
+        if after is not None:
+            verdicts = flatten_verdicts(self.runtime.hook.halo_verify(before=before, decision=decision, after=after,
+                                                                      episode=episode))
+        elapsed = (time.perf_counter() - step_started) * 1000.0 if step_started is not None else 0.0
+        error = after.last_action_error if after is not None else ""
+        record = StepRecord(
+            step_idx=episode.step_idx, url=before.url, fingerprint=before.fingerprint,
+            page_type=before.page_type, decision=decision, error=error,
+            verdicts=verdicts, elapsed_ms=elapsed, manager_called=bool(decision.meta.get("manager_called")),
+        )
+        episode.history.append(record)
+        episode.usage = episode.usage + decision.usage
+        event = step_event(record, before)
+        if started_at is not None:
+            event["started_at"] = started_at
+        episode.log(event)
+        if after is not None:
+            episode.observations.append(after)
+        ended = terminal_message(decision.action)
+        if ended is not None and not error:
+            self.terminated_by, self.final_message = ended
+        return record
+
+    def fail(self, exc: BaseException, *, init: bool = False) -> None:
+        """End the episode with an error (``init_error`` when the environment never started)."""
+        self.terminated_by = "init_error" if init else "error"
+        self.error = str(exc) if init else f"{type(exc).__name__}: {exc}"
+        self.traceback = traceback.format_exc() if sys.exc_info()[0] is not None else ""
+
+    def end_by_environment(self) -> None:
+        """The environment ended the episode itself (its own success rule or time limit)."""
+        self.terminated_by = "env"
+
+    @property
+    def errored(self) -> bool:
+        return self.terminated_by in ("init_error", "error")
+
+    def finish(self, evaluation: Evaluation | None) -> EpisodeResult:
+        """Score, count, fire ``halo_episode_end`` and log the end event (once)."""
+        if self.result is not None:
+            return self.result
+        episode = self.episode
+        hook = self.runtime.hook
+        counters: dict[str, float] = {}
+        for contributed in hook.halo_episode_counters(episode=episode):
+            if contributed:
+                counters.update({str(k): v for k, v in dict(contributed).items()})
+        info = {"traceback": self.traceback} if self.traceback else dict(evaluation.info) if evaluation else {}
+        if self.runner != "halo":
+            info["runner"] = self.runner
+        result = EpisodeResult(
+            task_id=episode.task.id,
+            success=bool(evaluation and evaluation.success),
+            reward=float(evaluation.reward) if evaluation else 0.0,
+            steps=episode.step_idx,
+            wall_time_sec=time.monotonic() - self._started,
+            terminated_by=self.terminated_by,
+            error=self.error,
+            final_message=self.final_message,
+            usage=episode.usage,
+            manager_calls=sum(1 for r in episode.history if r.manager_called),
+            scorable=evaluation.scorable if evaluation else True,
+            info=info,
+            counters=counters,
+        )
+        # a plugin failing at episode end is recorded beside the result, never replaces it
+        plugin_errors = call_each(hook.halo_episode_end, episode=episode, result=result)
+        if plugin_errors:
+            result = attrs.evolve(result, plugin_errors=tuple(plugin_errors))
+        self.result = result
+        episode.log(end_event(result))
+        return result
+
+
+class UndeclaredNameWarning(UserWarning):
+    """A policy or decision source that no plugin declared (a typo, or a plugin that forgot)."""
+
+
+def _warn_once(runtime: Runtime, message: str) -> None:
+    seen = runtime.__dict__.setdefault("_halo_warned", set())
+    if message not in seen:
+        seen.add(message)
+        warnings.warn(message, UndeclaredNameWarning, stacklevel=3)
+
+
+class InitError(RuntimeError):
+    """The environment (or the episode's set-up) could not start; the episode is an ``init_error``."""
 
 
 def run_episode(
@@ -114,103 +311,38 @@ def run_episode(
     The episode always ends with an ``episode_end`` event and a result, whatever
     happens: a dead environment or a failing model call becomes ``error``.
     """
-    runtime = runtime or Runtime()
-    hook = runtime.hook
-    episode = Episode(task=task, config=config, runtime=runtime, run_id=run_id, attempt=attempt,
-                      data_dir=Path(data_dir))
-    for role, backend in (backends or {}).items():
-        episode.use_backend(role, backend)
-    started = time.monotonic()
-    hook.halo_episode_start(episode=episode)
-    episode.log({
-        "type": "episode_start", "task_id": task.id, "task_name": task.id, "site": task.site, "goal": task.goal,
-        "run_id": run_id, "mode": config.mode, "attempt_idx": attempt, "timestamp": time.time(),
-        "pid": os.getpid(), "config_hash": config.config_hash(), "config": config.to_dict(),
-    })
-
-    terminated_by, error, final_message, infeasible, tb = "max_steps", "", "", False, ""
+    runner = EpisodeRunner(task, config, runtime, run_id=run_id, attempt=attempt, data_dir=data_dir,
+                           backends=backends)
     try:
+        runner.start()
         try:
             raw = env.reset(task)
         except EnvironmentDead as exc:
-            raise _InitError(str(exc)) from exc
-        observation = observe(runtime, raw, episode)
-        episode.observations.append(observation)
-        while episode.step_idx < config.max_steps:
+            raise InitError(str(exc)) from exc
+        observation = runner.observe(raw)
+        while not runner.done:
             step_started = time.perf_counter()
             started_at = time.time()
-            decision = hook.halo_decide(observation=observation, episode=episode)
-            if decision is None:
-                raise RuntimeError("no layer of the hierarchy chose an action (is a worker or policy plugin enabled?)")
+            decision = runner.decide(observation)
             raw = env.step(decision.action)
-            after = observe(runtime, raw, episode)
-            verdicts = _flatten(hook.halo_verify(before=observation, decision=decision, after=after, episode=episode))
-            record = StepRecord(
-                step_idx=episode.step_idx, url=observation.url, fingerprint=observation.fingerprint,
-                page_type=observation.page_type, decision=decision, error=after.last_action_error,
-                verdicts=verdicts, elapsed_ms=(time.perf_counter() - step_started) * 1000.0,
-                manager_called=bool(decision.meta.get("manager_called")), cache_hit=decision.source == "vac",
-            )
-            episode.history.append(record)
-            episode.usage = episode.usage + decision.usage
-            episode.log({**step_event(record, observation), "started_at": started_at})
-            episode.observations.append(after)
+            after = runner.observe(raw)
+            record = runner.record(decision, observation, after, step_started=step_started, started_at=started_at)
             if on_step is not None:
                 on_step(record, after)
             observation = after
-            name = _action_name(decision.action)
-            if name in TERMINAL_ACTIONS and not after.last_action_error:
-                terminated_by = "infeasible" if name == "report_infeasible" else "message"
-                infeasible = name == "report_infeasible"
-                final_message = str(parse_action(decision.action).args[0])
-                break
-    except _InitError as exc:
-        terminated_by, error, tb = "init_error", str(exc), traceback.format_exc()
-    except (EnvironmentDead, BackendError) as exc:
-        terminated_by, error, tb = "error", f"{type(exc).__name__}: {exc}", traceback.format_exc()
-    except Exception as exc:  # a plugin bug ends this episode, not the run
-        terminated_by, error, tb = "error", f"{type(exc).__name__}: {exc}", traceback.format_exc()
+    except InitError as exc:
+        runner.fail(exc, init=True)
+    except Exception as exc:  # a dead browser, a failed model call or a plugin bug ends this episode, not the run
+        runner.fail(exc)
 
     evaluation = None
-    if terminated_by not in ("init_error", "error"):
+    if not runner.errored:
         try:
-            evaluation = env.evaluate(final_message, infeasible)
+            evaluation = env.evaluate(runner.final_message, runner.terminated_by == "infeasible")
         except Exception as exc:
-            terminated_by, error, tb = "error", f"evaluation failed: {type(exc).__name__}: {exc}", traceback.format_exc()
-    sources = [r.decision.source for r in episode.history]
-    result = EpisodeResult(
-        task_id=task.id,
-        success=bool(evaluation and evaluation.success),
-        reward=float(evaluation.reward) if evaluation else 0.0,
-        steps=episode.step_idx,
-        wall_time_sec=time.monotonic() - started,
-        terminated_by=terminated_by,
-        error=error,
-        final_message=final_message,
-        usage=episode.usage,
-        manager_calls=sum(1 for r in episode.history if r.manager_called),
-        cache_hits=sources.count("vac"),
-        cache_misses=int(episode.state.get("vac", {}).get("misses", 0)) if isinstance(episode.state.get("vac"), dict) else 0,
-        macro_steps=sources.count("macro"),
-        scorable=evaluation.scorable if evaluation else True,
-        info={"traceback": tb} if tb else dict(evaluation.info) if evaluation else {},
-    )
-    try:
-        hook.halo_episode_end(episode=episode, result=result)
-    finally:
-        episode.log(end_event(result))
-    return result
-
-
-class _InitError(RuntimeError):
-    pass
-
-
-def _action_name(action: str) -> str:
-    try:
-        return parse_action(action).name
-    except ActionError:
-        return ""
+            runner.fail(RuntimeError(f"evaluation failed: {type(exc).__name__}: {exc}"))
+            runner.error = f"evaluation failed: {type(exc).__name__}: {exc}"
+    return runner.finish(evaluation)
 
 
 def step_event(record: StepRecord, observation: Observation) -> dict[str, Any]:
@@ -228,7 +360,6 @@ def step_event(record: StepRecord, observation: Observation) -> dict[str, Any]:
         "last_action_error": record.error,
         "elapsed_ms": round(record.elapsed_ms, 3),
         "manager_called": record.manager_called,
-        "cache_hit": record.cache_hit,
         "tokens": {"in": d.usage.tokens_in, "out": d.usage.tokens_out},
         "usage": attrs.asdict(d.usage),
         "verdicts": [attrs.asdict(v) for v in record.verdicts],
@@ -250,9 +381,8 @@ def end_event(result: EpisodeResult) -> dict[str, Any]:
         "wall_time_sec": round(result.wall_time_sec, 3),
         "terminated_by": result.terminated_by,
         "manager_calls": result.manager_calls,
-        "cache_hits": result.cache_hits,
-        "cache_misses": result.cache_misses,
-        "macro_steps": result.macro_steps,
+        "counters": dict(result.counters),
+        "plugin_errors": list(result.plugin_errors),
         "usage": attrs.asdict(result.usage),
         "final_message": result.final_message,
         "scorable": result.scorable,

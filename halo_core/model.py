@@ -6,12 +6,10 @@ made. The loop passes these between hooks; plugins read them and return new ones
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from typing import Any, Mapping
 
 import attrs
 
-DecisionSource = Literal["macro", "vac", "worker", "manager", "recovery"]
-DECISION_SOURCES: tuple[str, ...] = ("macro", "vac", "worker", "manager", "recovery")
 
 
 @attrs.frozen
@@ -140,16 +138,10 @@ class Decision:
     """An action chosen by one layer of the hierarchy."""
 
     action: str
-    source: str  # one of DECISION_SOURCES
+    source: str  # a name some plugin declared (halo_register_decision_sources): "worker", "manager", …
     usage: Usage = Usage()
     reason: str = ""
     meta: Mapping[str, Any] = attrs.field(factory=dict)
-
-    def __attrs_post_init__(self) -> None:
-        if self.source not in DECISION_SOURCES:
-            raise ValueError(
-                f"Decision.source {self.source!r} is not one of {', '.join(DECISION_SOURCES)}"
-            )
 
 
 @attrs.frozen
@@ -173,7 +165,6 @@ class StepRecord:
     verdicts: tuple[Verdict, ...]
     elapsed_ms: float
     manager_called: bool
-    cache_hit: bool
 
     @property
     def action(self) -> str:
@@ -187,16 +178,20 @@ class EpisodeResult:
     reward: float
     steps: int
     wall_time_sec: float
-    terminated_by: str  # message | infeasible | max_steps | error
+    terminated_by: str  # message | infeasible | max_steps | env | init_error | error
     error: str = ""
     final_message: str = ""
     usage: Usage = Usage()
     manager_calls: int = 0
-    cache_hits: int = 0
-    cache_misses: int = 0
-    macro_steps: int = 0
     scorable: bool = True
     info: Mapping[str, Any] = attrs.field(factory=dict)
+    #: numbers plugins contributed through ``halo_episode_counters`` (e.g. cache hits)
+    counters: Mapping[str, float] = attrs.field(factory=dict)
+    #: plugins whose ``halo_episode_end`` raised: "plugin: error" (the result stands)
+    plugin_errors: tuple[str, ...] = ()
+
+    def counter(self, name: str, default: float = 0) -> float:
+        return self.counters.get(name, default)
 
 
 @attrs.frozen

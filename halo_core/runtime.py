@@ -35,6 +35,53 @@ def accepted_options(fn: Callable[..., Any], options: dict[str, Any]) -> dict[st
 
 
 @attrs.define
+class NameRegistry:
+    """Names plugins declared (decision sources, policies), with a description and the plugin."""
+
+    kind: str
+    entries: dict[str, tuple[str, str]] = attrs.field(factory=dict)  # name -> (description, plugin)
+    _current_plugin: str = ""
+
+    def register(self, name: str, description: str = "") -> None:
+        if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"{self.kind} name {name!r} must use letters, digits, - and _ only")
+        self.entries.setdefault(name, (description, self._current_plugin))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def names(self) -> list[str]:
+        return list(self.entries)
+
+    def description(self, name: str) -> str:
+        return self.entries.get(name, ("", ""))[0]
+
+    def unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(str(name), self.names(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return (f"unknown {self.kind} {name!r}{hint} (installed: {', '.join(self.names()) or 'none'})")
+
+
+@attrs.frozen
+class MetricColumn:
+    name: str
+    compute: Callable[[list], Any]
+    description: str = ""
+    percent: bool = False
+    plugin: str = ""
+
+
+@attrs.define
+class MetricRegistry:
+    columns: dict[str, MetricColumn] = attrs.field(factory=dict)
+    _current_plugin: str = ""
+
+    def register(self, column: str, compute: Callable[[list], Any], *, description: str = "",
+                 percent: bool = False) -> None:
+        self.columns[column] = MetricColumn(column, compute, description, percent, self._current_plugin)
+
+
+@attrs.define
 class TrainerRegistry:
     trainers: dict[str, Callable[..., Any]] = attrs.field(factory=dict)
     descriptions: dict[str, str] = attrs.field(factory=dict)
@@ -65,6 +112,43 @@ class Runtime:
         return found
 
     @cached_property
+    def options(self):
+        """Every configuration option the plugins declared (``halo_addoption``)."""
+        from halo_core.options import OptionRegistry, collect
+
+        registry = OptionRegistry()
+        return collect(self.pm, "halo_addoption", registry, registry.register)
+
+    @cached_property
+    def modes(self):
+        """Mode presets from every plugin (``halo_register_modes``)."""
+        from halo_core.options import ModeRegistry, collect
+
+        registry = ModeRegistry()
+        return collect(self.pm, "halo_register_modes", registry, registry.register)
+
+    @cached_property
+    def decision_sources(self) -> NameRegistry:
+        from halo_core.options import collect
+
+        registry = NameRegistry("decision source")
+        return collect(self.pm, "halo_register_decision_sources", registry, registry.register)
+
+    @cached_property
+    def policies(self) -> NameRegistry:
+        from halo_core.options import collect
+
+        registry = NameRegistry("policy")
+        return collect(self.pm, "halo_register_policies", registry, registry.register)
+
+    @cached_property
+    def metrics(self) -> MetricRegistry:
+        from halo_core.options import collect
+
+        registry = MetricRegistry()
+        return collect(self.pm, "halo_register_metrics", registry, registry.register)
+
+    @cached_property
     def trainers(self) -> TrainerRegistry:
         registry = TrainerRegistry()
         self.pm.hook.halo_register_trainers(register=registry.register)
@@ -89,3 +173,17 @@ class Runtime:
         close = difflib.get_close_matches(task_id, known, n=5, cutoff=0.5)
         hint = f"; closest: {', '.join(close)}" if close else "; see `halo tasks`"
         raise TaskNotFound(f"unknown task {task_id!r}{hint}")
+
+
+_DEFAULT: dict[tuple[str | None, str | None], Runtime] = {}
+
+
+def default_runtime() -> Runtime:
+    """The process's runtime for the installed plugins (one per plugin-selection setting),
+    used where no runtime is passed in (``mode_config(...)`` in a script)."""
+    import os
+
+    key = (os.environ.get("HALO_LOAD_PLUGINS"), os.environ.get("HALO_DISABLE_PLUGINS"))
+    if key not in _DEFAULT:
+        _DEFAULT[key] = Runtime()
+    return _DEFAULT[key]

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from helpers import EXPERT_PATH, shop_env, shop_task
 
+from halo_core.stash import StashKey
 from halo_core import Decision, Observation, Verdict, hookimpl, hookspecs, mode_config, run_episode
 from halo_core.env.protocol import EnvSettings
 from halo_core.model import TaskSpec
@@ -76,10 +77,14 @@ def test_hook_halo_decide(tmp_path):
         @hookimpl
         def halo_decide(self, observation, episode):
             if observation.find("link", "Products"):
-                return Decision("click('1')", "vac")
+                return Decision("click('1')", "shortcut")
+
+        @hookimpl
+        def halo_register_decision_sources(self, register):
+            register("shortcut", "a test layer")
 
     result = _run(Shortcut(), actions=EXPERT_PATH[1:], tmp_path=tmp_path)
-    assert result.success and result.cache_hits == 1
+    assert result.success and result.steps == 6
 
 
 def test_hook_halo_verify(tmp_path):
@@ -113,16 +118,19 @@ def test_hook_halo_log(tmp_path):
     assert events == ["episode_start"] + ["step"] * 6 + ["episode_end"]
 
 
+STARTED = StashKey[str]()
+
+
 def test_hook_halo_episode_start(tmp_path):
     class Starter:
         @hookimpl
         def halo_episode_start(self, episode):
-            episode.state["started_with"] = episode.task.id
+            episode.stash[STARTED] = episode.task.id
 
     class Reader:
         @hookimpl(tryfirst=True)
         def halo_decide(self, observation, episode):
-            return Decision(f"send_msg_to_user('{episode.state['started_with']}')", "recovery")
+            return Decision(f"send_msg_to_user('{episode.stash[STARTED]}')", "recovery")
 
     result = _run(Starter(), Reader(), tmp_path=tmp_path)
     assert result.final_message == "graph.shop-1"
@@ -154,7 +162,7 @@ def test_hook_halo_register_backends():
     from halo_core.backends import BackendConfigError
 
     with pytest.raises(BackendConfigError, match=r"no backend 'openai' is installed \(installed: echo\); "
-                                                 r"install halo-plugin-openai"):
+                                                 r"install the plugin that provides it \(see `halo backends`\)"):
         runtime.backends.create("openai:gpt-4o-mini")
 
 
@@ -220,3 +228,124 @@ def test_hook_halo_register_commands():
     runtime = make_runtime(Provider())
     result = CliRunner().invoke(group, ["hello"], obj={"runtime": runtime})
     assert result.exit_code == 0 and "hello from a plugin" in result.output
+
+
+# --------------------------------------------------------------------------- configuration and accounting
+
+
+class Declarer:
+    """A third-party plugin that declares an option, a mode, a source, a policy, a counter
+    and a metric column, and builds its own worker prompt."""
+
+    @hookimpl
+    def halo_addoption(self, register):
+        register("shortcut_bonus", type=int, default=2, minimum=0, help="a test option")
+
+    @hookimpl
+    def halo_register_modes(self, register):
+        register("shortcut_mode", description="baseline plus the shortcut", base="baseline_worker",
+                 shortcut_bonus=5, max_steps=9)
+        register("baseline_worker", extend=True, history_len=3)
+
+    @hookimpl
+    def halo_register_decision_sources(self, register):
+        register("shortcut", "a test layer")
+
+    @hookimpl
+    def halo_register_policies(self, register):
+        register("lazy", "answers at once")
+
+    @hookimpl
+    def halo_decide(self, observation, episode):
+        if episode.config.policy == "lazy":
+            return Decision(f"send_msg_to_user('{episode.config.get('shortcut_bonus')}')", "shortcut")
+
+    @hookimpl
+    def halo_episode_counters(self, episode):
+        return {"shortcut_steps": sum(1 for r in episode.history if r.decision.source == "shortcut")}
+
+    @hookimpl
+    def halo_register_metrics(self, register):
+        register("shortcut_share", lambda records: sum(r["counters"]["shortcut_steps"] for r in records)
+                 / max(1, sum(r["steps"] for r in records)), percent=True, description="shortcut steps / steps")
+
+
+def test_hook_halo_addoption():
+    from halo_core.config import ConfigError, build_config
+
+    runtime = make_runtime(Declarer())
+    option = runtime.options.options["shortcut_bonus"]
+    assert option.default == 2 and option.type is int and option.help == "a test option"
+    assert build_config(runtime=runtime).get("shortcut_bonus") == 2
+    assert build_config(runtime=runtime, shortcut_bonus=4).get("shortcut_bonus") == 4
+    try:
+        build_config(runtime=runtime, shortcut_bonus=-1)
+    except ConfigError as exc:
+        assert "shortcut_bonus=-1 is not allowed" in str(exc)
+    else:
+        raise AssertionError("a value below the declared minimum was accepted")
+
+
+def test_hook_halo_register_modes():
+    from halo_core.config import mode_config
+
+    runtime = make_runtime(Declarer())
+    config = mode_config("shortcut_mode", env={}, runtime=runtime)
+    assert config.get("shortcut_bonus") == 5 and config.max_steps == 9
+    assert config.history_len == 3  # the extension of its base applies too
+    assert mode_config("baseline_worker", env={}, runtime=make_runtime()).history_len == 5
+
+
+def test_hook_halo_register_decision_sources_and_counters(tmp_path):
+    import json
+
+    runtime = make_runtime(Declarer())
+    assert "shortcut" in runtime.decision_sources and runtime.decision_sources.description("shortcut") == "a test layer"
+    config = mode_config("baseline_worker", env={}, policy="lazy", runtime=runtime)
+    result = run_episode(shop_task(), config, shop_env(), runtime, data_dir=tmp_path)
+    assert result.final_message == "2" and result.counters == {"shortcut_steps": 1}
+    path = tmp_path / "trajectories" / "baseline_worker" / "local" / "graph.shop-1__attempt_0.jsonl"
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    assert events[0]["config"]["shortcut_bonus"] == 2 and events[0]["policy"] == "lazy"
+    assert events[1]["action_source"] == "shortcut"
+    assert events[-1]["counters"] == {"shortcut_steps": 1}
+
+
+def test_hook_halo_register_decision_sources():
+    assert {"worker", "manager", "recovery"} <= set(make_runtime().decision_sources.names())
+
+
+def test_hook_halo_register_policies():
+    runtime = make_runtime(Declarer())
+    assert runtime.policies.names() == ["worker", "lazy"]
+    assert "did you mean lazy" in runtime.policies.unknown_message("lazzy")
+
+
+def test_hook_halo_episode_counters(tmp_path):
+    test_hook_halo_register_decision_sources_and_counters(tmp_path)
+
+
+def test_hook_halo_register_metrics():
+    column = make_runtime(Declarer()).metrics.columns["shortcut_share"]
+    assert column.percent and column.compute([{"steps": 4, "counters": {"shortcut_steps": 1}}]) == 0.25
+
+
+def test_hook_halo_build_messages(tmp_path):
+    from halo_core.backends import Message
+    from halo_core.prompts import worker_messages
+
+    class WorkedExample:
+        @hookimpl
+        def halo_build_messages(self, role, observation, episode):
+            if role != "worker":
+                return None
+            messages = worker_messages(episode.task.goal, observation, episode.history)
+            return [messages[0], Message("user", "Example page: [7] button 'Go'\nNext action:"),
+                    Message("assistant", "click('7')"), *messages[1:]]
+
+    worker = ScriptedBackend(EXPERT_PATH)
+    result = run_episode(shop_task(), mode_config("baseline_worker", env={}), shop_env(),
+                         make_runtime(WorkedExample()), data_dir=tmp_path, backends={"worker": worker})
+    assert result.success
+    assert [m.role for m in worker.calls[0]] == ["system", "user", "assistant", "user"]
+    assert worker.calls[0][2].content == "click('7')"

@@ -10,7 +10,7 @@ from halo_core.testing import ScriptedBackend, make_runtime
 
 REQUIRED_STEP_FIELDS = {
     "step_idx", "url", "obs_hash", "fingerprint", "action", "action_source", "last_action_error",
-    "elapsed_ms", "manager_called", "cache_hit", "tokens", "obs_summary", "actionable_elements", "valid_bids",
+    "elapsed_ms", "manager_called", "tokens", "obs_summary", "actionable_elements", "valid_bids",
 }
 
 
@@ -41,7 +41,7 @@ def test_worker_solves_task_and_writes_trajectory(tmp_path):
         assert step["step_idx"] == i and step["action_source"] == "worker"
         assert step["tokens"]["in"] > 0
     assert steps[0]["valid_bids"] == ["1", "2", "3"]
-    assert {"success", "reward", "total_steps", "wall_time_sec", "manager_calls", "cache_hits", "cache_misses",
+    assert {"success", "reward", "total_steps", "wall_time_sec", "manager_calls", "counters", "plugin_errors",
             "error"} <= set(end)
     assert end["success"] is True and end["total_steps"] == 6
 
@@ -69,7 +69,8 @@ def test_hierarchy_order_macro_then_vac_then_worker(tmp_path):
                          backends={"worker": worker})
     assert result.success
     assert calls[:4] == ["macro", "macro", "vac", "macro"]  # step 0: macro decides; step 1: macro passes, vac decides
-    assert result.macro_steps == 1 and result.cache_hits == 1
+    events = read_jsonl(tmp_path / "trajectories" / "baseline_worker" / "local" / "graph.shop-1__attempt_0.jsonl")
+    assert [e["action_source"] for e in events if e["type"] == "step"][:3] == ["macro", "vac", "worker"]
     assert len(worker.calls) == 4
 
 
@@ -263,3 +264,40 @@ def test_screenshots_saved_beside_trajectory(tmp_path):
                       ShootingEnv(shop_pages(), goal_page="done"), make_runtime(), data_dir=tmp_path,
                       backends={"worker": scripted(EXPERT_PATH)})
     assert off.success and not (folder / "graph.shop-2__attempt_0").exists()
+
+
+def _sources(tmp_path, mode):
+    path = tmp_path / "trajectories" / mode / "local" / "graph.shop-1__attempt_0.jsonl"
+    return [(e["action_source"], e["action"], e["url"]) for e in map(json.loads, path.read_text().splitlines())
+            if e["type"] == "step"]
+
+
+def test_recovery_and_the_manager_gate_coexist_and_no_recovery_differs(tmp_path):
+    errors = ["click('77')", "click('78')", "click('79')", "click('80')"] + ["noop()"] * 4
+    manager = ScriptedBackend(lambda messages: "APPROVE", name="scripted:manager")
+    cache = str(tmp_path / "vac.sqlite")
+    full = run_episode(shop_task(), mode_config("hierarchy_vac_macros", env={}, max_steps=5, cache_path=cache),
+                       shop_env(), make_runtime(), data_dir=tmp_path,
+                       backends={"worker": scripted(errors), "manager": manager})
+    off = run_episode(shop_task(), mode_config("no_recovery", env={}, max_steps=5, cache_path=cache),
+                      shop_env(), make_runtime(), data_dir=tmp_path,
+                      backends={"worker": scripted(errors), "manager": manager})
+    full_steps, off_steps = _sources(tmp_path, "hierarchy_vac_macros"), _sources(tmp_path, "no_recovery")
+    assert "recovery" in [s for s, _, _ in full_steps]  # recovery fires although a manager is configured
+    assert "recovery" not in [s for s, _, _ in off_steps]
+    assert full.steps == off.steps == 5
+
+
+def test_recovery_never_steps_back_off_the_first_page(tmp_path):
+    errors = ["click('77')", "click('78')"] + ["noop()"] * 4
+    run_episode(shop_task(), mode_config("baseline_worker", env={}, max_steps=3), shop_env(), make_runtime(),
+                data_dir=tmp_path, backends={"worker": scripted(errors)})
+    steps = _sources(tmp_path, "baseline_worker")
+    recovery = [(a, u) for s, a, u in steps if s == "recovery"]
+    assert recovery and all(not a.startswith("go_back") for a, _ in recovery)  # nothing on this site to go back to
+    # after visiting a second page, stepping back stays on the site
+    errors = ["click('1')", "click('77')", "click('78')"] + ["noop()"] * 4
+    run_episode(shop_task(), mode_config("baseline_worker", env={}, max_steps=4), shop_env(), make_runtime(),
+                data_dir=tmp_path, backends={"worker": scripted(errors)})
+    steps = _sources(tmp_path, "baseline_worker")
+    assert ("recovery", "go_back()") in [(s, a) for s, a, _ in steps]

@@ -10,8 +10,13 @@ from __future__ import annotations
 import json
 import os
 
+from pathlib import Path
+
 from halo_core import hookimpl
 from halo_core.secrets import env_secrets, redact_known
+from halo_core.stash import StashKey
+
+_SECRETS = StashKey[list]()
 
 
 def redact(text: str, secrets: list[str] | None = None) -> str:
@@ -35,17 +40,28 @@ def save_screenshot(episode, event: dict) -> None:
     The screenshot is the one the decision was made on (the last observation before
     the step is appended). Stored as ``<task>__attempt_<k>/step_<i>.<png|jpg>``.
     """
-    if not episode.config.save_screenshots or not episode.observations:
+    ref = screenshot_ref(episode, event["step_idx"])
+    if ref is None:
         return
+    path, relative = ref
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(episode.observations[-1].screenshot)
+    event["screenshot"] = relative
+
+
+def screenshot_ref(episode, step_idx: int) -> tuple[Path, str] | None:
+    """(file, path relative to the trajectory's folder) of a step's saved screenshot, or
+    None when none is saved (screenshots off, or the observation has none). Other
+    plugins use it to reference the same file without depending on hook order."""
+    if not episode.config.save_screenshots or not episode.observations:
+        return None
     shot = episode.observations[-1].screenshot
     if not shot:
-        return
+        return None
     ext = "png" if shot[:4] == b"\x89PNG" else "jpg"
     folder = episode.trajectory_path.with_suffix("")
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"step_{event['step_idx']:03d}.{ext}"
-    (folder / name).write_bytes(shot)
-    event["screenshot"] = f"{folder.name}/{name}"
+    name = f"step_{step_idx:03d}.{ext}"
+    return folder / name, f"{folder.name}/{name}"
 
 
 @hookimpl
@@ -53,10 +69,10 @@ def halo_log(event, episode):
     if episode is None or not event.get("type"):
         return  # events outside an episode have no trajectory
     path = episode.trajectory_path
-    if event["type"] == "episode_start" or "_jsonl_logger_secrets" not in episode.state:
+    if event["type"] == "episode_start" or _SECRETS not in episode.stash:
         # read the environment once per episode, not once per line
-        episode.state["_jsonl_logger_secrets"] = env_secrets()
-    secrets = episode.state["_jsonl_logger_secrets"]
+        episode.stash[_SECRETS] = env_secrets()
+    secrets = episode.stash[_SECRETS]
     if event["type"] == "episode_start":
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():  # a rerun of the same attempt replaces the old file

@@ -1,14 +1,20 @@
 """Loop detector: the same state twice within five steps, or A-B-A-B actions.
 
-Its verdict (``check="loop"``) is what the manager gate and recovery react to.
+It flags a loop as an observation annotation (``observation.annotations["loop"]``,
+the reason, "" when there is none) in ``halo_annotate``, so every layer deciding on
+that observation sees it; its verdict (``check="loop"``) records the same reason.
 """
 
 from __future__ import annotations
 
 from halo_core import hookimpl
 from halo_core.model import Verdict
+from halo_core.stash import StashKey
 
 WINDOW = 5
+
+#: (state keys the actions were taken in, actions, the previous observation's key)
+_HISTORY = StashKey[dict]()
 
 
 def detect_loop(fingerprints: list[str], actions: list[str]) -> str:
@@ -40,12 +46,28 @@ def state_key(observation) -> str:
     return f"{observation.fingerprint}:{observation.annotations.get('obs_hash', '')}"
 
 
+def loop_reason(observation) -> str:
+    """Why this observation's state looks like a loop ("" when it does not)."""
+    return str(observation.annotations.get("loop") or "")
+
+
+@hookimpl
+def halo_annotate(observation, episode):
+    history = episode.stash.setdefault(_HISTORY, {"states": [], "actions": [], "previous": None})
+    key = state_key(observation)
+    reason = ""
+    last = episode.last_decision.action if episode.last_decision is not None else ""
+    if history["previous"] is not None and last:
+        history["states"].append(history["previous"])  # the state the last action was taken in
+        history["actions"].append(last)
+        del history["states"][:-(WINDOW + 1)]
+        del history["actions"][:-4]
+        reason = detect_loop(history["states"] + [key], history["actions"])
+    history["previous"] = key
+    observation.annotations["loop"] = reason
+
+
 @hookimpl
 def halo_verify(before, decision, after, episode):
-    seen = episode.state.setdefault("loop_states", [])
-    actions = episode.state.setdefault("loop_actions", [])
-    seen.append(state_key(before))  # the states the actions were taken in, oldest first
-    actions.append(decision.action)
-    reason = detect_loop(seen[-(WINDOW + 1):] + [state_key(after)], actions[-4:])
-    episode.state["loop"] = reason
+    reason = loop_reason(after)
     return Verdict("loop", not reason, reason)

@@ -29,8 +29,8 @@ def gate_reason(observation: Observation, episode, decision: Decision | None) ->
         return "warm start"
     if observation.last_action_error:
         return f"last action failed: {observation.last_action_error}"
-    if episode.state.get("loop"):
-        return f"loop: {episode.state['loop']}"
+    if observation.annotations.get("loop"):
+        return f"loop: {observation.annotations['loop']}"
     recent_errors = sum(1 for r in episode.history[-3:] if r.error)
     if recent_errors >= 2:
         return f"{recent_errors} errors in the last 3 steps"
@@ -58,12 +58,10 @@ def halo_decide(observation, episode):
     reason = gate_reason(observation, episode, decision)
     if not reason:
         return decision
-    from halo_core.prompts import manager_messages
-
     backend = episode.backend("manager")
-    messages = manager_messages(episode.task.goal, observation, episode.history,
-                                proposed=decision.action if decision else None, reason=reason,
-                                images=config.use_screenshot and getattr(backend, "supports_images", False))
+    messages = episode.runtime.hook.halo_build_messages(role="manager", observation=observation, episode=episode,
+                                                        proposed=decision.action if decision else None,
+                                                        reason=reason)
     completion = backend.complete(messages)
     usage = (decision.usage if decision else Usage()) + completion.usage
     meta = {**(dict(decision.meta) if decision else {}), "manager_called": True, "gate_reason": reason,
@@ -85,3 +83,27 @@ def halo_decide(observation, episode):
     verdict = "approve" if decision is not None and action == decision.action else "override"
     source = decision.source if verdict == "approve" else "manager"
     return Decision(action, source, usage=usage, reason=reason, meta={**meta, "manager_verdict": verdict})
+
+
+@hookimpl(trylast=True)
+def halo_build_messages(role, observation, episode, proposed, reason):
+    if role != "manager":
+        return None
+    from halo_core.prompts import manager_messages
+
+    backend = episode.backend("manager")
+    return manager_messages(episode.task.goal, observation, episode.history, proposed=proposed, reason=reason,
+                            images=episode.config.use_screenshot and getattr(backend, "supports_images", False))
+
+
+@hookimpl
+def halo_register_decision_sources(register):
+    register("manager", "the manager model replaced the inner layers' action")
+
+
+@hookimpl
+def halo_register_modes(register):
+    register("hierarchy_mgr_gate", description="worker + manager gate (a stronger model on errors, loops, high stakes)",
+             base="baseline_worker", use_manager=True)
+    register("manager_only", description="ablation: the manager reviews every step", base="baseline_worker",
+             use_manager=True, manager_always=True)

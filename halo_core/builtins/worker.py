@@ -12,7 +12,6 @@ from halo_core import hookimpl
 from halo_core.actions import ActionError, extract_action, parse_action, validate_action
 from halo_core.backends import Message
 from halo_core.model import Decision, Observation, Usage
-from halo_core.prompts import worker_messages
 
 
 def choose_action(backend, messages: list[Message], observation: Observation) -> tuple[str, Usage, str]:
@@ -46,12 +45,41 @@ def halo_decide(observation, episode):
     if config.policy != "worker":
         return None
     backend = episode.backend("worker")
-    messages = worker_messages(episode.task.goal, observation, episode.history,
-                               history_len=config.history_len, max_page_chars=config.max_page_chars,
-                               images=config.use_screenshot and getattr(backend, "supports_images", False))
+    messages = episode.runtime.hook.halo_build_messages(role="worker", observation=observation, episode=episode,
+                                                        proposed=None, reason="")
     action, usage, error = choose_action(backend, messages, observation)
     meta = {"model": getattr(backend, "name", ""), "prompt": messages[-1].content,
             "worker_usage": attrs.asdict(usage)}
     if error:
         meta["parse_error"] = error
     return Decision(action, "worker", usage=usage, meta=meta)
+
+
+@hookimpl(trylast=True)
+def halo_build_messages(role, observation, episode, proposed, reason):
+    if role != "worker":
+        return None
+    from halo_core.prompts import worker_messages
+
+    config = episode.config
+    backend = episode.backend("worker")
+    return worker_messages(episode.task.goal, observation, episode.history,
+                           history_len=config.history_len, max_page_chars=config.max_page_chars,
+                           images=config.use_screenshot and getattr(backend, "supports_images", False))
+
+
+@hookimpl
+def halo_register_decision_sources(register):
+    register("worker", "the worker model chose the action")
+
+
+@hookimpl
+def halo_register_policies(register):
+    register("worker", "a model (the worker backend) decides each step")
+
+
+@hookimpl
+def halo_register_modes(register):
+    register("baseline_worker", description="worker only, no manager, no cache")
+    register("worker_gpt4o", description="ablation: baseline with gpt-4o as the worker", base="baseline_worker",
+             worker_backend="openai:gpt-4o")

@@ -15,11 +15,21 @@ from typing import Any
 from halo_core import hookimpl
 from halo_core.actions import Action
 from halo_core.model import Decision, Element, Observation
+from halo_core.stash import StashKey
 
 from halo_plugin_macros._library import Macro, MacroStep, load_macros
 from halo_plugin_macros._mining import site_of, url_path
 
-STATE_KEY = "macros"
+#: the episode's macro state and counters
+STATE = StashKey[dict]()
+
+
+def macros_path(episode):
+    """The macro library: ``macros_path`` when set, else ``<data dir>/cache/macros.json``."""
+    from pathlib import Path
+
+    configured = episode.config.get("macros_path") or ""
+    return Path(configured) if configured else Path(episode.data_dir) / "cache" / "macros.json"
 
 
 def _norm(text: str) -> str:
@@ -47,9 +57,9 @@ def step_action(step: MacroStep, bindings: dict[str, str], observation: Observat
 
 
 def _state(episode) -> dict:
-    state = episode.state.get(STATE_KEY)
-    if not isinstance(state, dict):
-        state = episode.state[STATE_KEY] = {"started": 0, "completed": 0, "aborted": 0, "steps": 0,
+    state = episode.stash.get(STATE, None)
+    if state is None:
+        state = episode.stash[STATE] = {"started": 0, "completed": 0, "aborted": 0, "steps": 0,
                                             "verified_steps": 0, "misses": 0, "active": None, "tried": [],
                                             "done": [], "aborts": []}
     return state
@@ -107,7 +117,7 @@ def _continue(observation: Observation, episode, state: dict) -> Decision | None
 def _start(observation: Observation, episode, state: dict) -> Decision | None:
     site = _site(episode, observation)
     path = url_path(observation.url)
-    for macro in load_macros(episode.config.macros_path):
+    for macro in load_macros(macros_path(episode)):
         if macro.site != site or observation.page_type not in macro.page_types or path not in macro.paths:
             continue
         tried = (macro.id, observation.fingerprint)
@@ -134,21 +144,21 @@ def _start(observation: Observation, episode, state: dict) -> Decision | None:
 
 @hookimpl(tryfirst=True)
 def halo_decide(observation, episode):
-    if not episode.config.use_macros:
+    if not episode.config.get("use_macros"):
         return None
     state = _state(episode)
     if state["active"] is not None:
         decision = _continue(observation, episode, state)
         if decision is not None:
             return decision
-    if episode.state.get("loop"):
+    if observation.annotations.get("loop"):
         return None  # a loop is the gate's and recovery's business; a macro would only add to it
     return _start(observation, episode, state)
 
 
 @hookimpl
 def halo_episode_end(episode, result):
-    if not episode.config.use_macros:
+    if not episode.config.get("use_macros"):
         return
     state = _state(episode)
     active = state["active"]
@@ -170,3 +180,35 @@ def halo_register_commands(cli):
     from halo_plugin_macros.cli import macros
 
     cli.add_command(macros)
+
+
+@hookimpl
+def halo_addoption(register):
+    register("use_macros", type=bool, default=False, help="replay mined macro skills (top of the hierarchy)")
+    register("macros_path", type=str, default="",
+             help="macro library (default: <data dir>/cache/macros.json)")
+
+
+@hookimpl
+def halo_register_decision_sources(register):
+    register("macro", "a step of a mined macro skill")
+
+
+@hookimpl
+def halo_register_modes(register):
+    register("hierarchy_vac_macros", description="full HALO: worker + manager + caches + macros",
+             base=("hierarchy_vac", "hierarchy_mgr_gate"), use_macros=True)
+    register("cache_only", extend=True, use_macros=True)
+
+
+@hookimpl
+def halo_episode_counters(episode):
+    if not episode.config.get("use_macros"):
+        return None
+    return {"macro_steps": sum(1 for r in episode.history if r.decision.source == "macro")}
+
+
+@hookimpl
+def halo_register_metrics(register):
+    register("macro_steps", lambda records: sum(float((r.get("counters") or {}).get("macro_steps", r.get(
+        "macro_steps", 0)) or 0) for r in records), description="total steps replayed by macro skills")

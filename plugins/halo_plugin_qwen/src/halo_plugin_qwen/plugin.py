@@ -1,8 +1,12 @@
-"""Entry point ``qwen``: registers the ``vllm:`` and ``local:`` backend prefixes."""
+"""Entry point ``qwen``: registers the ``vllm:`` and ``local:`` backend prefixes and the
+``qwen_worker_*`` modes (a Qwen worker: base model, or the BC/DPO/GRPO LoRA adapters)."""
 
 from __future__ import annotations
 
 from halo_core import hookimpl
+
+#: the base model the zero-shot mode serves through vLLM
+DEFAULT_QWEN_MODEL = "Qwen/Qwen2.5-3B-Instruct"
 
 
 def make_vllm(model, settings):
@@ -23,3 +27,13 @@ def halo_register_backends(register):
              description="a vLLM OpenAI-compatible server at HALO_VLLM_URL; model = base id or LoRA adapter name")
     register("local", make_local, requires="transformers",
              description="a Hugging Face causal LM in-process: local:<path>, local:<base>+<adapter>, local:<adapter>")
+
+
+@hookimpl
+def halo_register_modes(register):
+    base = ("hierarchy_vac_macros", "hierarchy_vac", "hierarchy_mgr_gate")
+    register("qwen_worker_zero", description="Qwen worker, zero-shot (vLLM base model)", base=base,
+             worker_backend=f"vllm:{DEFAULT_QWEN_MODEL}", worker_from_env=True)
+    for stage in ("bc", "dpo", "grpo"):
+        register(f"qwen_worker_{stage}", description=f"Qwen worker with the {stage.upper()} LoRA adapter",
+                 base=base, worker_backend=f"vllm:qwen_{stage}", worker_from_env=True)

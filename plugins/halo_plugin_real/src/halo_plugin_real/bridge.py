@@ -56,6 +56,7 @@ from agisdk.REAL.browsergym.webclones.base import AbstractWebCloneTask
 from agisdk.REAL.browsergym.webclones.evaluate import WebCloneEvaluator
 from agisdk.REAL.browsergym.webclones.task_config import TaskConfig
 
+from halo_core.loop import terminal_message
 from halo_core.model import AXNode, RawObservation, TaskSpec
 
 __all__ = [
@@ -221,11 +222,18 @@ class HaloBrowserGymAgent(Agent):
         self.runtime = Runtime()
         for spec in args.plugins:
             self.runtime.pm.register(_import_object(spec), name=f"bridge:{spec}")
-        self.episode = None
+        self.runner = None  # halo_core.loop.EpisodeRunner, made on the first observation
         self.task_name = ""
         self._pending = None  # (observation, decision, started)
         self.terminal = False
-        self.finished = False
+
+    @property
+    def episode(self):
+        return self.runner.episode if self.runner is not None else None
+
+    @property
+    def finished(self) -> bool:
+        return self.runner is not None and self.runner.result is not None
 
     # agisdk calls this on every raw observation before get_action (and before make_stats)
     def obs_preprocessor(self, obs: dict) -> dict:
@@ -235,70 +243,33 @@ class HaloBrowserGymAgent(Agent):
                                     chat=list(obs.get("chat_messages") or []))}
 
     def _start(self, item: BridgeInput) -> None:
-        from halo_core.loop import Episode
+        from halo_core.loop import EpisodeRunner
 
         name = item.task_id.split(".", 1)[-1] if item.task_id else "task"
         self.task_name = f"v2.{name}"
         task = TaskSpec(id=self.task_name, goal=item.goal, suite="real", site=name.rsplit("-", 1)[0])
         run_id = self.args.run_id or os.environ.get("RUNID") or "harness"
-        self.episode = Episode(task=task, config=self.config, runtime=self.runtime, run_id=run_id,
-                               data_dir=Path(self.args.data_dir))
-        self.started = time.monotonic()
-        self.runtime.hook.halo_episode_start(episode=self.episode)
-        self.episode.log({"type": "episode_start", "task_id": task.id, "task_name": task.id, "goal": task.goal,
-                          "run_id": run_id, "mode": self.config.mode, "attempt_idx": 0, "timestamp": time.time(),
-                          "pid": os.getpid(), "config_hash": self.config.config_hash(), "config": self.config.to_dict(),
-                          "runner": "agisdk-harness"})
-
-    def _record(self, before, decision, after, started: float) -> None:
-        from halo_core.loop import _flatten, step_event
-        from halo_core.model import StepRecord
-
-        episode = self.episode
-        verdicts = ()
-        if after is not None:
-            verdicts = _flatten(self.runtime.hook.halo_verify(before=before, decision=decision, after=after,
-                                                              episode=episode))
-        record = StepRecord(step_idx=episode.step_idx, url=before.url, fingerprint=before.fingerprint,
-                            page_type=before.page_type, decision=decision,
-                            error=after.last_action_error if after is not None else "", verdicts=verdicts,
-                            elapsed_ms=(time.perf_counter() - started) * 1000.0,
-                            manager_called=bool(decision.meta.get("manager_called")),
-                            cache_hit=decision.source == "vac")
-        episode.history.append(record)
-        episode.usage = episode.usage + decision.usage
-        episode.log(step_event(record, before))
-        if after is not None:
-            episode.observations.append(after)
+        self.runner = EpisodeRunner(task, self.config, self.runtime, run_id=run_id, data_dir=Path(self.args.data_dir),
+                                    runner="agisdk-harness")
+        self.runner.start()
 
     def get_action(self, obs: dict):
-        from halo_core.actions import TERMINAL_ACTIONS, ActionError, parse_action
-        from halo_core.loop import observe
-
         item: BridgeInput = obs["halo"]
-        if self.episode is None:
+        if self.runner is None:
             self._start(item)
-        episode = self.episode
-        observation = observe(self.runtime, item.raw, episode)
+        runner = self.runner
+        observation = runner.observe(item.raw)
         if self._pending is not None:
             before, decision, started = self._pending
             self._pending = None
-            self._record(before, decision, observation, started)
-        else:
-            episode.observations.append(observation)
-        if episode.step_idx >= self.config.max_steps:
+            runner.record(decision, before, observation, step_started=started)
+        if runner.done:
             return None, AgentInfo(think="HALO step limit reached", stats={})
         started = time.perf_counter()
-        decision = self.runtime.hook.halo_decide(observation=observation, episode=episode)
-        if decision is None:
-            raise RuntimeError("no layer of the HALO hierarchy chose an action (is a worker or policy plugin enabled?)")
-        try:
-            name = parse_action(decision.action).name
-        except ActionError:
-            name = ""
-        if name in TERMINAL_ACTIONS:
+        decision = runner.decide(observation)
+        if terminal_message(decision.action) is not None:
             self.terminal = True
-            self._record(observation, decision, None, started)
+            runner.record(decision, observation, None, step_started=started)
         else:
             self._pending = (observation, decision, started)
         stats = {"halo_tokens_in": decision.usage.tokens_in, "halo_tokens_out": decision.usage.tokens_out,
@@ -310,36 +281,15 @@ class HaloBrowserGymAgent(Agent):
 
     def finish(self, reward: float, *, error: str = "") -> None:
         """Fire HALO's ``halo_episode_end`` with the harness' reward (once)."""
-        from halo_core.actions import ActionError, parse_action
-        from halo_core.loop import end_event
-        from halo_core.model import EpisodeResult
+        from halo_core.model import Evaluation
 
-        if self.finished or self.episode is None:
+        if self.runner is None or self.finished:
             return
-        self.finished = True
-        episode = self.episode
-        final_message, terminated_by = "", "max_steps"
-        if episode.history:
-            try:
-                last = parse_action(episode.history[-1].decision.action)
-                if last.name in ("send_msg_to_user", "report_infeasible"):
-                    final_message = str(last.args[0])
-                    terminated_by = "message" if last.name == "send_msg_to_user" else "infeasible"
-            except ActionError:
-                pass
         if error:
-            terminated_by = "error"
-        sources = [r.decision.source for r in episode.history]
-        result = EpisodeResult(task_id=episode.task.id, success=reward > 0, reward=float(reward),
-                               steps=episode.step_idx, wall_time_sec=time.monotonic() - self.started,
-                               terminated_by=terminated_by, error=error, final_message=final_message,
-                               usage=episode.usage, manager_calls=sum(1 for r in episode.history if r.manager_called),
-                               cache_hits=sources.count("vac"), macro_steps=sources.count("macro"),
-                               info={"runner": "agisdk-harness"})
-        try:
-            self.runtime.hook.halo_episode_end(episode=episode, result=result)
-        finally:
-            episode.log(end_event(result))
+            self.runner.fail(RuntimeError(error))
+            self.runner.error = error
+        evaluation = None if error else Evaluation(reward=float(reward), success=reward > 0)
+        self.runner.finish(evaluation)
 
 
 @dataclass

@@ -19,12 +19,14 @@ import warnings
 from pathlib import Path
 
 from halo_core import hookimpl
+from halo_core.builtins.jsonl_logger import screenshot_ref
+from halo_core.stash import StashKey
 
 from halo_plugin_traces._convert import EpisodeTraceBuilder
 from halo_plugin_traces._export import current_secrets, span_line
 from halo_plugin_traces._spans import SpanContext
 
-_STATE_KEY = "traces"
+_STATE = StashKey[dict]()
 _TRUTHY = {"1", "true", "yes", "on"}
 
 
@@ -47,23 +49,28 @@ def _append(path: Path, lines: list[str]) -> None:
         os.close(fd)
 
 
-@hookimpl(trylast=True)  # after the JSONL logger, which adds the step's screenshot path to the event
+@hookimpl
 def halo_log(event, episode):
     if episode is None or event.get("type") not in ("episode_start", "step", "episode_end"):
         return
-    state = episode.state.get(_STATE_KEY)
+    state = episode.stash.get(_STATE, None)
     if event["type"] == "episode_start":
         target = live_target(episode)
         if target is None:
-            episode.state.pop(_STATE_KEY, None)
+            if _STATE in episode.stash:
+                del episode.stash[_STATE]
             return
         ctx = SpanContext(project=os.environ.get("HALO_TRACES_PROJECT", "halo"))
         builder = EpisodeTraceBuilder(ctx, mode=episode.config.mode, run_id=episode.run_id,
                                       task_id=episode.task.id, attempt=episode.attempt)
         builder.trajectory_file = episode.trajectory_path.name
-        state = episode.state[_STATE_KEY] = {"builder": builder, "path": target, "failed": False}
+        state = episode.stash[_STATE] = {"builder": builder, "path": target, "failed": False}
     if not state or state["failed"]:
         return
+    if event["type"] == "step" and "screenshot" not in event:
+        ref = screenshot_ref(episode, event.get("step_idx", 0))  # the file the JSONL logger saves
+        if ref is not None:
+            event = {**event, "screenshot": ref[1]}
     try:
         spans = state["builder"].feed(event)
         if spans:

@@ -7,27 +7,39 @@
   promotes them when the episode succeeded, counts failures against them otherwise,
   evicts per the rule in :mod:`halo_plugin_vac._store`.
 * ``halo_register_commands`` adds ``halo cache stats|clear|export``.
+* It declares its options (``use_vac``, ``cache_scope``, ``cache_path``), the ``vac``
+  decision source, the ``hierarchy_vac`` and ``cache_only`` modes, the ``cache_hits`` /
+  ``cache_misses`` counters and the ``cache_hit_rate`` / ``cache_hits_per_step`` columns.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from halo_core import hookimpl
 from halo_core.actions import TERMINAL_ACTIONS
 from halo_core.model import Decision, Observation
+from halo_core.stash import StashKey
 
 from halo_plugin_vac._forms import ActionForm, action_form
 from halo_plugin_vac._store import Candidate, open_store
 
-STATE_KEY = "vac"
-_PRIVATE = "vac.private"
+#: the episode's cache counters (lookups, hits, misses, skipped, promoted, failed, evicted)
+COUNTERS = StashKey[dict]()
+_PRIVATE = StashKey[dict]()
+
+
+def cache_path(episode) -> Path:
+    """The cache file: ``cache_path`` when set, else ``<data dir>/cache/vac.sqlite``."""
+    configured = episode.config.get("cache_path") or ""
+    return Path(configured) if configured else Path(episode.data_dir) / "cache" / "vac.sqlite"
 
 
 def scope_key(episode, observation: Observation | None = None) -> str:
     """The cache partition: the task goal (``cache_scope="task"``) or the site."""
     task = episode.task
-    if episode.config.cache_scope == "site":
+    if episode.config.get("cache_scope") == "site":
         site = task.site or (urlsplit(observation.url).hostname if observation is not None else "") or task.suite
         return f"site:{site}"
     return f"goal:{' '.join(task.goal.split())}"
@@ -41,15 +53,12 @@ def cacheable(form: ActionForm, scope_is_task: bool) -> bool:
 
 
 def _counters(episode) -> dict:
-    state = episode.state.get(STATE_KEY)
-    if not isinstance(state, dict):
-        state = episode.state[STATE_KEY] = {"lookups": 0, "hits": 0, "misses": 0, "skipped": 0,
-                                            "promoted": 0, "failed": 0, "evicted": 0}
-    return state
+    return episode.stash.setdefault(COUNTERS, {"lookups": 0, "hits": 0, "misses": 0, "skipped": 0,
+                                               "promoted": 0, "failed": 0, "evicted": 0})
 
 
 def _private(episode) -> dict:
-    return episode.state.setdefault(_PRIVATE, {"hit_keys": [], "bad_keys": set()})
+    return episode.stash.setdefault(_PRIVATE, {"hit_keys": [], "bad_keys": set()})
 
 
 def _postcondition_ok(record) -> bool:
@@ -58,7 +67,7 @@ def _postcondition_ok(record) -> bool:
 
 @hookimpl
 def halo_episode_start(episode):
-    if episode.config.use_vac:
+    if episode.config.get("use_vac"):
         _counters(episode)
         _private(episode)
 
@@ -66,7 +75,7 @@ def halo_episode_start(episode):
 @hookimpl
 def halo_decide(observation, episode):
     config = episode.config
-    if not config.use_vac:
+    if not config.get("use_vac"):
         return None
     counters, private = _counters(episode), _private(episode)
     counters["lookups"] += 1
@@ -75,13 +84,13 @@ def halo_decide(observation, episode):
         # a replay that failed in this episode is not tried again in it
         private["bad_keys"].add(history[-1].decision.meta.get("cache_key"))
     scope = scope_key(episode, observation)
-    store = open_store(config.cache_path)
+    store = open_store(cache_path(episode))
     entries = store.lookup(scope, observation.fingerprint)
     skip_reason = "" if entries else "no verified entry"
     for entry in entries:
         key = f"{entry.fingerprint}:{entry.action_key}"
         form = ActionForm.from_key(entry.action_key)
-        if not cacheable(form, config.cache_scope == "task"):
+        if not cacheable(form, config.get("cache_scope") == "task"):
             skip_reason = "terminal action outside its goal"
             continue
         if key in private["bad_keys"]:
@@ -91,8 +100,8 @@ def halo_decide(observation, episode):
         if action is None:
             skip_reason = f"element {form.role} {form.name!r} is not on the page"
             continue
-        if episode.state.get("loop"):
-            skip_reason = f"loop: {episode.state['loop']}"
+        if observation.annotations.get("loop"):
+            skip_reason = f"loop: {observation.annotations['loop']}"
             continue
         if history and history[-1].fingerprint == observation.fingerprint and history[-1].decision.action == action:
             skip_reason = "would repeat the last action in the same state"
@@ -100,8 +109,8 @@ def halo_decide(observation, episode):
         counters["hits"] += 1
         private["hit_keys"].append((scope, entry.fingerprint, entry.action_key))
         return Decision(action, "vac", reason="verified action cache",
-                        meta={"cache_key": key, "entry_successes": entry.successes,
-                              "entry_failures": entry.failures, "cache_scope": config.cache_scope})
+                        meta={"cache_hit": True, "cache_key": key, "entry_successes": entry.successes,
+                              "entry_failures": entry.failures, "cache_scope": config.get("cache_scope")})
     counters["misses"] += 1
     if entries:
         counters["skipped"] += 1
@@ -111,7 +120,7 @@ def halo_decide(observation, episode):
 
 def episode_candidates(episode) -> tuple[list[Candidate], list[Candidate]]:
     """(verified-ok candidates, failed actions) of the episode, each once, bid-free."""
-    scope_is_task = episode.config.cache_scope == "task"
+    scope_is_task = episode.config.get("cache_scope") == "task"
     ok: dict[tuple, Candidate] = {}
     bad: dict[tuple, Candidate] = {}
     for i, record in enumerate(episode.history):
@@ -138,7 +147,7 @@ def episode_candidates(episode) -> tuple[list[Candidate], list[Candidate]]:
 
 @hookimpl
 def halo_episode_end(episode, result):
-    if not episode.config.use_vac:
+    if not episode.config.get("use_vac"):
         return
     counters, private = _counters(episode), _private(episode)
     good, bad = episode_candidates(episode)
@@ -146,12 +155,12 @@ def halo_episode_end(episode, result):
         promote, fail = good, bad
     else:
         promote, fail = [], bad + good
-    outcome = open_store(episode.config.cache_path).record(promote=promote, fail=fail, hits=private["hit_keys"])
+    outcome = open_store(cache_path(episode)).record(promote=promote, fail=fail, hits=private["hit_keys"])
     counters["promoted"] += outcome.promoted
     counters["failed"] += outcome.failed
     counters["evicted"] += outcome.evicted
     episode.log({"type": "vac_summary", "task_id": episode.task.id, "success": result.success,
-                 "cache_path": str(episode.config.cache_path), "cache_scope": episode.config.cache_scope,
+                 "cache_path": str(cache_path(episode)), "cache_scope": episode.config.get("cache_scope"),
                  **counters})
 
 
@@ -160,3 +169,57 @@ def halo_register_commands(cli):
     from halo_plugin_vac.cli import cache
 
     cli.add_command(cache)
+
+
+@hookimpl
+def halo_addoption(register):
+    register("use_vac", type=bool, default=False, aliases=("use_cache",),
+             help="consult and update the verified action cache")
+    register("cache_scope", type=str, default="task", choices=("task", "site"), flag="--cache-scope",
+             help="cache partition: per task goal, or shared across a site's tasks")
+    register("cache_path", type=str, default="",
+             help="cache file (default: <data dir>/cache/vac.sqlite)")
+
+
+@hookimpl
+def halo_register_decision_sources(register):
+    register("vac", "a verified action replayed from the cache")
+
+
+@hookimpl
+def halo_register_modes(register):
+    register("hierarchy_vac", description="worker + manager gate + verified action cache",
+             base="hierarchy_mgr_gate", use_vac=True)
+    register("cache_only", description="ablation: worker + caches, no manager", base="baseline_worker",
+             use_vac=True)
+
+
+@hookimpl
+def halo_episode_counters(episode):
+    if not episode.config.get("use_vac"):
+        return None
+    counters = _counters(episode)
+    return {"cache_hits": counters["hits"], "cache_misses": counters["misses"]}
+
+
+def _sum(records, name):
+    return sum(float((r.get("counters") or {}).get(name, r.get(name, 0)) or 0) for r in records)
+
+
+def _cache_hit_rate(records):
+    hits = _sum(records, "cache_hits")
+    lookups = hits + _sum(records, "cache_misses")
+    return hits / lookups if lookups else None
+
+
+def _cache_hits_per_step(records):
+    steps = sum(int(r.get("steps", 0) or 0) for r in records)
+    return _sum(records, "cache_hits") / steps if steps else None
+
+
+@hookimpl
+def halo_register_metrics(register):
+    register("cache_hit_rate", _cache_hit_rate, percent=True,
+             description="VAC hits / VAC lookups (hits + misses); empty when the cache was never consulted")
+    register("cache_hits_per_step", _cache_hits_per_step, percent=True,
+             description="VAC hits / steps: the share of all steps the cache decided")

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from halo_core import hookimpl
 
-from .policy import halo_decide  # noqa: F401  (the expert policy's decide implementation)
+from .policy import (  # noqa: F401  (the expert policy's hook implementations)
+    halo_decide,
+    halo_register_decision_sources,
+    halo_register_policies,
+)
 from .suite import WebclonesSuite
 
 SUITE_NAME = "webclones"

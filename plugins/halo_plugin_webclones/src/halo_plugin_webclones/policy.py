@@ -83,4 +83,14 @@ def halo_decide(observation, episode):
     if episode.config.policy != "expert":
         return None
     action = expert_action(episode.task.id, observation, episode.history, episode.observations)
-    return Decision(action, "worker", meta={"policy": "expert"})
+    return Decision(action, "expert", meta={"policy": "expert"})
+
+
+@hookimpl
+def halo_register_policies(register):
+    register("expert", "the web clones' scripted expert (an oracle that reads the task's solution)")
+
+
+@hookimpl
+def halo_register_decision_sources(register):
+    register("expert", "the scripted expert policy")
