@@ -106,8 +106,8 @@ def halo_annotate(observation, episode):
 
 @hookspec(firstresult=True)
 def halo_decide(observation, episode):
-    """Choose the next action. The decision hierarchy *is* the hook order: macro replay
-    (``tryfirst``) → verified action cache → recovery → worker (``trylast``). Wrappers
+    """Choose the next action. The decision hierarchy *is* the hook order: skill replay
+    (``tryfirst``) → action caches → recovery → worker (``trylast``). Wrappers
     (``wrapper=True``) such as the manager gate see and may replace the inner decision.
 
     :param observation: the step's Observation.
@@ -181,7 +181,7 @@ def halo_episode_start(episode):
 
 @hookspec
 def halo_episode_end(episode, result):
-    """An episode has finished and been scored. Caches flush and macros are mined here.
+    """An episode has finished and been scored. Caches flush and skills are mined here.
 
     :param episode: the Episode, with its full ``history``.
     :param result: the :class:`~halo_core.model.EpisodeResult`.
@@ -191,7 +191,7 @@ def halo_episode_end(episode, result):
 
 @hookspec
 def halo_episode_counters(episode):
-    """Contribute counters to an episode's result (e.g. cache hits, macro steps).
+    """Contribute counters to an episode's result (e.g. cache hits, replayed skill steps).
 
     Called once when the episode ends, before ``halo_episode_end``. The counters land
     in ``EpisodeResult.counters``, in the ``episode_end`` event and in results files.

@@ -137,7 +137,7 @@ class EpisodeRunner:
 
     The same runner serves pull-style callers (:func:`run_episode` drives an
     :class:`Environment`) and push-style harnesses that hand HALO an observation and
-    ask for an action (agisdk's). Every episode thus has the same hooks, events and
+    ask for an action (a benchmark's own harness). Every episode thus has the same hooks, events and
     :class:`EpisodeResult` fields whoever drives it.
     """
 

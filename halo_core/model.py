@@ -16,7 +16,7 @@ import attrs
 class TaskSpec:
     """One task: a goal on a site, and how success is judged.
 
-    ``id`` is the canonical id (``webclones.shop-1``, ``v2.omnizon-13``); ``suite`` names
+    ``id`` is the canonical id (``<suite>.<name>``, e.g. ``graph.shop-1``); ``suite`` names
     the environment provider that owns it.
     """
 

@@ -149,3 +149,33 @@ def test_local_missing_paths_fail_check(tmp_path):
     (tmp_path / "broken" / "adapter_config.json").write_text("{}")
     with pytest.raises(BackendConfigError, match="base_model_name_or_path"):
         LocalBackend(str(tmp_path / "broken"))
+
+
+def test_prompt_hook_adds_a_worked_example_for_the_local_model(tiny, tmp_path):
+    """A third-party plugin changes the worker prompt through ``halo_build_messages`` — no
+    private imports — and the local model receives the example (more prompt tokens)."""
+    from halo_core import hookimpl
+    from halo_core.prompts import worker_messages
+
+    _, adapter = tiny
+    seen = []
+
+    class WorkedExample:
+        @hookimpl
+        def halo_build_messages(self, role, observation, episode):
+            if role != "worker" or not episode.config.worker_backend.startswith("local:"):
+                return None
+            messages = worker_messages(episode.task.goal, observation, episode.history)
+            example = [Message("user", "Goal: open the cart\nPage:\n[12] link 'Cart'\nNext action:"),
+                       Message("assistant", "click('12')")]
+            seen.append(messages[:1] + example + messages[1:])
+            return seen[-1]
+
+    config = mode_config("baseline_worker", env={}, max_steps=1, use_screenshot=False,
+                         worker_backend=f"local:{adapter}", max_tokens=4)
+    plain = run_episode(TASK, config, site(), make_runtime(qwen_plugin), data_dir=tmp_path / "plain")
+    shown = run_episode(TASK, config, site(), make_runtime(qwen_plugin, WorkedExample()), data_dir=tmp_path / "ex")
+    assert seen and [m.role for m in seen[0]] == ["system", "user", "assistant", "user"]
+    assert plain.usage.calls == shown.usage.calls
+    # each call carried the example's tokens as well
+    assert shown.usage.tokens_in > plain.usage.tokens_in
