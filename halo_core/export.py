@@ -1,8 +1,8 @@
 """``halo export``: turn trajectory logs into BC and DPO datasets.
 
 Pure Python and JSON (no torch): reads ``data/trajectories/<mode>/<run_id>/*.jsonl``
-(the JSONL logger's ``episode_start`` / ``step`` / ``episode_end`` events) and writes,
-in the output directory:
+through :mod:`halo_core.trajectory` (the one reader of the format) and writes, in the
+output directory:
 
 ``bc.jsonl`` / ``bc_val.jsonl``
     one example per step of a *successful* episode whose action did not error, in the
@@ -17,13 +17,23 @@ in the output directory:
         {"prompt": [...], "chosen": [{"role": "assistant", ...}], "rejected": [{"role": "assistant", ...}], ...}
 
 ``summary.json``
-    what was read and written (also printed).
+    what was read, left out (and why) and written; the runs and tasks used (also printed).
 
-Prompts are exactly what the worker sends: the user prompt logged in
-``decision_meta.prompt`` when the worker decided the step, otherwise rebuilt with
-:func:`halo_core.prompts.worker_messages` from the logged observation text, URL, page
-type, previous error and the episode's previous actions (with the episode's own
-``history_len``). Completions are the logged action in canonical form
+Which episodes: every trajectory under ``--trajectories``, narrowed by ``--mode``,
+``--run-id`` and ``--policy``; debug runs (``halo run``'s ``debug_*`` run ids) only with
+``--include-debug`` or when named by ``--run-id``; and by the suite's split
+(``--split``, default ``train``): the split recorded in the episode's ``episode_start``,
+else the task's split as its installed suite reports it. Tasks of suites without splits
+count as ``train``. Held-out test tasks therefore never reach training data by default.
+
+Prompts are what the worker sends: the user prompt logged in ``decision_meta.prompt``
+when the worker decided the step, otherwise rebuilt with
+:func:`halo_core.prompts.worker_messages` from the recorded step (observation text,
+elements, URL, page type, previous error) and the episode's previous steps, with the
+episode's own ``history_len`` and ``max_page_chars``. One difference: URLs are made
+site-relative (``http://127.0.0.1:43121/cart`` → ``/cart``) for loopback origins and the
+episode's own site origin, so the same state served on another port gives the same
+prompt and de-duplication sees it. Completions are the logged action in canonical form
 (``parse_action(...).to_string()``), which is what the worker's action extraction
 produces from model output.
 
@@ -52,67 +62,155 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import click
 
 from halo_core.actions import ActionError, parse_action
-from halo_core.model import DECISION_SOURCES, Decision, Observation, StepRecord
 from halo_core.prompts import MAX_PAGE_CHARS, WORKER_SYSTEM, worker_messages
+from halo_core.trajectory import RecordedEpisode, Step, TrajectoryError, iter_episodes
 
 __all__ = [
     "PAIRING_STRATEGIES",
-    "EpisodeLog",
+    "SPLITS",
+    "ExportEpisode",
     "ExportResult",
-    "LoggedStep",
     "export_command",
     "export_datasets",
     "read_episodes",
+    "site_relative",
     "step_messages",
 ]
 
 PAIRING_STRATEGIES = ("progress_ranked", "success_vs_failure")
+SPLITS = ("train", "test", "all")
+DEBUG_RUN_PREFIX = "debug_"
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+_LOOPBACK = r"(?:localhost|127(?:\.\d{1,3}){3}|0\.0\.0\.0|\[::1\])(?::\d+)?"
+_AFTER_ORIGIN = r"(?![\w.:-])(?P<next>/?)"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def site_relative(text: str, origins: Iterable[str] = ()) -> str:
+    """``text`` with the ``scheme://host:port`` of loopback URLs and of ``origins`` removed
+    (``http://127.0.0.1:43121/cart`` → ``/cart``; a bare origin → ``/``)."""
+    sites = "|".join(re.escape(o) for o in sorted({o.rstrip("/") for o in origins if o}, key=len, reverse=True))
+    pattern = rf"(?:https?|wss?)://{_LOOPBACK}" + (f"|(?:{sites})" if sites else "")
+    return re.sub(f"(?:{pattern}){_AFTER_ORIGIN}", "/", text)
+
+
+def step_messages(goal: str, step: Step, previous: Sequence[Step], history_len: int,
+                  max_page_chars: int = MAX_PAGE_CHARS) -> list[dict[str, str]]:
+    """The worker's messages for ``step`` (system + user), as dicts.
+
+    Uses the logged prompt when there is one; otherwise renders it with
+    :func:`halo_core.prompts.worker_messages` from the recorded step and the steps
+    before it.
+    """
+    if step.logged_prompt:
+        return [{"role": "system", "content": WORKER_SYSTEM}, {"role": "user", "content": step.logged_prompt}]
+    return [{"role": m.role, "content": m.content}
+            for m in worker_messages(goal, step.observation(), previous, history_len=history_len, images=False,
+                                     max_page_chars=max_page_chars)]
 
 
 # --------------------------------------------------------------------------- reading
 
 
-@attrs.define
-class LoggedStep:
-    step_idx: int
-    action: str
-    source: str
-    error: str
-    url: str
-    fingerprint: str
-    page_type: str
-    obs_summary: str
-    valid_bids: tuple[str, ...]
-    logged_prompt: str | None  # decision_meta.prompt, when the worker decided
-    prompt: list[dict[str, str]] = attrs.field(factory=list)  # filled by read_episodes
+@attrs.frozen
+class ExportEpisode:
+    """A recorded episode as export uses it: its suite split and one prompt per step
+    (site-relative)."""
 
+    recorded: RecordedEpisode
+    split: str
+    prompts: tuple[list[dict[str, str]], ...]
 
-@attrs.define
-class EpisodeLog:
-    path: Path
-    task_id: str
-    goal: str
-    mode: str
-    run_id: str
-    attempt: int
-    history_len: int
-    success: bool | None  # None: no episode_end (incomplete)
-    terminated_by: str
-    steps: list[LoggedStep]
-    max_page_chars: int = MAX_PAGE_CHARS
+    @property
+    def task_id(self) -> str:
+        return self.recorded.task_id
+
+    @property
+    def goal(self) -> str:
+        return self.recorded.goal
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return self.recorded.steps
+
+    @property
+    def success(self) -> bool | None:
+        return self.recorded.success
 
     @property
     def complete(self) -> bool:
-        return self.success is not None
+        return self.recorded.complete
+
+
+def _prepare(episode: RecordedEpisode, split: str) -> ExportEpisode:
+    config = episode.start.config
+    history_len = int(config.get("history_len", 5))
+    max_page_chars = int(config.get("max_page_chars", MAX_PAGE_CHARS))
+    origins = [_origin(episode.start.start_url)] + [_origin(s.url) for s in episode.steps[:1]]
+    steps = episode.steps
+    prompts = tuple(
+        [{"role": m["role"], "content": site_relative(m["content"], origins)}
+         for m in step_messages(episode.goal, step, steps[:i], history_len, max_page_chars)]
+        for i, step in enumerate(steps))
+    return ExportEpisode(episode, split, prompts)
+
+
+class _SuiteSplits:
+    """A task's split from its installed suite, for trajectories that did not record it."""
+
+    def __init__(self, runtime: Any = None) -> None:
+        self._runtime = runtime
+        self._cache: dict[str, str] = {}
+
+    def __call__(self, task_id: str) -> str:
+        if task_id not in self._cache:
+            from halo_core.env.protocol import TaskNotFound
+
+            if self._runtime is None:
+                from halo_core.runtime import Runtime
+
+                self._runtime = Runtime()
+            try:
+                _suite, task = self._runtime.resolve_task(task_id)
+                self._cache[task_id] = task.split or ""
+            except TaskNotFound:
+                self._cache[task_id] = ""  # no installed suite knows it: it has no split
+        return self._cache[task_id]
+
+
+def read_episodes(root: str | Path, modes: Sequence[str] = (), *, run_ids: Sequence[str] = (),
+                  skip_bad_lines: bool = False) -> list[ExportEpisode]:
+    """Every episode under ``root`` (all splits), with its prompts; ``split`` as recorded."""
+    return [_prepare(e, e.start.split or "")
+            for e in iter_episodes(root, mode=modes or None, run_id=run_ids or None, skip_bad_lines=skip_bad_lines)]
+
+
+def _in_split(task_split: str, wanted: str) -> bool:
+    if wanted == "all":
+        return True
+    return task_split == wanted or (wanted == "train" and not task_split)
+
+
+# --------------------------------------------------------------------------- examples
 
 
 def _canonical(action: str) -> str:
@@ -130,122 +228,29 @@ def _parses(action: str) -> bool:
         return False
 
 
-def _record(step: LoggedStep) -> StepRecord:
-    source = step.source if step.source in DECISION_SOURCES else "worker"
-    return StepRecord(step_idx=step.step_idx, url=step.url, fingerprint=step.fingerprint, page_type=step.page_type,
-                      decision=Decision(step.action, source), error=step.error, verdicts=(), elapsed_ms=0.0,
-                      manager_called=False, cache_hit=False)
-
-
-def step_messages(goal: str, step: LoggedStep, previous: Sequence[LoggedStep], history_len: int,
-                  max_page_chars: int = MAX_PAGE_CHARS) -> list[dict[str, str]]:
-    """The worker's messages for ``step`` (system + user), as dicts.
-
-    Uses the logged prompt when there is one; otherwise rebuilds it with
-    :func:`halo_core.prompts.worker_messages` from what the step logged.
-    """
-    if step.logged_prompt:
-        return [{"role": "system", "content": WORKER_SYSTEM}, {"role": "user", "content": step.logged_prompt}]
-    observation = Observation(url=step.url, title="", text=step.obs_summary, elements=(), page_type=step.page_type,
-                              fingerprint=step.fingerprint,
-                              last_action_error=previous[-1].error if previous else "")
-    history = [_record(s) for s in previous]
-    return [{"role": m.role, "content": m.content}
-            for m in worker_messages(goal, observation, history, history_len=history_len, images=False,
-                                     max_page_chars=max_page_chars)]
-
-
-def _episode_files(root: Path, modes: Sequence[str]) -> Iterator[Path]:
-    if root.is_file():
-        yield root
-        return
-    for path in sorted(root.rglob("*.jsonl")):
-        rel = path.relative_to(root).parts
-        if modes and not (set(rel[:-1]) & set(modes)):
-            continue
-        yield path
-
-
-def read_episode(path: Path) -> EpisodeLog | None:
-    """One trajectory file; None when it has no ``episode_start`` (not a trajectory)."""
-    start: dict[str, Any] | None = None
-    end: dict[str, Any] | None = None
-    raw_steps: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line of an interrupted run
-            kind = event.get("type")
-            if kind == "episode_start":
-                start = event
-            elif kind == "step":
-                raw_steps.append(event)
-            elif kind == "episode_end":
-                end = event
-    if start is None:
-        return None
-    config = start.get("config") or {}
-    steps = [LoggedStep(step_idx=int(e.get("step_idx", i)), action=str(e.get("action") or ""),
-                        source=str(e.get("action_source") or "worker"), error=str(e.get("last_action_error") or ""),
-                        url=str(e.get("url") or ""), fingerprint=str(e.get("fingerprint") or ""),
-                        page_type=str(e.get("page_type") or ""), obs_summary=str(e.get("obs_summary") or ""),
-                        valid_bids=tuple(str(b) for b in e.get("valid_bids") or ()),
-                        logged_prompt=(e.get("decision_meta") or {}).get("prompt") or None)
-             for i, e in enumerate(raw_steps)]
-    steps.sort(key=lambda s: s.step_idx)
-    episode = EpisodeLog(path=path, task_id=str(start.get("task_id") or ""), goal=str(start.get("goal") or ""),
-                         mode=str(start.get("mode") or ""), run_id=str(start.get("run_id") or ""),
-                         attempt=int(start.get("attempt_idx") or 0), history_len=int(config.get("history_len", 5)),
-                         max_page_chars=int(config.get("max_page_chars", MAX_PAGE_CHARS)),
-                         success=None if end is None else bool(end.get("success")),
-                         terminated_by=str((end or {}).get("terminated_by") or ""), steps=steps)
-    for i, step in enumerate(steps):
-        step.prompt = step_messages(episode.goal, step, steps[:i], episode.history_len, episode.max_page_chars)
-    return episode
-
-
-def read_episodes(root: str | Path, modes: Sequence[str] = ()) -> list[EpisodeLog]:
-    root = Path(root)
-    if not root.exists():
-        raise FileNotFoundError(f"trajectories {str(root)!r} do not exist")
-    episodes = []
-    for path in _episode_files(root, modes):
-        episode = read_episode(path)
-        if episode is not None and (not modes or root.is_dir() or episode.mode in modes):
-            episodes.append(episode)
-    return episodes
-
-
-# --------------------------------------------------------------------------- examples
-
-
 def _assistant(text: str) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": text}]
 
 
-def bc_examples(episodes: Iterable[EpisodeLog]) -> list[dict[str, Any]]:
+def bc_examples(episodes: Iterable[ExportEpisode]) -> list[dict[str, Any]]:
     out = []
     for ep in episodes:
         if not ep.success:
             continue
-        for step in ep.steps:
+        for step, prompt in zip(ep.steps, ep.prompts):
             if step.error or not _parses(step.action):
                 continue
-            out.append({"prompt": step.prompt, "completion": _assistant(_canonical(step.action)),
-                        "task_id": ep.task_id, "step_idx": step.step_idx, "mode": ep.mode, "run_id": ep.run_id,
-                        "action_source": step.source})
+            out.append({"prompt": prompt, "completion": _assistant(_canonical(step.action)),
+                        "task_id": ep.task_id, "step_idx": step.step_idx, "mode": ep.recorded.mode,
+                        "run_id": ep.recorded.run_id, "action_source": step.source})
     return out
 
 
 @attrs.define
 class _Candidate:
-    episode: EpisodeLog
-    step: LoggedStep
+    episode: ExportEpisode
+    step: Step
+    prompt: list[dict[str, str]]
     remaining: int
 
     @property
@@ -259,20 +264,20 @@ class _Candidate:
         return (ok, success, -self.remaining if (ok and success) else 0)
 
 
-def _states(episodes: Iterable[EpisodeLog]) -> dict[tuple[str, str], list[_Candidate]]:
+def _states(episodes: Iterable[ExportEpisode]) -> dict[tuple[str, str], list[_Candidate]]:
     groups: dict[tuple[str, str], list[_Candidate]] = defaultdict(list)
     for ep in episodes:
         if not ep.complete:
             continue
         n = len(ep.steps)
-        for i, step in enumerate(ep.steps):
-            key = (ep.goal, step.fingerprint or f"{step.url}#{step.obs_summary}")
-            groups[key].append(_Candidate(ep, step, n - i))
+        for i, (step, prompt) in enumerate(zip(ep.steps, ep.prompts)):
+            key = (ep.goal, step.fingerprint or prompt[-1]["content"])
+            groups[key].append(_Candidate(ep, step, prompt, n - i))
     return groups
 
 
 def _pair(chosen: _Candidate, rejected_action: str, strategy: str, source: str, **extra: Any) -> dict[str, Any]:
-    return {"prompt": chosen.step.prompt, "chosen": _assistant(chosen.action), "rejected": _assistant(rejected_action),
+    return {"prompt": chosen.prompt, "chosen": _assistant(chosen.action), "rejected": _assistant(rejected_action),
             "task_id": chosen.episode.task_id, "strategy": strategy, "source": source,
             "step_idx": chosen.step.step_idx, **extra}
 
@@ -366,16 +371,64 @@ def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
+@attrs.define
+class _Selection:
+    """Which episodes export uses, and how many it left out for each reason."""
+
+    used: list[ExportEpisode] = attrs.field(factory=list)
+    read: int = 0
+    excluded: Counter = attrs.field(factory=Counter)
+    bad_lines: int = 0
+
+
+def select_episodes(trajectories: str | Path, *, modes: Sequence[str] = (), run_ids: Sequence[str] = (),
+                    policies: Sequence[str] = (), split: str = "train", include_debug: bool = False,
+                    skip_bad_lines: bool = False, task_split: Callable[[str], str] | None = None) -> _Selection:
+    """The episodes under ``trajectories`` that pass the filters (see the module docstring)."""
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} is not allowed: expected one of {', '.join(SPLITS)}")
+    task_split = task_split or _SuiteSplits()
+    chosen = _Selection()
+    for episode in iter_episodes(trajectories, mode=modes or None, run_id=run_ids or None,
+                                 skip_bad_lines=skip_bad_lines):
+        chosen.read += 1
+        chosen.bad_lines += episode.bad_lines
+        if episode.run_id.startswith(DEBUG_RUN_PREFIX) and not include_debug and episode.run_id not in run_ids:
+            chosen.excluded["debug_run"] += 1
+            continue
+        if policies and episode.start.policy not in policies:
+            chosen.excluded["policy"] += 1
+            continue
+        recorded = episode.start.split
+        this_split = recorded if recorded is not None else task_split(episode.task_id)
+        if not _in_split(this_split, split):
+            chosen.excluded[f"split_{this_split or 'none'}"] += 1
+            continue
+        chosen.used.append(_prepare(episode, this_split))
+    return chosen
+
+
 def export_datasets(trajectories: str | Path, out_dir: str | Path, *, modes: Sequence[str] = (),
+                    run_ids: Sequence[str] = (), policies: Sequence[str] = (), split: str = "train",
+                    include_debug: bool = False, skip_bad_lines: bool = False,
                     pairing_strategies: Sequence[str] = ("progress_ranked",), synthetic_negatives: bool = True,
-                    val_fraction: float = 0.2, seed: int = 0) -> ExportResult:
-    """Read trajectories, write ``bc*.jsonl``, ``dpo*.jsonl`` and ``summary.json`` to ``out_dir``."""
+                    val_fraction: float = 0.2, seed: int = 0, runtime: Any = None) -> ExportResult:
+    """Read trajectories, write ``bc*.jsonl``, ``dpo*.jsonl`` and ``summary.json`` to ``out_dir``.
+
+    ``runtime`` resolves the split of tasks whose trajectories did not record one (a
+    :class:`~halo_core.runtime.Runtime` is made when needed and none is given).
+
+    :raises TrajectoryError: a damaged trajectory line, unless ``skip_bad_lines``.
+    """
     unknown = [s for s in pairing_strategies if s not in PAIRING_STRATEGIES]
     if unknown:
         raise ValueError(f"unknown pairing strategy {unknown[0]!r}; allowed: {', '.join(PAIRING_STRATEGIES)}")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction={val_fraction} is not allowed: expected a number in [0, 1)")
-    episodes = read_episodes(trajectories, modes)
+    selection = select_episodes(trajectories, modes=modes, run_ids=run_ids, policies=policies, split=split,
+                                include_debug=include_debug, skip_bad_lines=skip_bad_lines,
+                                task_split=_SuiteSplits(runtime))
+    episodes = selection.used
     complete = [e for e in episodes if e.complete]
     rng = random.Random(seed)
 
@@ -409,10 +462,24 @@ def export_datasets(trajectories: str | Path, out_dir: str | Path, *, modes: Seq
     def by(rows, key):
         return dict(sorted(Counter(r[key] for r in rows).items()))
 
+    runs: dict[tuple[str, str], dict[str, Any]] = {}
+    for e in episodes:
+        run = runs.setdefault((e.recorded.run_id, e.recorded.mode), {
+            "run_id": e.recorded.run_id, "mode": e.recorded.mode, "policy": e.recorded.start.policy,
+            "episodes": 0, "tasks": set()})
+        run["episodes"] += 1
+        run["tasks"].add(e.task_id)
     summary = {
         "trajectories": str(trajectories),
         "modes": list(modes),
-        "episodes_read": len(episodes),
+        "run_ids": list(run_ids),
+        "policies": list(policies),
+        "split": split,
+        "include_debug": include_debug,
+        "episodes_read": selection.read,
+        "episodes_excluded": dict(sorted(selection.excluded.items())),
+        "episodes_used": len(episodes),
+        "bad_lines_skipped": selection.bad_lines,
         "episodes_incomplete": len(episodes) - len(complete),
         "episodes_successful": sum(1 for e in complete if e.success),
         "episodes_failed": sum(1 for e in complete if not e.success),
@@ -428,6 +495,8 @@ def export_datasets(trajectories: str | Path, out_dir: str | Path, *, modes: Seq
         "synthetic_negatives": synthetic_negatives,
         "val_fraction": val_fraction,
         "seed": seed,
+        "runs": [{**r, "tasks": sorted(r["tasks"])} for _key, r in sorted(runs.items())],
+        "task_splits": dict(sorted({e.task_id: e.split for e in episodes}.items())),
         "tasks": {"train": train_tasks, "val": val_tasks},
         "files": files,
     }
@@ -437,10 +506,16 @@ def export_datasets(trajectories: str | Path, out_dir: str | Path, *, modes: Seq
 
 def format_summary(summary: dict[str, Any]) -> str:
     tasks = summary["tasks"]
+    excluded = summary.get("episodes_excluded") or {}
     lines = [
-        f"episodes read: {summary['episodes_read']} ({summary['episodes_successful']} successful, "
-        f"{summary['episodes_failed']} failed, {summary['episodes_incomplete']} incomplete)",
-        f"steps read: {summary['steps_read']} ({summary['steps_with_logged_prompt']} with the worker's logged prompt)",
+        f"episodes read: {summary['episodes_read']}, used: {summary['episodes_used']} "
+        f"({summary['episodes_successful']} successful, {summary['episodes_failed']} failed, "
+        f"{summary['episodes_incomplete']} incomplete); split {summary['split']}"
+        + (f"; left out: {', '.join(f'{k} {v}' for k, v in excluded.items())}" if excluded else ""),
+        "runs: " + (", ".join(f"{r['run_id']} ({r['mode']}, {r['episodes']} episodes)" for r in summary["runs"])
+                    or "none"),
+        f"steps read: {summary['steps_read']} ({summary['steps_with_logged_prompt']} with the worker's logged prompt)"
+        + (f"; {summary['bad_lines_skipped']} damaged line(s) skipped" if summary.get("bad_lines_skipped") else ""),
         f"BC examples: train {summary['bc_examples']['train']}, val {summary['bc_examples']['val']} "
         f"({summary['bc_duplicates_dropped']} duplicates dropped)",
         f"DPO pairs: train {summary['dpo_pairs']['train']}, val {summary['dpo_pairs']['val']} "
@@ -456,11 +531,25 @@ def format_summary(summary: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- CLI
 
 
+def _names(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
 @click.command("export")
 @click.option("--trajectories", default="data/trajectories", show_default=True, type=click.Path(),
               help="Trajectory directory (data/trajectories/<mode>/<run_id>/*.jsonl) or one file.")
-@click.option("--modes", "modes", multiple=True,
+@click.option("--mode", "--modes", "modes", multiple=True,
               help="Only these modes (repeatable or comma-separated; default: every mode).")
+@click.option("--run-id", "run_ids", multiple=True,
+              help="Only these runs (repeatable or comma-separated; default: every run but debug runs).")
+@click.option("--policy", "policies", multiple=True,
+              help="Only episodes played by these policies (worker, expert, ...; repeatable or comma-separated).")
+@click.option("--split", type=click.Choice(SPLITS), default="train", show_default=True,
+              help="Tasks of this suite split; tasks of suites without splits count as train.")
+@click.option("--include-debug", is_flag=True,
+              help="Also use debug runs (`halo run`'s debug_* run ids), left out by default.")
+@click.option("--skip-bad-lines", is_flag=True,
+              help="Skip damaged trajectory lines (counted in the summary) instead of stopping at the first.")
 @click.option("--out", "out_dir", default="data/datasets", show_default=True, type=click.Path(file_okay=False),
               help="Where bc.jsonl, bc_val.jsonl, dpo.jsonl, dpo_val.jsonl and summary.json go.")
 @click.option("--pairing-strategy", "strategies", multiple=True, type=click.Choice(PAIRING_STRATEGIES),
@@ -470,19 +559,27 @@ def format_summary(summary: dict[str, Any]) -> str:
 @click.option("--val-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.2, show_default=True,
               help="Fraction of tasks held out for validation (split by task).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the task split.")
-def export_command(trajectories, modes, out_dir, strategies, synthetic_negatives, val_fraction, seed) -> None:
+def export_command(trajectories, modes, run_ids, policies, split, include_debug, skip_bad_lines, out_dir, strategies,
+                   synthetic_negatives, val_fraction, seed) -> None:
     """Export BC and DPO datasets (trl's conversational formats) from trajectories."""
     from halo_core.cli import HaloError, console
 
-    modes = tuple(m.strip() for item in modes for m in item.split(",") if m.strip())
     try:
-        result = export_datasets(trajectories, out_dir, modes=modes, pairing_strategies=strategies or ("progress_ranked",),
+        result = export_datasets(trajectories, out_dir, modes=_names(modes), run_ids=_names(run_ids),
+                                 policies=_names(policies), split=split, include_debug=include_debug,
+                                 skip_bad_lines=skip_bad_lines, pairing_strategies=strategies or ("progress_ranked",),
                                  synthetic_negatives=synthetic_negatives, val_fraction=val_fraction, seed=seed)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, TrajectoryError, ValueError) as exc:
         raise HaloError(str(exc)) from None
-    console.print(format_summary(result.summary))
-    if not result.summary["episodes_read"]:
+    summary = result.summary
+    console.print(format_summary(summary))
+    if not summary["episodes_read"]:
         raise HaloError(f"no trajectories found under {trajectories}")
+    if not summary["episodes_used"]:
+        excluded = summary["episodes_excluded"]
+        hint = "; pass --include-debug to use debug runs" if excluded.get("debug_run") else ""
+        hint += "; try --split all" if any(k.startswith("split_") for k in excluded) else ""
+        raise HaloError(f"no episodes left after the filters (left out: {excluded}){hint}")
 
 
 def _register() -> None:

@@ -7,21 +7,23 @@ import json
 import os
 from pathlib import Path
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
 from halo_core.config import mode_config
-from halo_core.export import export_datasets, read_episodes, split_tasks, synthetic_invalid
+from halo_core.export import export_datasets, site_relative, split_tasks, step_messages, synthetic_invalid
 from halo_core.loop import run_episode
 from halo_core.model import TaskSpec
 from halo_core.prompts import WORKER_SYSTEM
 from halo_core.testing import GraphEnvironment, Page, ScriptedBackend, make_runtime
+from halo_core.trajectory import TrajectoryError, iter_episodes
 
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ[_var] = "1"
 
 
-def shop() -> GraphEnvironment:
+def shop(host: str = "graph.test") -> GraphEnvironment:
     pages = {
         "home": Page("Home", [("link", "Products", "products"), ("link", "Help", "help"), ("textbox", "Search", None)]),
         "products": Page("Products", [("link", "Blender", "blender"), ("link", "Home", "home")]),
@@ -29,20 +31,21 @@ def shop() -> GraphEnvironment:
         "blender": Page("Blender", [("button", "Add to cart", "cart")]),
         "cart": Page("Cart", [("link", "Home", "home")]),
     }
-    return GraphEnvironment(pages, goal_page="cart")
+    return GraphEnvironment(pages, goal_page="cart", host=host)
 
 
-def task(n: int = 1) -> TaskSpec:
-    return TaskSpec(id=f"graph.shop-{n}", goal=f"Put the blender in the cart (task {n})", suite="graph")
+def task(n: int = 1, *, suite: str = "graph", split: str = "") -> TaskSpec:
+    prefix = "webclones.shop" if suite == "webclones" else "graph.shop"
+    return TaskSpec(id=f"{prefix}-{n}", goal=f"Put the blender in the cart (task {n})", suite=suite, split=split)
 
 
 def episode(tmp: Path, actions: list[str], *, n: int = 1, attempt: int = 0, mode: str = "baseline_worker",
-            run_id: str = "r1") -> bool:
+            run_id: str = "r1", host: str = "graph.test", spec: TaskSpec | None = None) -> bool:
     """One real episode through the loop; the worker (a scripted backend) plays ``actions``."""
     config = mode_config(mode, worker_backend="scripted:test", max_steps=len(actions), use_screenshot=False,
                          use_recovery=False)
-    result = run_episode(task(n), config, shop(), make_runtime(), run_id=run_id, attempt=attempt, data_dir=tmp,
-                         backends={"worker": ScriptedBackend(list(actions))})
+    result = run_episode(spec or task(n), config, shop(host), make_runtime(), run_id=run_id, attempt=attempt,
+                         data_dir=tmp, backends={"worker": ScriptedBackend(list(actions))})
     return result.success
 
 
@@ -58,19 +61,13 @@ def rows(path: Path) -> list[dict]:
 def test_bc_export_matches_worker_prompts_exactly(tmp_path):
     assert episode(tmp_path, WIN)
     traj = tmp_path / "trajectories"
-    # the worker logged its exact prompt; rebuilding it from the observation must give the same text
-    logged = [s.prompt for e in read_episodes(traj) for s in e.steps]
-    for e in read_episodes(traj):
-        for s in e.steps:
-            assert s.logged_prompt
-            s.logged_prompt = None
-    from halo_core.export import step_messages
-
-    for e in read_episodes(traj):
-        for i, s in enumerate(e.steps):
-            s.logged_prompt = None
-            rebuilt = step_messages(e.goal, s, e.steps[:i], e.history_len)
-            assert rebuilt == logged[i]
+    # the worker logged its exact prompt; rendering it again from the recorded step gives the same text
+    (recorded,) = iter_episodes(traj)
+    history_len = recorded.start.config["history_len"]
+    for i, s in enumerate(recorded.steps):
+        assert s.logged_prompt
+        rebuilt = step_messages(recorded.goal, attrs.evolve(s, decision_meta={}), recorded.steps[:i], history_len)
+        assert rebuilt == [{"role": "system", "content": WORKER_SYSTEM}, {"role": "user", "content": s.logged_prompt}]
     result = export_datasets(traj, tmp_path / "ds", val_fraction=0.0)
     bc = rows(tmp_path / "ds" / "bc.jsonl")
     assert [r["completion"] for r in bc] == [[{"role": "assistant", "content": a}] for a in WIN]
@@ -124,7 +121,7 @@ def test_progress_ranked_prefers_the_shorter_way(tmp_path):
                               val_fraction=0.0).summary
     pairs = rows(tmp_path / "ds" / "dpo.jsonl")
     assert pairs and summary["dpo_pairs_by_strategy"] == {"progress_ranked": len(pairs)}
-    home = [p for p in pairs if "URL: http://graph.test/home" in p["prompt"][1]["content"]]
+    home = [p for p in pairs if "URL: /home" in p["prompt"][1]["content"]]  # the site's origin is left out
     assert any(p["chosen"][0]["content"] == "click('1')" and p["rejected"][0]["content"] == "click('2')" for p in home)
     assert not any(p["chosen"][0]["content"] == "click('2')" for p in home)
 
@@ -160,7 +157,7 @@ def test_cli_writes_files_and_summary(tmp_path):
                                       "--modes", "baseline_worker", "--pairing-strategy", "success_vs_failure",
                                       "--pairing-strategy", "progress_ranked", "--val-fraction", "0.2", "--seed", "0"])
     assert result.exit_code == 0, result.output
-    assert "episodes read: 2 (1 successful, 1 failed" in result.output
+    assert "episodes read: 2, used: 2 (1 successful, 1 failed" in result.output
     for name in ("bc.jsonl", "bc_val.jsonl", "dpo.jsonl", "dpo_val.jsonl", "summary.json"):
         assert (out / name).is_file()
     summary = json.loads((out / "summary.json").read_text())
@@ -170,6 +167,119 @@ def test_cli_writes_files_and_summary(tmp_path):
     result = CliRunner().invoke(cli, ["export", "--trajectories", str(tmp_path / "trajectories"), "--out",
                                       str(tmp_path / "none"), "--modes", "qwen_worker_bc"])
     assert result.exit_code != 0 and "no trajectories" in result.output
+
+
+# --------------------------------------------------------------------------- which episodes, which prompts
+
+
+def test_site_relative_urls():
+    assert site_relative("URL: http://127.0.0.1:43121/cart?x=1") == "URL: /cart?x=1"
+    assert site_relative("goto('http://localhost:8000') or http://[::1]:9/a#b") == "goto('/') or /a#b"
+    assert site_relative("http://127.0.0.1.example.com/x and https://shop.example/p") == \
+        "http://127.0.0.1.example.com/x and https://shop.example/p"  # not loopback, not the site
+    assert site_relative("https://shop.example/p https://shop.example:8443/q", ["https://shop.example"]) == \
+        "/p https://shop.example:8443/q"
+
+
+def test_same_task_on_two_ports_exports_identical_deduplicated_examples(tmp_path):
+    assert episode(tmp_path, WIN, run_id="eval_a", host="127.0.0.1:43121")
+    assert episode(tmp_path, WIN, run_id="eval_b", host="127.0.0.1:50007")
+    assert not episode(tmp_path, LOSE, run_id="eval_b", attempt=1, host="127.0.0.1:50007")
+    raw = [s.logged_prompt for e in iter_episodes(tmp_path / "trajectories") for s in e.steps]
+    assert any("127.0.0.1:43121" in p for p in raw) and any("127.0.0.1:50007" in p for p in raw)
+    summary = export_datasets(tmp_path / "trajectories", tmp_path / "ds", val_fraction=0.0,
+                              pairing_strategies=["success_vs_failure"], synthetic_negatives=False).summary
+    bc = rows(tmp_path / "ds" / "bc.jsonl")
+    assert [r["completion"][0]["content"] for r in bc] == WIN and summary["bc_duplicates_dropped"] == 4
+    assert "URL: /home" in bc[0]["prompt"][1]["content"]
+    assert not any("127.0.0.1" in m["content"] for r in bc for m in r["prompt"])
+    pairs = rows(tmp_path / "ds" / "dpo.jsonl")
+    # the winner of either run against the loser: one pair per state, not one per port
+    assert summary["dpo_duplicates_dropped"] >= 1
+    assert len({json.dumps([p["prompt"], p["chosen"], p["rejected"]]) for p in pairs}) == len(pairs)
+    assert any(p["chosen"][0]["content"] == "click('1')" and p["rejected"][0]["content"] == "click('2')"
+               and "URL: /home" in p["prompt"][1]["content"] for p in pairs)
+    assert [(r["run_id"], r["episodes"]) for r in summary["runs"]] == [("eval_a", 1), ("eval_b", 2)]
+    assert summary["runs"][0]["tasks"] == ["graph.shop-1"] and summary["runs"][0]["policy"] == "worker"
+
+
+def test_split_train_by_default_test_on_request(tmp_path):
+    assert episode(tmp_path, WIN, spec=task(1, suite="webclones", split="train"))
+    assert episode(tmp_path, WIN, spec=task(9, suite="webclones", split="test"))
+    assert episode(tmp_path, WIN, n=3)  # a suite without splits: counts as train
+    traj = tmp_path / "trajectories"
+    summary = export_datasets(traj, tmp_path / "train", val_fraction=0.0).summary
+    assert {r["task_id"] for r in rows(tmp_path / "train" / "bc.jsonl")} == {"webclones.shop-1", "graph.shop-3"}
+    assert summary["split"] == "train" and summary["episodes_excluded"] == {"split_test": 1}
+    assert summary["task_splits"] == {"graph.shop-3": "", "webclones.shop-1": "train"}
+    export_datasets(traj, tmp_path / "test", split="test", val_fraction=0.0)
+    assert {r["task_id"] for r in rows(tmp_path / "test" / "bc.jsonl")} == {"webclones.shop-9"}
+    export_datasets(traj, tmp_path / "all", split="all", val_fraction=0.0)
+    assert len({r["task_id"] for r in rows(tmp_path / "all" / "bc.jsonl")}) == 3
+
+
+def _forget_split(path: Path) -> None:
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines[0].pop("split", None)
+    lines[0].pop("schema_version", None)
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
+def test_split_of_old_trajectories_comes_from_the_installed_suite(tmp_path):
+    """Trajectories that did not record a split get their task's split from its suite."""
+    from halo_core.runtime import Runtime
+
+    runtime = Runtime()
+    if "webclones" not in runtime.suites:
+        pytest.skip("the webclones suite is not installed")
+    assert episode(tmp_path, WIN, spec=task(1, suite="webclones"))
+    assert episode(tmp_path, WIN, spec=task(9, suite="webclones"))
+    for path in (tmp_path / "trajectories").rglob("*.jsonl"):
+        _forget_split(path)
+    assert all(e.start.split is None for e in iter_episodes(tmp_path / "trajectories"))
+    summary = export_datasets(tmp_path / "trajectories", tmp_path / "ds", val_fraction=0.0, runtime=runtime).summary
+    assert summary["task_splits"] == {"webclones.shop-1": "train"}
+    assert summary["episodes_excluded"] == {"split_test": 1}
+
+
+def test_debug_runs_and_other_policies_are_left_out(tmp_path):
+    assert episode(tmp_path, WIN, run_id="eval_x")
+    assert episode(tmp_path, WIN, n=2, run_id="debug_20260101_000000_abcdef")
+    traj = tmp_path / "trajectories"
+    summary = export_datasets(traj, tmp_path / "ds", val_fraction=0.0).summary
+    assert summary["episodes_excluded"] == {"debug_run": 1}
+    assert [r["run_id"] for r in summary["runs"]] == ["eval_x"]
+    assert {r["task_id"] for r in rows(tmp_path / "ds" / "bc.jsonl")} == {"graph.shop-1"}
+    summary = export_datasets(traj, tmp_path / "ds", val_fraction=0.0, include_debug=True).summary
+    assert summary["episodes_used"] == 2
+    named = export_datasets(traj, tmp_path / "ds", val_fraction=0.0, run_ids=["debug_20260101_000000_abcdef"])
+    assert [r["run_id"] for r in named.summary["runs"]] == ["debug_20260101_000000_abcdef"]
+    summary = export_datasets(traj, tmp_path / "ds", val_fraction=0.0, policies=["expert"]).summary
+    assert summary["episodes_used"] == 0 and summary["episodes_excluded"] == {"debug_run": 1, "policy": 1}
+    from halo_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["export", "--trajectories", str(traj), "--out", str(tmp_path / "none"),
+                                      "--run-id", "debug_20260101_000000_abcdef,eval_x", "--policy", "expert"])
+    assert result.exit_code != 0 and "no episodes left after the filters" in result.output
+
+
+def test_a_damaged_trajectory_line_stops_export_unless_skipped(tmp_path):
+    from halo_core.cli import cli
+
+    assert episode(tmp_path, WIN)
+    (path,) = (tmp_path / "trajectories").rglob("*__attempt_0.jsonl")
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:2]) + '{"type": "step", "step_idx": 1, "ac\n' + "".join(lines[2:]))
+    with pytest.raises(TrajectoryError, match=rf"^{path}:3: damaged trajectory line"):
+        export_datasets(tmp_path / "trajectories", tmp_path / "ds", val_fraction=0.0)
+    args = ["export", "--trajectories", str(tmp_path / "trajectories"), "--out", str(tmp_path / "ds"),
+            "--val-fraction", "0"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0 and f"{path}:3" in result.output and "--skip-bad-lines" in result.output
+    result = CliRunner().invoke(cli, [*args, "--skip-bad-lines"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "ds" / "summary.json").read_text())
+    assert summary["bad_lines_skipped"] == 1 and summary["bc_examples"]["train"] == 4
 
 
 # --------------------------------------------------------------------------- trl accepts the files unchanged

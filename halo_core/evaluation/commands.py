@@ -324,8 +324,10 @@ def rollouts_command(ctx, tasks_csv, suite, sites, split, task_version, task_reg
 
 
 def action_sequence(path: Path) -> list[str]:
-    """The actions of a trajectory file, in step order."""
-    return [e.get("action", "") for e in read_jsonl(Path(path)) if e.get("type") == "step"]
+    """The actions of a trajectory file, in step order (:mod:`halo_core.trajectory` reads it)."""
+    from halo_core.trajectory import read_trajectory
+
+    return read_trajectory(path).actions
 
 
 def first_divergence(a: list[str], b: list[str], compare_steps: int) -> int | None:

@@ -1,7 +1,8 @@
 """Mining macros from successful trajectories (in the spirit of Agent Workflow Memory).
 
-1. Read each successful episode's steps from its JSONL trajectory: the action, the
-   element its bid named (from that step's ``actionable_elements``), URL and page type.
+1. Read each successful episode's steps through :mod:`halo_core.trajectory`: the action,
+   the element its bid named (that step's recorded elements: role and name as data),
+   URL and page type.
    Steps that failed (action error or failed postcondition) and terminal actions split
    an episode into clean runs.
 2. Every contiguous window (length ≥ 2) of a clean run is generalised: typed/selected
@@ -15,26 +16,24 @@
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
 import re
 from collections import Counter, defaultdict
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 from urllib.parse import urlsplit
 
 import attrs
 
 from halo_core.actions import TERMINAL_ACTIONS, ActionError, parse_action
 from halo_core.builtins.summarizer import mask_ids
+from halo_core.trajectory import RecordedEpisode, Step, iter_episodes, read_trajectory
 
 from halo_plugin_macros._binding import goal_variant
 from halo_plugin_macros._library import Macro, MacroStep, Slot
 
 VALUE_VERBS = frozenset({"fill", "select_option"})
-_ELEMENT_LINE = re.compile(r"^\[(?P<bid>[^\]]*)\] (?P<role>\S+)(?: (?P<name>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"))?")
 
 
 @attrs.frozen
@@ -71,42 +70,19 @@ def url_path(url: str) -> str:
     return mask_ids(urlsplit(url).path.rstrip("/") or "/")
 
 
-def _elements(lines: Iterable[str]) -> dict[str, tuple[str, str]]:
-    out = {}
-    for line in lines:
-        m = _ELEMENT_LINE.match(line)
-        if m:
-            name = m.group("name")
-            try:
-                name = ast.literal_eval(name) if name else ""
-            except (ValueError, SyntaxError):
-                name = name.strip("'\"")
-            out[m.group("bid")] = (m.group("role"), name)
-    return out
-
-
-def _step_ok(event: dict[str, Any]) -> bool:
-    if event.get("last_action_error"):
+def _step_ok(step: Step) -> bool:
+    if step.error:
         return False
-    return all(v.get("ok", True) for v in event.get("verdicts", []) if v.get("check") == "postcondition")
+    return all(v.ok for v in step.verdicts if v.check == "postcondition")
 
 
-def read_trace(path: str | os.PathLike) -> Trace | None:
-    """The episode in one trajectory file, or None if it did not succeed (or is unreadable)."""
-    events = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a run killed mid-write; the logger writes whole lines, but be lenient
-    start = next((e for e in events if e.get("type") == "episode_start"), None)
-    end = next((e for e in events if e.get("type") == "episode_end"), None)
-    if start is None or end is None or not end.get("success"):
+def trace_of(episode: RecordedEpisode) -> Trace | None:
+    """The episode as mining sees it, or None if it did not succeed."""
+    if not episode.success:
         return None
-    task_id = str(start.get("task_id", ""))
     runs: list[tuple[TraceStep, ...]] = []
     current: list[TraceStep] = []
-    for event in (e for e in events if e.get("type") == "step"):
+    for event in episode.steps:
         step = _trace_step(event)
         if step is None or not _step_ok(event):
             if current:
@@ -116,30 +92,35 @@ def read_trace(path: str | os.PathLike) -> Trace | None:
         current.append(step)
     if current:
         runs.append(tuple(current))
-    return Trace(str(path), task_id, str(start.get("site") or site_of(task_id)), str(start.get("goal", "")),
-                 tuple(runs))
+    task_id = episode.task_id
+    return Trace(str(episode.path), task_id, episode.start.site or site_of(task_id), episode.goal, tuple(runs))
 
 
-def _trace_step(event: dict[str, Any]) -> TraceStep | None:
+def read_trace(path: str | os.PathLike, *, skip_bad_lines: bool = False) -> Trace | None:
+    """The episode in one trajectory file, or None if it did not succeed.
+
+    :raises halo_core.trajectory.TrajectoryError: a damaged line, unless ``skip_bad_lines``.
+    """
+    return trace_of(read_trajectory(path, skip_bad_lines=skip_bad_lines))
+
+
+def _trace_step(step: Step) -> TraceStep | None:
     try:
-        action = parse_action(event.get("action", ""))
+        action = parse_action(step.action)
     except ActionError:
         return None
     if action.name in TERMINAL_ACTIONS or action.bid is None:
         return None  # answers are per task; bid-less moves (goto, scroll) carry no element
-    target = _elements(event.get("actionable_elements") or []).get(action.bid)
+    target = step.element(action.bid)
     if target is None:
         return None
     value = str(action.args[1]) if len(action.args) > 1 else None
-    url = str(event.get("url", ""))
-    return TraceStep(action.name, target[0], target[1], value, url_path(url), str(event.get("page_type", "")))
+    return TraceStep(action.name, target.role, target.name, value, url_path(step.url), step.page_type)
 
 
-def read_traces(root: str | os.PathLike) -> list[Trace]:
+def read_traces(root: str | os.PathLike, *, skip_bad_lines: bool = False) -> list[Trace]:
     """Successful episodes under ``root`` (a trajectory file or a folder searched recursively)."""
-    root = Path(root)
-    files = [root] if root.is_file() else sorted(root.rglob("*.jsonl"))
-    return [t for t in (read_trace(f) for f in files) if t is not None]
+    return [t for t in map(trace_of, iter_episodes(root, skip_bad_lines=skip_bad_lines)) if t is not None]
 
 
 # --------------------------------------------------------------------------- generalisation

@@ -6,9 +6,8 @@ import json
 
 import click
 
-from halo_core.config import AgentConfig
-
-DEFAULT_PATH = AgentConfig().macros_path
+#: where episodes look for the library when ``macros_path`` is not set (``<data dir>/cache/macros.json``)
+DEFAULT_PATH = "data/cache/macros.json"
 
 
 @click.group()
@@ -18,16 +17,22 @@ def macros() -> None:
 
 @macros.command()
 @click.option("--trajectories", default="data/trajectories", show_default=True, type=click.Path(exists=True),
-              help="A trajectory file or a folder searched recursively for *.jsonl.")
+              help="A trajectory file or a folder searched recursively for <task>__attempt_<k>.jsonl files.")
 @click.option("--min-support", default=2, show_default=True, type=click.IntRange(1),
               help="Distinct tasks a macro must occur in.")
 @click.option("--max-len", default=20, show_default=True, type=click.IntRange(2), help="Longest macro (steps).")
 @click.option("--out", default=DEFAULT_PATH, show_default=True, help="Macro library (JSON) to write.")
-def mine(trajectories: str, min_support: int, max_len: int, out: str) -> None:
+@click.option("--skip-bad-lines", is_flag=True, help="Skip damaged trajectory lines instead of stopping at the first.")
+def mine(trajectories: str, min_support: int, max_len: int, out: str, skip_bad_lines: bool) -> None:
     """Mine macros from the successful episodes under TRAJECTORIES."""
+    from halo_core.trajectory import TrajectoryError
+
     from halo_plugin_macros import mine_macros, read_traces, save_macros
 
-    traces = read_traces(trajectories)
+    try:
+        traces = read_traces(trajectories, skip_bad_lines=skip_bad_lines)
+    except TrajectoryError as exc:
+        raise click.ClickException(str(exc)) from None
     found = mine_macros(traces, min_support=min_support, max_len=max_len)
     save_macros(found, out)
     click.echo(f"{len(traces)} successful episodes → {len(found)} macros written to {out}")

@@ -4,6 +4,11 @@ Everything is inline: CSS, a few lines of JS (filters, expand/collapse, zoom),
 charts drawn as SVG here, screenshots embedded as ``data:`` URIs. The file opens
 with no network. Episodes are ``<details>`` elements so a large run stays
 navigable; every text is redacted before it is escaped.
+
+Trajectories are read through :mod:`halo_core.trajectory`. A screenshot is embedded only
+when the step's path resolves inside the run's own folder and the file starts like a PNG
+or JPEG: a report is often shared, and a trajectory must not be able to pull any other
+file into it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import Any, Mapping
 
 import attrs
 
+from halo_core.trajectory import Step, screenshot_file
+
 from halo_plugin_traces._feedback import feedback_for, read_feedback
 from halo_plugin_traces._rundir import EpisodeFiles, RunDir
 from halo_plugin_traces._svg import bar_chart
@@ -26,7 +33,7 @@ __all__ = ["ReportResult", "build_report", "mode_rows"]
 
 SOURCES = ("macro", "vac", "worker", "manager", "recovery")
 SOURCE_LABELS = {"vac": "cache", "macro": "macro", "worker": "worker", "manager": "manager", "recovery": "recovery"}
-_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".gif": "image/gif"}
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
 _ERROR_ENDINGS = ("error", "init_error")
 
 
@@ -98,9 +105,9 @@ def mode_rows(summaries: list[dict[str, Any]], modes: list[str]) -> list[dict[st
     return rows
 
 
-def _data_uri(path: Path) -> str:
-    mime = _MIME.get(path.suffix.lower(), "application/octet-stream")
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+def image_mime(data: bytes) -> str | None:
+    """``image/png`` or ``image/jpeg`` from the file's first bytes; None for anything else."""
+    return next((mime for magic, mime in _MAGIC if data.startswith(magic)), None)
 
 
 def _fmt_rate(v: float | None) -> str:
@@ -139,36 +146,48 @@ class _Builder:
 
     # ------------------------------------------------------------------ pieces
 
+    def _omit(self, rel: str, why: str) -> str:
+        self.omitted += 1
+        return f'<div class="shot none" title="{self.t(rel)}">{self.t(why)}</div>'
+
     def screenshot(self, ep: EpisodeFiles, rel: str, idx: int) -> str:
         if not rel:
             return '<div class="shot none">no screenshot</div>'
-        path = (ep.screenshot_dir / rel) if ep.screenshot_dir else None
-        if not self.screenshots or path is None or not path.exists():
-            why = "screenshots off" if not self.screenshots else "screenshot file missing"
-            self.omitted += 1
-            return f'<div class="shot none" title="{self.t(rel)}">{why}</div>'
+        if not self.screenshots:
+            return self._omit(rel, "screenshots off")
+        if ep.screenshot_dir is None:
+            return self._omit(rel, "screenshot file missing")
+        try:
+            path = screenshot_file(ep.screenshot_dir, rel)
+        except ValueError:
+            return self._omit(rel, "not embedded: outside the run's folder")
+        if not path.is_file():
+            return self._omit(rel, "screenshot file missing")
         size = path.stat().st_size
         if self.used + size > self.budget:
-            self.omitted += 1
-            return f'<div class="shot none" title="{self.t(rel)}">omitted (report size budget)</div>'
-        self.used += size
+            return self._omit(rel, "omitted (report size budget)")
+        data = path.read_bytes()
+        mime = image_mime(data)
+        if mime is None:
+            return self._omit(rel, "not embedded: not a PNG or JPEG image")
+        self.used += len(data)
         self.embedded += 1
-        return (f'<img class="shot" src="{_data_uri(path)}" alt="step {idx} screenshot" title="click to enlarge"'
+        uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        return (f'<img class="shot" src="{uri}" alt="step {idx} screenshot" title="click to enlarge"'
                 f' data-step="{idx}" decoding="async">')
 
-    def step_card(self, ep: EpisodeFiles, e: Mapping[str, Any]) -> str:
+    def step_card(self, ep: EpisodeFiles, step: Step) -> str:
         t = self.t
-        idx = int(e.get("step_idx", 0))
-        source = str(e.get("action_source") or "")
-        meta = dict(e.get("decision_meta") or {})
-        usage = dict(e.get("usage") or {})
-        error = str(e.get("last_action_error") or "")
+        idx = step.step_idx
+        source = step.source
+        meta = dict(step.decision_meta)
+        usage = attrs.asdict(step.usage)
+        error = step.error
         self.steps += 1
         chips = []
-        for v in e.get("verdicts") or ():
-            ok = bool(v.get("ok"))
-            chips.append(f'<span class="chip {"ok" if ok else "bad"}" title="{t(v.get("reason"))}">'
-                         f'{"✓" if ok else "✗"} {t(v.get("check"))}</span>')
+        for v in step.verdicts:
+            chips.append(f'<span class="chip {"ok" if v.ok else "bad"}" title="{t(v.reason)}">'
+                         f'{"✓" if v.ok else "✗"} {t(v.check)}</span>')
         details = []
         if meta.get("manager_called"):
             details.append(f'<div class="gate"><b>manager gate</b>: {t(meta.get("gate_reason"))} → '
@@ -180,8 +199,8 @@ class _Builder:
         if source == "macro":
             step_of = f'{int(meta.get("step", 0)) + 1}/{meta.get("of")}' if meta.get("of") else ""
             details.append(f'<div class="muted">macro {t(meta.get("macro"))} step {t(step_of)}</div>')
-        if e.get("reason") and e.get("reason") != meta.get("gate_reason"):
-            details.append(f'<div class="muted">reason: {t(e.get("reason"))}</div>')
+        if step.reason and step.reason != meta.get("gate_reason"):
+            details.append(f'<div class="muted">reason: {t(step.reason)}</div>')
         if meta.get("parse_error"):
             details.append(f'<div class="warn">model reply unusable: {t(meta.get("parse_error"))}</div>')
         if error:
@@ -194,14 +213,14 @@ class _Builder:
         label = SOURCE_LABELS.get(source, source or "?")
         return (
             f'<li class="step src-{t(source)}{" has-error" if error else ""}" data-step="{idx}">'
-            f'{self.screenshot(ep, str(e.get("screenshot") or ""), idx)}'
+            f'{self.screenshot(ep, step.screenshot, idx)}'
             f'<div class="step-body">'
             f'<div class="step-head"><span class="idx">#{idx}</span>'
             f'<span class="badge src-{t(source)}">{t(label)}</span>'
-            f'<code class="action">{t(e.get("action"))}</code></div>'
-            f'<div class="where"><span class="url">{t(e.get("url"))}</span>'
-            f'<span class="ptype">{t(e.get("page_type"))}</span>'
-            f'<span class="muted">{float(e.get("elapsed_ms") or 0.0):.0f} ms</span>'
+            f'<code class="action">{t(step.action)}</code></div>'
+            f'<div class="where"><span class="url">{t(step.url)}</span>'
+            f'<span class="ptype">{t(step.page_type)}</span>'
+            f'<span class="muted">{step.elapsed_ms:.0f} ms</span>'
             f'{f"<span class=muted>{t(usage_txt)}</span>" if usage_txt else ""}</div>'
             f'{"".join(details)}'
             f'{f"<div class=chips>{chr(10).join(chips)}</div>" if chips else ""}'
@@ -211,12 +230,12 @@ class _Builder:
         t = self.t
         s = ep.summary()
         kind = _kind(s)
-        events = ep.events
-        start = next((e for e in events if e.get("type") == "episode_start"), {})
-        steps = [e for e in events if e.get("type") == "step"]
+        recorded = ep.recorded
+        goal = recorded.goal if recorded is not None else ""
+        steps = recorded.steps if recorded is not None else ()
         usage = s.get("usage") or {}
-        strip = "".join(f'<i class="dot src-{t(e.get("action_source"))}{" e" if e.get("last_action_error") else ""}"'
-                        f' title="#{t(e.get("step_idx"))} {t(e.get("action_source"))}: {t(e.get("action"))}"></i>'
+        strip = "".join(f'<i class="dot src-{t(e.source)}{" e" if e.error else ""}"'
+                        f' title="#{e.step_idx} {t(e.source)}: {t(e.action)}"></i>'
                         for e in steps)
         icon = {"success": "✓", "failure": "✗", "error": "!", "unscorable": "?", "unfinished": "…"}[kind]
         head = (f'<summary><span class="status {kind}" title="{kind}">{icon}</span>'
@@ -226,7 +245,7 @@ class _Builder:
                 f'<span class="facts">{len(steps)} steps · {int(usage.get("calls") or 0)} calls · '
                 f'{_fmt_cost(float(usage.get("cost") or 0.0))}{_fmt_wall(s.get("wall_time_sec"))}'
                 f'</span></summary>')
-        info = [f'<div class="goal"><b>Goal</b> {t(start.get("goal") or "(not recorded)")}</div>',
+        info = [f'<div class="goal"><b>Goal</b> {t(goal or "(not recorded)")}</div>',
                 f'<div class="meta-row"><span>ended by <b>{t(s.get("terminated_by"))}</b></span>'
                 f'<span>reward <b>{t(s.get("reward"))}</b></span>'
                 f'<span>manager calls <b>{t(s.get("manager_calls", 0))}</b></span>'
@@ -239,6 +258,10 @@ class _Builder:
             info.append(f'<div class="err"><b>Error</b> {t(s.get("error"))}</div>')
         if ep.trajectory is None:
             info.append('<div class="warn">trajectory file not found: steps unavailable</div>')
+        elif recorded is None:
+            info.append('<div class="warn">trajectory file unreadable (no episode_start): steps unavailable</div>')
+        elif recorded.bad_lines:
+            info.append(f'<div class="warn">{recorded.bad_lines} damaged trajectory line(s) skipped</div>')
         for f in feedback:
             req = "".join(f'<span class="chip ok">must: {t(r)}</span>' for r in f.get("required") or ())
             pro = "".join(f'<span class="chip bad">must not: {t(p)}</span>' for p in f.get("prohibited") or ())
@@ -246,7 +269,7 @@ class _Builder:
             info.append(f'<div class="feedback"><b>Feedback</b>{author}'
                         f' {t(f.get("text"))}<div class="chips">{req}{pro}</div></div>')
         cards = "".join(self.step_card(ep, e) for e in steps)
-        search = " ".join([ep.task, ep.mode, str(start.get("goal") or "")]).lower()
+        search = " ".join([ep.task, ep.mode, goal]).lower()
         return (f'<details class="episode" id="ep-{n}" data-mode="{t(ep.mode)}" data-kind="{kind}" '
                 f'data-search="{t(search)}">{head}<div class="ep-body">{"".join(info)}'
                 f'<ol class="timeline">{cards}</ol></div></details>')

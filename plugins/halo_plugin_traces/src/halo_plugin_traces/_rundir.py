@@ -8,6 +8,9 @@ A ``RUN_DIR`` is either
   relative to the working directory and to the results folder's project root); or
 * a trajectories folder (``data/trajectories/<mode>/<run_id>/``) holding
   ``<task>__attempt_<k>.jsonl`` files directly.
+
+Trajectories are read through :mod:`halo_core.trajectory`, leniently: a damaged line is
+skipped and counted (``EpisodeFiles.bad_lines``) so a report still shows the rest.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from typing import Any, Iterator
 
 import attrs
 
-__all__ = ["EpisodeFiles", "RunDir", "read_events"]
+from halo_core.trajectory import TRAJECTORY_GLOB, RecordedEpisode, TrajectoryError, read_trajectory
 
-_TRAJECTORY_GLOB = "*__attempt_*.jsonl"
+__all__ = ["EpisodeFiles", "RunDir", "read_events"]
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -42,9 +45,17 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _read(path: Path) -> RecordedEpisode | None:
+    try:
+        return read_trajectory(path, skip_bad_lines=True)
+    except (OSError, TrajectoryError):
+        return None  # gone, or not a trajectory (no episode_start)
+
+
 def read_events(path: Path) -> list[dict[str, Any]]:
-    """The events of one trajectory file."""
-    return read_jsonl(path)
+    """The events of one trajectory file, as logged (damaged lines skipped)."""
+    recorded = _read(path)
+    return recorded.raw_events() if recorded is not None else []
 
 
 @attrs.define
@@ -56,17 +67,33 @@ class EpisodeFiles:
     attempt: int
     trajectory: Path | None = None
     record: dict[str, Any] = attrs.field(factory=dict)
-    _events: list[dict[str, Any]] | None = None
+    _recorded: RecordedEpisode | None = attrs.field(default=None, init=False)
+    _loaded: bool = attrs.field(default=False, init=False)
 
     @property
     def key(self) -> tuple[str, str, int]:
         return (self.task, self.mode, self.attempt)
 
     @property
+    def recorded(self) -> RecordedEpisode | None:
+        """The trajectory, read; None when there is none or it is not a trajectory."""
+        if not self._loaded:
+            self._recorded = _read(self.trajectory) if self.trajectory else None
+            self._loaded = True
+        return self._recorded
+
+    def use(self, trajectory: Path, recorded: RecordedEpisode | None) -> None:
+        """Attach a trajectory already read."""
+        self.trajectory, self._recorded, self._loaded = trajectory, recorded, True
+
+    @property
     def events(self) -> list[dict[str, Any]]:
-        if self._events is None:
-            self._events = read_events(self.trajectory) if self.trajectory else []
-        return self._events
+        """The trajectory's events as logged (for converters of live ``halo_log`` events)."""
+        return self.recorded.raw_events() if self.recorded is not None else []
+
+    @property
+    def bad_lines(self) -> int:
+        return self.recorded.bad_lines if self.recorded is not None else 0
 
     @property
     def screenshot_dir(self) -> Path | None:
@@ -77,38 +104,31 @@ class EpisodeFiles:
         """The episode's result: its ``episodes.jsonl`` record, else its ``episode_end`` event."""
         if self.record:
             return dict(self.record)
-        end = next((e for e in reversed(self.events) if e.get("type") == "episode_end"), None)
+        recorded = self.recorded
+        end = recorded.end if recorded is not None else None
         if end is None:
-            steps = sum(1 for e in self.events if e.get("type") == "step")
+            steps = len(recorded.steps) if recorded is not None else 0
             return {"task": self.task, "mode": self.mode, "attempt": self.attempt, "success": False, "reward": 0.0,
                     "steps": steps, "terminated_by": "unfinished", "usage": {}, "error": ""}
-        return {"task": self.task, "mode": self.mode, "attempt": self.attempt, "success": bool(end.get("success")),
-                "reward": end.get("reward", 0.0), "steps": end.get("total_steps", 0),
-                "wall_time_sec": end.get("wall_time_sec", 0.0), "terminated_by": end.get("terminated_by", ""),
-                "error": end.get("error", ""), "scorable": end.get("scorable", True), "usage": end.get("usage") or {},
-                "manager_calls": end.get("manager_calls", 0), "cache_hits": end.get("cache_hits", 0),
-                "cache_misses": end.get("cache_misses", 0), "macro_steps": end.get("macro_steps", 0),
-                "final_message": end.get("final_message", "")}
+        counters = {name: end.counter(name) for name in ("cache_hits", "cache_misses", "macro_steps")}
+        counters.update(end.counters)
+        return {"task": self.task, "mode": self.mode, "attempt": self.attempt, "success": end.success,
+                "reward": end.reward, "steps": end.total_steps, "wall_time_sec": end.wall_time_sec,
+                "terminated_by": end.terminated_by, "error": end.error, "scorable": end.scorable,
+                "usage": attrs.asdict(end.usage), "manager_calls": end.manager_calls, **counters,
+                "counters": counters, "final_message": end.final_message}
 
 
-def _identity(path: Path) -> tuple[str, str, int, str]:
-    """(task, mode, attempt, run_id) of a trajectory file, from its first event, else its path."""
-    stem = path.stem
-    task, _, attempt = stem.rpartition("__attempt_")
+def _identity(path: Path, recorded: RecordedEpisode | None) -> tuple[str, str, int, str]:
+    """(task, mode, attempt, run_id) of a trajectory file, from its ``episode_start``, else its path."""
+    task, _, attempt = path.stem.rpartition("__attempt_")
     mode, run_id = path.parent.parent.name, path.parent.name
-    try:
-        with path.open("r", encoding="utf-8", errors="replace") as fh:
-            first = json.loads(fh.readline() or "{}")
-    except (OSError, ValueError):
-        first = {}
-    if first.get("type") == "episode_start":
-        task = str(first.get("task_id") or task)
-        mode = str(first.get("mode") or mode)
-        run_id = str(first.get("run_id") or run_id)
-        attempt = first.get("attempt_idx", attempt)
+    if recorded is not None:
+        start = recorded.start
+        return start.task_id or task, start.mode or mode, start.attempt, start.run_id or run_id
     try:
         return task, mode, int(attempt), run_id
-    except (TypeError, ValueError):
+    except ValueError:
         return task, mode, 0, run_id
 
 
@@ -163,12 +183,12 @@ class RunDir:
 
     def _trajectory_files(self) -> list[Path]:
         if not self.is_results:
-            return sorted(self.path.glob(_TRAJECTORY_GLOB))
+            return sorted(self.path.glob(TRAJECTORY_GLOB))
         found: list[Path] = []
         seen: set[Path] = set()
         for data_dir in self._data_dirs():
             for folder in sorted((data_dir / "trajectories").glob(f"*/{self.run_id}")):
-                for f in sorted(folder.glob(_TRAJECTORY_GLOB)):
+                for f in sorted(folder.glob(TRAJECTORY_GLOB)):
                     if f.resolve() not in seen:
                         seen.add(f.resolve())
                         found.append(f)
@@ -194,13 +214,15 @@ class RunDir:
                               trajectory=self._resolve(str(r.get("trajectory") or "")), record=r)
             by_key[ep.key] = ep
         for f in self._trajectory_files():
-            task, mode, attempt, run_id = _identity(f)
+            recorded = _read(f)
+            task, mode, attempt, run_id = _identity(f, recorded)
             key = (task, mode, attempt)
             if key in by_key:
                 if by_key[key].trajectory is None:
-                    by_key[key].trajectory = f
+                    by_key[key].use(f, recorded)
             else:
-                by_key[key] = EpisodeFiles(task=task, mode=mode, attempt=attempt, trajectory=f)
+                by_key[key] = EpisodeFiles(task=task, mode=mode, attempt=attempt)
+                by_key[key].use(f, recorded)
                 if not self.is_results and run_id:
                     self.run_id = run_id
         self._episodes = list(by_key.values())

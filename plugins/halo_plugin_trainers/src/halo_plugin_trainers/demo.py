@@ -114,21 +114,16 @@ def _worker_config(mode: str, backend: str, max_steps: int):
 def _valid_action_rate(records: list[dict]) -> tuple[int, int]:
     """(valid, total) worker actions over the records' trajectories: valid = parsed and
     executed without an error."""
+    from halo_core.trajectory import read_trajectory
+
     valid = total = 0
     for record in records:
         path = record.get("trajectory")
         if not path or not Path(path).is_file():
             continue
-        for line in Path(path).read_text().splitlines():
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if event.get("type") != "step":
-                continue
+        for step in read_trajectory(path).steps:
             total += 1
-            meta = event.get("decision_meta") or {}
-            if not event.get("last_action_error") and not meta.get("parse_error"):
+            if not step.error and not step.decision_meta.get("parse_error"):
                 valid += 1
     return valid, total
 
