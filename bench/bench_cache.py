@@ -66,8 +66,8 @@ def run_pass(label, tasks, suite, runtime, helper, config, data_dir, run_id, env
         result = run_episode(task, config, env, runtime, run_id=run_id, data_dir=data_dir,
                              backends={"worker": helper.backend})
         rows.append({"task": task.id, "split": task.split, "success": result.success, "steps": result.steps,
-                     "calls": len(helper.backend.calls), "cache_hits": result.cache_hits,
-                     "cache_misses": result.cache_misses, "macro_steps": result.macro_steps,
+                     "calls": len(helper.backend.calls), "cache_hits": result.counters.get("cache_hits", 0),
+                     "cache_misses": result.counters.get("cache_misses", 0), "macro_steps": result.counters.get("macro_steps", 0),
                      "wall_s": round(result.wall_time_sec, 3), "error": result.error})
     wall = time.perf_counter() - started
     solved = sum(r["success"] for r in rows)

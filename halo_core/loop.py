@@ -33,6 +33,7 @@ from halo_core.model import (
 )
 from halo_core.runtime import Runtime
 from halo_core.stash import Stash
+from halo_core.trajectory import end_event, start_event, step_event
 
 
 @attrs.define(eq=False)
@@ -168,13 +169,7 @@ class EpisodeRunner:
         episode, config, task = self.episode, self.episode.config, self.episode.task
         self._started = time.monotonic()
         self.runtime.hook.halo_episode_start(episode=episode)
-        episode.log({
-            "type": "episode_start", "task_id": task.id, "task_name": task.id, "site": task.site, "goal": task.goal,
-            "split": task.split, "suite": task.suite,
-            "run_id": episode.run_id, "mode": config.mode, "policy": config.policy, "attempt_idx": episode.attempt,
-            "timestamp": time.time(), "pid": os.getpid(), "config_hash": config.config_hash(),
-            "config": config.to_dict(), "runner": self.runner,
-        })
+        episode.log(start_event(episode, runner=self.runner))
         if config.policy not in self.runtime.policies:
             _warn_once(self.runtime, f"policy {config.policy!r} is not declared by any plugin "
                        f"(halo_register_policies); {self.runtime.policies.unknown_message(config.policy)}")
@@ -217,10 +212,7 @@ class EpisodeRunner:
         )
         episode.history.append(record)
         episode.usage = episode.usage + decision.usage
-        event = step_event(record, before)
-        if started_at is not None:
-            event["started_at"] = started_at
-        episode.log(event)
+        episode.log(step_event(record, before, started_at=started_at))
         if after is not None:
             episode.observations.append(after)
         ended = terminal_message(decision.action)
@@ -343,50 +335,3 @@ def run_episode(
             runner.fail(RuntimeError(f"evaluation failed: {type(exc).__name__}: {exc}"))
             runner.error = f"evaluation failed: {type(exc).__name__}: {exc}"
     return runner.finish(evaluation)
-
-
-def step_event(record: StepRecord, observation: Observation) -> dict[str, Any]:
-    d = record.decision
-    return {
-        "type": "step",
-        "step_idx": record.step_idx,
-        "url": record.url,
-        "obs_hash": observation.annotations.get("obs_hash", ""),
-        "fingerprint": record.fingerprint,
-        "page_type": record.page_type,
-        "action": d.action,
-        "action_source": d.source,
-        "reason": d.reason,
-        "last_action_error": record.error,
-        "elapsed_ms": round(record.elapsed_ms, 3),
-        "manager_called": record.manager_called,
-        "tokens": {"in": d.usage.tokens_in, "out": d.usage.tokens_out},
-        "usage": attrs.asdict(d.usage),
-        "verdicts": [attrs.asdict(v) for v in record.verdicts],
-        "decision_meta": dict(d.meta),
-        "obs_summary": observation.text,
-        "actionable_elements": observation.annotations.get("actionable_elements")
-        or [e.describe() for e in observation.elements],
-        "valid_bids": observation.annotations.get("bids") or [e.bid for e in observation.elements],
-    }
-
-
-def end_event(result: EpisodeResult) -> dict[str, Any]:
-    return {
-        "type": "episode_end",
-        "task_id": result.task_id,
-        "success": result.success,
-        "reward": result.reward,
-        "total_steps": result.steps,
-        "wall_time_sec": round(result.wall_time_sec, 3),
-        "terminated_by": result.terminated_by,
-        "manager_calls": result.manager_calls,
-        "counters": dict(result.counters),
-        "plugin_errors": list(result.plugin_errors),
-        "usage": attrs.asdict(result.usage),
-        "final_message": result.final_message,
-        "scorable": result.scorable,
-        "error": result.error,
-        "traceback": result.info.get("traceback", ""),
-        "timestamp": time.time(),
-    }

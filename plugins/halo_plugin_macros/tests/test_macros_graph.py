@@ -83,7 +83,7 @@ def test_mining_generalises_values_and_names(library):
 def test_macro_mined_from_other_tasks_replays_on_a_new_task(tmp_path, library):
     result, worker, env, events = run(tmp_path, task(4, "Find the 'Kettle' and add it to my cart.", "test"),
                                       ["send_msg_to_user('Done')"], use_macros=True)
-    assert result.success and result.macro_steps == 4
+    assert result.success and result.counters.get("macro_steps", 0) == 4
     assert len(worker.calls) == 1  # only the final message
     steps = [e for e in events if e["type"] == "step"]
     assert [s["action_source"] for s in steps] == ["macro"] * 4 + ["worker"]
@@ -99,7 +99,7 @@ def test_macro_aborts_when_an_element_is_missing(tmp_path, library):
     steps = [e for e in events if e["type"] == "step"]
     assert [s["action_source"] for s in steps] == ["macro", "macro", "worker"]
     assert env.values == {"home:0": "Espresso Machine"}
-    assert result.macro_steps == 2 and len(worker.calls) == 1
+    assert result.counters.get("macro_steps", 0) == 2 and len(worker.calls) == 1
 
 
 def test_macro_aborts_when_a_postcondition_fails(tmp_path, library):
@@ -116,10 +116,10 @@ def test_macro_does_not_start_off_its_precondition_or_unbound(tmp_path, library)
     t = task(7, "Find the 'Kettle' and add it to my cart.", "test")
     result, worker, _env, _ = run(tmp_path, t, ["click('3')", "click('1')", "send_msg_to_user('Done')"],
                                   use_macros=True, start="results")
-    assert result.success and result.macro_steps == 0 and len(worker.calls) == 3
+    assert result.success and result.counters.get("macro_steps", 0) == 0 and len(worker.calls) == 3
     t = task(8, "Buy whatever is cheapest.", "test")
     result, worker, _env, _ = run(tmp_path, t, ["send_msg_to_user('x')"], use_macros=True)
-    assert result.macro_steps == 0
+    assert result.counters.get("macro_steps", 0) == 0
 
 
 def test_macro_summary_state(tmp_path, library):
@@ -130,7 +130,7 @@ def test_macro_summary_state(tmp_path, library):
 
         @hookimpl(trylast=True)
         def halo_episode_end(self, episode, result):
-            seen.update(episode.state["macros"])
+            seen.update(episode.stash[macro_plugin.STATE])
 
     cfg = mode_config("baseline_worker", use_macros=True, macros_path=str(tmp_path / "macros.json"))
     env = GraphEnvironment(store_pages(), goal_page="cart")

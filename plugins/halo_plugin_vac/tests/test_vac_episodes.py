@@ -60,19 +60,19 @@ def read_steps(tmp_path, cfg, task_id="graph.shop-1"):
 def test_success_promotes_then_replays_with_zero_worker_calls(cfg, tmp_path):
     cold, worker = run(cfg, tmp_path, EXPERT)
     assert cold.success and len(worker.calls) == 6
-    assert cold.cache_hits == 0 and cold.cache_misses == 6
-    stats = VacStore(cfg.cache_path).stats()
+    assert cold.counters.get("cache_hits", 0) == 0 and cold.counters.get("cache_misses", 0) == 6
+    stats = VacStore(cfg.get("cache_path")).stats()
     assert stats["entries"] == 6 and stats["verified"] == 6
 
     warm, worker = run(cfg, tmp_path, [])
     assert warm.success and len(worker.calls) == 0
-    assert warm.cache_hits == 6 and warm.cache_misses == 0 and warm.usage.calls == 0
+    assert warm.counters.get("cache_hits", 0) == 6 and warm.counters.get("cache_misses", 0) == 0 and warm.usage.calls == 0
     events = read_steps(tmp_path, cfg)
     steps = [e for e in events if e["type"] == "step"]
-    assert all(s["action_source"] == "vac" and s["cache_hit"] for s in steps)
+    assert all(s["action_source"] == "vac" and s["decision_meta"]["cache_hit"] for s in steps)
     assert steps[0]["decision_meta"]["entry_successes"] == 1 and steps[0]["decision_meta"]["cache_key"]
-    assert events[-1]["cache_hits"] == 6 and events[-1]["cache_misses"] == 0
-    stats = VacStore(cfg.cache_path).stats()
+    assert events[-1]["counters"]["cache_hits"] == 6 and events[-1]["counters"]["cache_misses"] == 0
+    stats = VacStore(cfg.get("cache_path")).stats()
     assert stats["hits"] == 6 and stats["successes"] == 12
 
 
@@ -80,9 +80,9 @@ def test_failed_episode_promotes_nothing_and_nothing_unverified_is_replayed(cfg,
     # the worker wanders and gives up: the episode fails, nothing is verified
     failed, _ = run(cfg, tmp_path, ["click('1')", "click('2')", "send_msg_to_user('gave up')"])
     assert not failed.success
-    assert VacStore(cfg.cache_path).stats()["verified"] == 0
+    assert VacStore(cfg.get("cache_path")).stats()["verified"] == 0
     again, worker = run(cfg, tmp_path, EXPERT)
-    assert again.success and again.cache_hits == 0 and len(worker.calls) == 6
+    assert again.success and again.counters.get("cache_hits", 0) == 0 and len(worker.calls) == 6
 
 
 def test_failing_entry_is_evicted_and_never_replayed(cfg, tmp_path):
@@ -91,19 +91,19 @@ def test_failing_entry_is_evicted_and_never_replayed(cfg, tmp_path):
     broken = shop_pages(add_to_cart_works=False)
     bad, worker = run(cfg, tmp_path, ["send_msg_to_user('cannot add')"], pages=broken)
     assert not bad.success
-    assert bad.cache_hits == 3  # Products, Blender, then the failing Add to cart
+    assert bad.counters.get("cache_hits", 0) == 3  # Products, Blender, then the failing Add to cart
     assert len(worker.calls) == 1  # the failed replay is not retried in the same state
-    store = VacStore(cfg.cache_path)
+    store = VacStore(cfg.get("cache_path"))
     add = [e for e in store.entries() if "Add to cart" in e.action_key]
     assert add and add[0].evicted and add[0].failures == 1
     # failures >= successes evicts every entry that failed episode used
     assert store.stats()["evicted"] == 3
     third, worker = run(cfg, tmp_path, EXPERT)
     # the three evicted states go to the worker; cart, checkout and done were never blamed and still replay
-    assert third.success and third.cache_hits == 3 and len(worker.calls) == 3
+    assert third.success and third.counters.get("cache_hits", 0) == 3 and len(worker.calls) == 3
     sources = [e["action_source"] for e in read_steps(tmp_path, cfg) if e["type"] == "step"]
     assert sources == ["worker"] * 3 + ["vac"] * 3
-    assert VacStore(cfg.cache_path).stats()["evicted"] == 3  # eviction is sticky
+    assert VacStore(cfg.get("cache_path")).stats()["evicted"] == 3  # eviction is sticky
 
 
 def test_missing_element_with_same_fingerprint_is_skipped(cfg, tmp_path):
@@ -117,7 +117,7 @@ def test_missing_element_with_same_fingerprint_is_skipped(cfg, tmp_path):
     # products: the cached 'Order 1234567' link is gone → skipped, a miss, the worker is asked
     assert sources == ["vac", "worker", "vac", "vac", "vac", "vac"]
     assert len(worker.calls) == 1
-    assert second.cache_misses == 1 and second.cache_hits == 5
+    assert second.counters.get("cache_misses", 0) == 1 and second.counters.get("cache_hits", 0) == 5
 
 
 def test_site_scope_shares_navigation_but_not_answers(tmp_path):
@@ -125,24 +125,24 @@ def test_site_scope_shares_navigation_but_not_answers(tmp_path):
     cfg = mode_config("baseline_worker", use_vac=True, cache_scope="site",
                       cache_path=str(tmp_path / "vac.sqlite"), max_steps=10)
     run(cfg, tmp_path, EXPERT)
-    rows = list(VacStore(cfg.cache_path).entries())
+    rows = list(VacStore(cfg.get("cache_path")).entries())
     assert len(rows) == 5 and not any(r.verb == "send_msg_to_user" for r in rows)
     other, worker = run(cfg, tmp_path, ["send_msg_to_user('Bought it')"], goal="Purchase one blender please",
                         task_id="graph.shop-2")
-    assert other.success and other.cache_hits == 5 and len(worker.calls) == 1
+    assert other.success and other.counters.get("cache_hits", 0) == 5 and len(worker.calls) == 1
 
 
 def test_task_scope_does_not_cross_goals(cfg, tmp_path):
     run(cfg, tmp_path, EXPERT)
     other, worker = run(cfg, tmp_path, EXPERT, goal="Buy a blender for my mother", task_id="graph.shop-2")
-    assert other.cache_hits == 0 and len(worker.calls) == 6
+    assert other.counters.get("cache_hits", 0) == 0 and len(worker.calls) == 6
 
 
 def test_vac_off_consults_nothing(tmp_path):
     forget_stores()
     cfg = mode_config("baseline_worker", cache_path=str(tmp_path / "vac.sqlite"))
     result, worker = run(cfg, tmp_path, EXPERT)
-    assert result.success and result.cache_misses == 0 and not (tmp_path / "vac.sqlite").exists()
+    assert result.success and result.counters.get("cache_misses", 0) == 0 and not (tmp_path / "vac.sqlite").exists()
 
 
 def _obs(*elements, url="http://graph.test/products"):
@@ -169,6 +169,7 @@ def test_loop_flag_and_repeat_skip_the_cache(cfg, tmp_path):
     obs = runtime.hook.halo_observe(raw=env.reset(task()), episode=episode)
     decision = vac_plugin.halo_decide(observation=obs, episode=episode)
     assert decision is not None and decision.action == "click('1')"
-    episode.state["loop"] = "same state seen twice within 5 steps"
+    obs.annotations["loop"] = "same state seen twice within 5 steps"
     assert vac_plugin.halo_decide(observation=obs, episode=episode) is None
-    assert episode.state["vac"]["skipped"] == 1 and episode.state["vac"]["misses"] == 1
+    counters = episode.stash[vac_plugin.COUNTERS]
+    assert counters["skipped"] == 1 and counters["misses"] == 1

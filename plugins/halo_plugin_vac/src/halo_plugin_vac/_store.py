@@ -85,6 +85,10 @@ class Entry:
         return attrs.asdict(self)
 
 
+class CorruptCacheError(RuntimeError):
+    """The cache file is not a readable HALO cache (damaged, or another kind of file)."""
+
+
 @attrs.frozen
 class Outcome:
     promoted: int = 0
@@ -98,6 +102,16 @@ class VacStore:
 
     def __init__(self, path: str | os.PathLike, *, timeout_s: float = 60.0) -> None:
         self.path = Path(path)
+        try:
+            self._open(timeout_s)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise
+            raise CorruptCacheError(
+                f"cache file {self.path} is damaged or not a HALO cache ({exc}); run `halo cache clear "
+                f"--path {self.path}` to start a new one (HALO moves a damaged cache aside during runs)") from None
+
+    def _open(self, timeout_s: float) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None,
                                      check_same_thread=False)
@@ -249,14 +263,36 @@ _STORES: dict[tuple[str, int], VacStore] = {}
 _STORES_LOCK = threading.Lock()
 
 
-def open_store(path: str | os.PathLike) -> VacStore:
-    """The store for ``path`` in this process (one connection per file per process)."""
+def open_store(path: str | os.PathLike, *, quarantine: bool = False) -> VacStore:
+    """The store for ``path`` in this process (one connection per file per process).
+
+    With ``quarantine``, a damaged file is renamed to ``<name>.corrupt-<time>`` (kept for
+    inspection, never deleted) and a new cache starts in its place.
+    """
     key = (str(Path(path).resolve()), os.getpid())
     with _STORES_LOCK:
         store = _STORES.get(key)
         if store is None:
-            store = _STORES[key] = VacStore(path)
+            try:
+                store = VacStore(path)
+            except CorruptCacheError:
+                if not quarantine:
+                    raise
+                moved = quarantine_file(Path(path))
+                store = VacStore(path)
+                store.quarantined = moved
+            _STORES[key] = store
         return store
+
+
+def quarantine_file(path: Path) -> Path:
+    """Move a damaged cache (and its WAL files) aside; returns where it went."""
+    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d_%H%M%S')}-{os.getpid()}")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(str(path) + suffix)
+        if source.exists():
+            source.replace(Path(str(target) + suffix))
+    return target
 
 
 def forget_stores() -> None:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,10 +31,72 @@ COUNTERS = StashKey[dict]()
 _PRIVATE = StashKey[dict]()
 
 
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "_"
+
+
 def cache_path(episode) -> Path:
-    """The cache file: ``cache_path`` when set, else ``<data dir>/cache/vac.sqlite``."""
-    configured = episode.config.get("cache_path") or ""
-    return Path(configured) if configured else Path(episode.data_dir) / "cache" / "vac.sqlite"
+    """The cache file of this episode.
+
+    * ``cache_path`` set: that file (the user chose it);
+    * ``shared_cache``: ``<data dir>/cache/vac.sqlite``, shared by every run and mode;
+    * otherwise ``<data dir>/cache/<mode>/<run id>/vac.sqlite``: private to the run and the
+      mode, so an evaluation of one agent can never replay another's actions
+      (``cache_from`` seeds it with a copy of another cache, on purpose and labelled).
+    """
+    config = episode.config
+    configured = config.get("cache_path") or ""
+    if configured:
+        return Path(configured)
+    root = Path(episode.data_dir) / "cache"
+    if config.get("shared_cache"):
+        return root / "vac.sqlite"
+    return root / _safe(config.mode) / _safe(episode.run_id) / "vac.sqlite"
+
+
+def cache_origin(config) -> str:
+    """How this mode's cache relates to other runs: isolated, shared, from:<path> or file:<path>."""
+    if config.get("cache_path"):
+        return f"file:{config.get('cache_path')}"
+    if config.get("shared_cache"):
+        return "shared"
+    if config.get("cache_from"):
+        return f"from:{config.get('cache_from')}"
+    return "isolated"
+
+
+def _seed_from(path: Path, source: str) -> None:
+    """Copy ``source`` into a new run cache once (SQLite's backup API: consistent under WAL)."""
+    import sqlite3
+
+    if path.exists():
+        return
+    if not Path(source).is_file():
+        raise FileNotFoundError(f"cache_from={source!r}: no such cache file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + f".seed-{os.getpid()}")
+    with sqlite3.connect(source) as src, sqlite3.connect(partial) as dst:
+        src.backup(dst)
+    try:
+        os.link(partial, path)  # first writer wins; others keep the winner's copy
+    except FileExistsError:
+        pass
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _open(episode):
+    path = cache_path(episode)
+    source = episode.config.get("cache_from") or ""
+    if source and not episode.config.get("cache_path") and not episode.config.get("shared_cache"):
+        _seed_from(path, source)
+    store = open_store(path, quarantine=True)
+    moved = getattr(store, "quarantined", None)
+    if moved is not None and not _private(episode).get("told"):
+        _private(episode)["told"] = True
+        episode.log({"type": "vac_quarantine", "cache_path": str(path), "moved_to": str(moved),
+                     "message": f"damaged cache {path} moved to {moved}; a new cache was started"})
+    return store
 
 
 def scope_key(episode, observation: Observation | None = None) -> str:
@@ -84,7 +147,7 @@ def halo_decide(observation, episode):
         # a replay that failed in this episode is not tried again in it
         private["bad_keys"].add(history[-1].decision.meta.get("cache_key"))
     scope = scope_key(episode, observation)
-    store = open_store(cache_path(episode))
+    store = _open(episode)
     entries = store.lookup(scope, observation.fingerprint)
     skip_reason = "" if entries else "no verified entry"
     for entry in entries:
@@ -155,12 +218,12 @@ def halo_episode_end(episode, result):
         promote, fail = good, bad
     else:
         promote, fail = [], bad + good
-    outcome = open_store(cache_path(episode)).record(promote=promote, fail=fail, hits=private["hit_keys"])
+    outcome = _open(episode).record(promote=promote, fail=fail, hits=private["hit_keys"])
     counters["promoted"] += outcome.promoted
     counters["failed"] += outcome.failed
     counters["evicted"] += outcome.evicted
     episode.log({"type": "vac_summary", "task_id": episode.task.id, "success": result.success,
-                 "cache_path": str(cache_path(episode)), "cache_scope": episode.config.get("cache_scope"),
+                 "cache_path": str(cache_path(episode)), "cache_origin": cache_origin(episode.config), "cache_scope": episode.config.get("cache_scope"),
                  **counters})
 
 
@@ -178,7 +241,11 @@ def halo_addoption(register):
     register("cache_scope", type=str, default="task", choices=("task", "site"), flag="--cache-scope",
              help="cache partition: per task goal, or shared across a site's tasks")
     register("cache_path", type=str, default="",
-             help="cache file (default: <data dir>/cache/vac.sqlite)")
+             help="cache file (default: private to the run and mode, <data dir>/cache/<mode>/<run id>/vac.sqlite)")
+    register("shared_cache", type=bool, default=False, flag="--shared-cache",
+             help="share one cache (<data dir>/cache/vac.sqlite) across runs and modes; results say so")
+    register("cache_from", type=str, default="", flag="--cache-from",
+             help="seed this run's private cache with a copy of another cache file; results say so")
 
 
 @hookimpl
@@ -199,7 +266,8 @@ def halo_episode_counters(episode):
     if not episode.config.get("use_vac"):
         return None
     counters = _counters(episode)
-    return {"cache_hits": counters["hits"], "cache_misses": counters["misses"]}
+    return {"cache_hits": counters["hits"], "cache_misses": counters["misses"],
+            "cache_isolated": int(cache_origin(episode.config) == "isolated")}
 
 
 def _sum(records, name):
@@ -217,8 +285,19 @@ def _cache_hits_per_step(records):
     return _sum(records, "cache_hits") / steps if steps else None
 
 
+def _cache_reuse(records):
+    """'no' when every cached episode of the row used a cache private to its run and mode."""
+    flags = [(r.get("counters") or {}).get("cache_isolated") for r in records]
+    flags = [f for f in flags if f is not None]
+    if not flags:
+        return None
+    return "no" if all(flags) else "yes" if not any(flags) else "partly"
+
+
 @hookimpl
 def halo_register_metrics(register):
+    register("cache_reused", _cache_reuse,
+             description="whether the cache held entries from other runs or modes (--shared-cache, --cache-from)")
     register("cache_hit_rate", _cache_hit_rate, percent=True,
              description="VAC hits / VAC lookups (hits + misses); empty when the cache was never consulted")
     register("cache_hits_per_step", _cache_hits_per_step, percent=True,
