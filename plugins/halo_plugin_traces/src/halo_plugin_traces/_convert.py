@@ -174,7 +174,7 @@ class EpisodeTraceBuilder:
             "halo.step.reason": event.get("reason") or None,
             "halo.step.error": error or None,
             "halo.step.screenshot": screenshot or None,
-            "halo.step.cache_hit": bool(event.get("cache_hit")),
+            "halo.step.cache_hit": bool(event.get("cache_hit") or (event.get("decision_meta") or {}).get("cache_hit")),
             "halo.step.manager_called": bool(event.get("manager_called")),
             "halo.step.fingerprint": event.get("fingerprint") or None,
             "halo.step.elapsed_ms": float(event.get("elapsed_ms") or 0.0),
@@ -359,9 +359,6 @@ class EpisodeTraceBuilder:
                 "halo.success": bool(event.get("success")), "halo.reward": float(event.get("reward") or 0.0),
                 "halo.steps": int(event.get("total_steps") or self.steps), "halo.terminated_by": terminated,
                 "halo.manager_calls": int(event.get("manager_calls") or 0),
-                "halo.cache_hits": int(event.get("cache_hits") or 0),
-                "halo.cache_misses": int(event.get("cache_misses") or 0),
-                "halo.macro_steps": int(event.get("macro_steps") or 0),
                 "halo.scorable": bool(event.get("scorable", True)),
                 "halo.usage.calls": int(usage.get("calls") or 0),
                 "halo.usage.tokens_in": int(usage.get("tokens_in") or 0),
@@ -369,6 +366,12 @@ class EpisodeTraceBuilder:
                 "halo.usage.cost": float(usage.get("cost") or 0.0),
                 "halo.error": event.get("error") or None,
             })
+            counters = dict(event.get("counters") or {})
+            for legacy in ("cache_hits", "cache_misses", "macro_steps"):  # files written before counters
+                if legacy in event and legacy not in counters:
+                    counters[legacy] = event[legacy]
+            attrs.update({f"halo.counters.{name}": value for name, value in sorted(counters.items())
+                          if isinstance(value, (int, float)) and not isinstance(value, bool)})
             if terminated in _ERROR_ENDINGS:
                 status, message = "ERROR", str(event.get("error") or terminated)
             else:
