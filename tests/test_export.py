@@ -203,6 +203,37 @@ def test_same_task_on_two_ports_exports_identical_deduplicated_examples(tmp_path
     assert summary["runs"][0]["tasks"] == ["graph.shop-1"] and summary["runs"][0]["policy"] == "worker"
 
 
+@pytest.mark.slow
+def test_expert_on_two_ports_of_a_real_site_exports_identical_examples(tmp_path):
+    """The web-clone expert solves one task twice, on two servers (two ports), in Chromium:
+    the rebuilt prompts are identical and de-duplicate."""
+    from halo_core.env.protocol import EnvSettings
+    from halo_core.runtime import Runtime
+
+    runtime = Runtime()
+    if "webclones" not in runtime.suites:
+        pytest.skip("the webclones suite is not installed")
+    suite, spec = runtime.resolve_task("webclones.shop-1")
+    config = mode_config("baseline_worker", policy="expert", use_screenshot=False, env={})
+    for run_id in ("eval_port_a", "eval_port_b"):  # each environment starts its own site server
+        env = suite.make_environment(spec, EnvSettings(screenshot=False))
+        try:
+            assert run_episode(spec, config, env, runtime, run_id=run_id, data_dir=tmp_path).success
+        finally:
+            env.close()
+    runs = list(iter_episodes(tmp_path / "trajectories"))
+    origins = {s.url.split("/")[2] for e in runs for s in e.steps}
+    assert len(runs) == 2 and len(origins) == 2, origins
+    assert runs[0].start.split == "train" and not any(s.logged_prompt for e in runs for s in e.steps)
+    summary = export_datasets(tmp_path / "trajectories", tmp_path / "ds", val_fraction=0.0).summary
+    bc = rows(tmp_path / "ds" / "bc.jsonl")
+    # prompts differ only where the page itself read differently (the port never makes a difference)
+    states = {(s.step_idx, s.obs_summary, s.observed_error) for e in runs for s in e.steps}
+    assert len(bc) == len(states) and summary["bc_duplicates_dropped"] == 2 * len(runs[0].steps) - len(states) > 0
+    assert not any(origin in m["content"] for origin in origins for r in bc for m in r["prompt"])
+    assert {r["run_id"] for r in summary["runs"]} == {"eval_port_a", "eval_port_b"}
+
+
 def test_split_train_by_default_test_on_request(tmp_path):
     assert episode(tmp_path, WIN, spec=task(1, suite="webclones", split="train"))
     assert episode(tmp_path, WIN, spec=task(9, suite="webclones", split="test"))

@@ -3,6 +3,9 @@
 One file per episode at ``data/trajectories/<mode>/<run_id>/<task>__attempt_<k>.jsonl``.
 Each event is encoded first and written with a single ``write`` on an append-only
 descriptor, so a crash or kill never leaves half a line.
+
+The logger writes events as it receives them; what they hold (the schema, its version)
+and how they are read back is :mod:`halo_core.trajectory`'s.
 """
 
 from __future__ import annotations
