@@ -581,12 +581,3 @@ def export_command(trajectories, modes, run_ids, policies, split, include_debug,
         hint += "; try --split all" if any(k.startswith("split_") for k in excluded) else ""
         raise HaloError(f"no episodes left after the filters (left out: {excluded}){hint}")
 
-
-def _register() -> None:
-    from halo_core.cli import cli
-
-    if "export" not in cli.commands:
-        cli.add_command(export_command)
-
-
-_register()

@@ -62,32 +62,36 @@ SCRIPTED = ("--policy", "scripted")
 
 def test_eval_matrix_outputs(site, tmp_path):
     out = halo(site, tmp_path, "eval", "--tasks", "evalgraph.shop-1,evalgraph.fail-1,evalgraph.broken-1,"
-               "evalgraph.unscorable-1,evalgraph.crash-1", "--mode", "baseline_worker", "--mode", "cache_only",
-               *SCRIPTED, "--workers", "2", "--run-id", "m1")
+               "evalgraph.unscorable-1,evalgraph.crash-1", "--mode", "baseline_worker", "--mode", "worker_gpt4o",
+               *SCRIPTED, "--workers", "2", "--run-id", "m1", "--allow-errors")
     assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1].startswith("errors: 4 episode(s) ended in init_error/error")
     d = tmp_path / "results" / "m1"
     assert {p.name for p in d.iterdir()} >= {"run.json", "episodes.jsonl", "errors.jsonl", "matrix.csv", "matrix.md"}
     recs = by_key(assert_whole_lines(d / "episodes.jsonl"))
     assert len(recs) == 10
-    shop = recs[("evalgraph.shop-1", "cache_only", 0)]
+    shop = recs[("evalgraph.shop-1", "worker_gpt4o", 0)]
     for field in ("success", "reward", "steps", "wall_time_sec", "usage", "terminated_by", "error", "trajectory"):
         assert field in shop
     assert Path(tmp_path / shop["trajectory"]).exists()
-    assert shop["trajectory"] == "data/trajectories/cache_only/m1/evalgraph.shop-1__attempt_0.jsonl"
+    assert shop["trajectory"] == "data/trajectories/worker_gpt4o/m1/evalgraph.shop-1__attempt_0.jsonl"
     errors = assert_whole_lines(d / "errors.jsonl")
     assert sorted((e["task"], e["mode"]) for e in errors) == sorted(
-        (t, m) for t in ("evalgraph.broken-1", "evalgraph.crash-1") for m in ("baseline_worker", "cache_only"))
+        (t, m) for t in ("evalgraph.broken-1", "evalgraph.crash-1") for m in ("baseline_worker", "worker_gpt4o"))
     assert all(e["error"] for e in errors)
     assert any("EnvironmentDead" in e["traceback"] for e in errors)
     rows = {r["mode"]: r for r in __import__("csv").DictReader((d / "matrix.csv").open())}
-    for mode in ("baseline_worker", "cache_only"):
+    for mode in ("baseline_worker", "worker_gpt4o"):
         r = rows[mode]
         assert (r["episodes"], r["valid_tasks"], r["init_or_agent_errors"], r["unscorable"], r["successes"],
                 r["failures"], r["success_rate"], r["median_steps"]) == ("5", "2", "2", "1", "1", "1", "0.5", "5.0")
-    assert "| baseline_worker | 5 | 2 | 2 | 1 | 1 | 1 | 0.500 | 5 |" in (d / "matrix.md").read_text()
+    assert "| baseline_worker | scripted | 5 | 2 | 2 | 1 | 1 | 1 | 0.500 | 5 |" in (d / "matrix.md").read_text()
+    assert rows["worker_gpt4o"]["policy"] == "scripted"
+    assert "- worker_gpt4o: policy scripted (no worker model)" in (d / "matrix.md").read_text()
+    assert "gpt-4o" not in (d / "matrix.md").read_text().split("Modes:")[1]
     plan = json.loads((d / "run.json").read_text())
-    assert plan["kind"] == "eval" and set(plan["modes"]) == {"baseline_worker", "cache_only"}
-    assert plan["modes"]["cache_only"]["policy"] == "scripted" and len(plan["tasks"]) == 5
+    assert plan["kind"] == "eval" and set(plan["modes"]) == {"baseline_worker", "worker_gpt4o"}
+    assert plan["modes"]["worker_gpt4o"]["policy"] == "scripted" and len(plan["tasks"]) == 5
     assert "[10/10]" in out.stdout  # not a TTY: one plain line per episode
 
 
@@ -127,7 +131,7 @@ def test_kill_mid_run_then_resume(site, tmp_path):
         events = assert_whole_lines(path)
         assert events[0]["type"] == "episode_start" and events[-1]["type"] == "episode_end"
         assert [e["type"] for e in events].count("episode_start") == 1
-    assert "| baseline_worker | 16 | 16 | 0 | 0 | 16 | 0 | 1.000 | 5 |" in (ep.parent / "matrix.md").read_text()
+    assert "| baseline_worker | scripted | 16 | 16 | 0 | 0 | 16 | 0 | 1.000 | 5 |" in (ep.parent / "matrix.md").read_text()
 
     again = halo(site, tmp_path, "eval", "--resume", "k1")
     assert again.returncode == 0 and "16 episode(s) were already finished, 0 ran now" in again.stdout
@@ -137,12 +141,13 @@ def test_kill_mid_run_then_resume(site, tmp_path):
 def test_resume_tolerates_a_torn_line_and_reruns_missing(site, tmp_path):
     out = halo(site, tmp_path, "eval", "--tasks", "evalgraph.shop-1,evalgraph.shop-2,evalgraph.broken-1",
                *SCRIPTED, "--workers", "2", "--run-id", "t1")
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # broken-1 errored: the run says so by its exit status
+    assert out.stdout.strip().splitlines()[-1].startswith("errors: 1 episode(s) ended in init_error/error")
     ep = tmp_path / "results" / "t1" / "episodes.jsonl"
     lines = ep.read_bytes().splitlines(keepends=True)
     keep = [ln for ln in lines if b"shop-2" not in ln]
     ep.write_bytes(b"".join(keep) + b'{"task": "evalgraph.shop-2", "mode": "basel')  # torn, no newline
-    out = halo(site, tmp_path, "eval", "--resume", "t1", "--retry-errors")
+    out = halo(site, tmp_path, "eval", "--resume", "t1", "--retry-errors", "--allow-errors")
     assert out.returncode == 0, out.stderr
     assert "truncated" in out.stderr
     recs = by_key(assert_whole_lines(ep))
@@ -153,11 +158,11 @@ def test_resume_tolerates_a_torn_line_and_reruns_missing(site, tmp_path):
 
 def test_dry_run_starts_nothing(site, tmp_path):
     out = halo(site, tmp_path, "eval", "--suite", "evalgraph", "--site", "shop", "--sample-size", "3", "--seed", "7",
-               "--mode", "baseline_worker", "--mode", "cache_only", "--attempts", "2", *SCRIPTED, "--dry-run",
+               "--mode", "baseline_worker", "--mode", "worker_gpt4o", "--attempts", "2", *SCRIPTED, "--dry-run",
                "--run-id", "d1")
     assert out.returncode == 0, out.stderr
     assert "3 task(s) × 2 mode(s) × 2 attempt(s) = 12 episode(s)" in out.stdout
-    assert "results/d1/" in out.stdout and "data/trajectories/cache_only/d1/<task>__attempt_<k>.jsonl" in out.stdout
+    assert "results/d1/" in out.stdout and "data/trajectories/worker_gpt4o/d1/<task>__attempt_<k>.jsonl" in out.stdout
     assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()
     again = halo(site, tmp_path, "eval", "--suite", "evalgraph", "--site", "shop", "--sample-size", "3", "--seed", "7",
                  *SCRIPTED, "--dry-run", "--run-id", "d1")
@@ -168,7 +173,7 @@ def test_dry_run_starts_nothing(site, tmp_path):
 
 def test_split_subset_and_experiments(site, tmp_path):
     config = tmp_path / "exp.yaml"
-    config.write_text("experiments:\n  quick:\n    base_mode: cache_only\n    max_steps: 3\n"
+    config.write_text("experiments:\n  quick:\n    base_mode: worker_gpt4o\n    max_steps: 3\n"
                       "task_subsets:\n  two: [evalgraph.shop-4, evalgraph.fail-1]\n")
     out = halo(site, tmp_path, "eval", "--config", str(config), "--experiment", "quick", "--subset", "two", *SCRIPTED,
                "--dry-run")
@@ -192,7 +197,7 @@ def test_missing_key_fails_before_any_task(site, tmp_path):
 @pytest.mark.slow  # 20-60 s: starting a local Ray instance dominates
 def test_ray_executor_gives_the_same_results(site, tmp_path):
     args = ("eval", "--tasks", "evalgraph.shop-1,evalgraph.fail-1,evalgraph.unscorable-1,evalgraph.broken-1",
-            "--mode", "baseline_worker", "--mode", "cache_only", *SCRIPTED, "--workers", "2")
+            "--mode", "baseline_worker", "--mode", "worker_gpt4o", *SCRIPTED, "--workers", "2", "--allow-errors")
     local = halo(site, tmp_path, *args, "--run-id", "local")
     assert local.returncode == 0, local.stderr
     ray = halo(site, tmp_path, *args, "--executor", "ray", "--run-id", "ray")
@@ -256,7 +261,7 @@ def test_eval_webclones_expert_in_real_browser(tmp_path):
     recs = by_key(episodes(tmp_path, "wc"))
     assert len(recs) == 4
     assert all(r["success"] and r["terminated_by"] == "message" for r in recs.values()), recs
-    assert "| baseline_worker | 4 | 4 | 0 | 0 | 4 | 0 | 1.000 |" in (
+    assert "| baseline_worker | expert | 4 | 4 | 0 | 0 | 4 | 0 | 1.000 |" in (
         tmp_path / "results" / "wc" / "matrix.md").read_text()
 
 

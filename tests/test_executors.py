@@ -34,7 +34,10 @@ import os
 import time
 
 from halo_core import Decision, Evaluation, TaskNotFound, TaskSpec, hookimpl
+from halo_core.stash import StashKey
 from halo_core.testing import GraphEnvironment, Page
+
+DETOUR = StashKey()
 
 SHOPS = [f"shop-{i}" for i in range(1, 9)]
 OTHERS = ["fail-1", "broken-1", "unscorable-1", "crash-1"]
@@ -94,6 +97,11 @@ def halo_register_environments(register):
     register(EvalGraphSuite())
 
 
+@hookimpl
+def halo_register_policies(register):
+    register("scripted", "the evaltest route through the shop, with a detour at temperature > 0")
+
+
 ROUTE = {"Shop": ("link", "Products"), "Products": ("link", "Item"), "Item": ("button", "Add"),
          "Cart": ("button", "Place order")}
 
@@ -106,11 +114,10 @@ def halo_decide(observation, episode):
     time.sleep(float(os.environ.get("HALO_EVALTEST_SLEEP", "0.2")))
     if "crash" in episode.task.id and episode.step_idx == 1:
         os._exit(17)  # a worker process dying mid-episode
-    state = episode.state.setdefault("evaltest", {})
     if observation.title == "Done":
         return Decision("send_msg_to_user('ordered')", "worker")
-    if observation.title == "Products" and episode.config.worker_temperature > 0 and not state.get("detour"):
-        state["detour"] = True
+    if observation.title == "Products" and episode.config.worker_temperature > 0 and not episode.stash.get(DETOUR, False):
+        episode.stash[DETOUR] = True
         return Decision("go_back()", "worker")
     role, name = ROUTE.get(observation.title, ("link", "Home"))
     element = observation.find(role, name)

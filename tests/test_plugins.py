@@ -22,10 +22,23 @@ def halo_decide(observation, episode):
     if episode.step_idx == 0 and link:
         return Decision(f"click('{link.bid}')", "worker", meta={"by": "halo-shortcut"})
     return Decision("send_msg_to_user('shortcut done')", "worker", meta={"by": "halo-shortcut"})
+
+
+@hookimpl
+def halo_register_policies(register):
+    register("shortcut", "clicks Products, then finishes")
 '''
 
 BROKEN = '''
 raise ImportError("this plugin needs a library that is not installed")
+'''
+
+MISSPELLED = '''
+from halo_core import hookimpl
+
+@hookimpl
+def halo_decid(observation, episode):
+    return None
 '''
 
 DRIVER = '''
@@ -69,7 +82,7 @@ def site_dir(tmp_path_factory):
     """Two third-party plugin packages (one broken) installed into a private target dir."""
     root = tmp_path_factory.mktemp("thirdparty")
     target = root / "site"
-    for name, source in (("halo-shortcut", THIRD_PARTY), ("halo-broken", BROKEN)):
+    for name, source in (("halo-shortcut", THIRD_PARTY), ("halo-broken", BROKEN), ("halo-misspelled", MISSPELLED)):
         pkg = make_package(root, name, source)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                         "--target", str(target), str(pkg)], check=True, capture_output=True)
@@ -116,9 +129,12 @@ def test_halo_plugins_json_lists_builtins_and_installed(site_dir):
     rows = {row["name"]: row for row in json.loads(out.stdout)}
     for builtin in ("summarizer", "verifier", "loop_detector", "recovery", "worker", "manager_gate", "jsonl_logger"):
         assert rows[builtin]["distribution"] == "halo-core" and rows[builtin]["hooks"]
-    assert rows["worker"]["hooks"] == ["halo_decide"]
+    assert "halo_decide" in rows["worker"]["hooks"]
+    for command_module in ("cli_plugins", "cli_tasks", "cli_run", "cli_eval", "cli_export", "cli_config"):
+        assert rows[command_module]["builtin"] and rows[command_module]["hooks"] == ["halo_register_commands"]
     assert rows["shortcut"] == {"name": "shortcut", "distribution": "halo-shortcut", "version": "1.2.3",
-                                "builtin": False, "hooks": ["halo_decide"], "status": "loaded"}
+                                "builtin": False, "hooks": ["halo_decide", "halo_register_policies"],
+                                "status": "loaded"}
     assert "broken" not in rows
     assert "plugin 'broken'" in out.stderr
 
@@ -170,3 +186,13 @@ def test_fresh_venv_core_only_then_plugin(tmp_path, site_dir):
     rows = json.loads(subprocess.run([halo, "plugins", "--json"], capture_output=True, text=True, check=True,
                                      env=env).stdout)
     assert {r["name"] for r in rows if not r["builtin"]} == {"shortcut"}
+
+
+def test_misspelled_hook_in_an_installed_plugin_fails_that_plugin_only(site_dir, tmp_path):
+    result = _drive(site_dir, tmp_path)
+    assert "misspelled" not in result["plugins"] and "shortcut" in result["plugins"]
+    (warning,) = [w for w in result["warnings"] if "misspelled" in w]
+    assert "halo_decid is not a HALO hook; did you mean halo_decide?" in warning
+    out = _halo(site_dir, "plugins", "--json", "--all")
+    rows = {row["name"]: row for row in json.loads(out.stdout)}
+    assert rows["misspelled"]["status"] == "failed" and "did you mean halo_decide" in rows["misspelled"]["error"]

@@ -1,8 +1,7 @@
 """``halo eval``, ``halo rollouts`` and ``halo verify-exploration``.
 
-Importing this module registers the commands on :data:`halo_core.cli.cli`; the
-module is also a plugin (``halo_register_commands``), so registering it as one
-adds the commands to whichever ``halo`` group is being built.
+This module is a plugin (``halo_register_commands``) listed in
+:data:`halo_core.plugins.DEFAULT_PLUGINS`; importing it registers nothing.
 """
 
 from __future__ import annotations
@@ -16,23 +15,25 @@ import click
 from rich.table import Table
 
 from halo_core import hookimpl
-from halo_core.cli import HaloError, cli, console, err, get_runtime, new_run_id, preflight_backends
-from halo_core.config import SCORE_MODE_MAX_STEPS, SPEED_MODE_MAX_STEPS, ConfigError
+from halo_core.cli import HaloError, console, err, get_runtime, new_run_id
+from halo_core.commands.options import AgentCommand, agent_options
+from halo_core.config import ConfigError
 from halo_core.env.protocol import TaskNotFound
 from halo_core.evaluation.executors import default_workers, executor_names
 from halo_core.evaluation.jobs import trajectory_path
-from halo_core.evaluation.metrics import _fmt, matrix
+from halo_core.evaluation.metrics import _fmt, describe_config, matrix, metric_columns
 from halo_core.evaluation.plan import (
-    build_configs,
     configs_from_plan,
     make_jobs,
     new_plan,
     plan_tasks,
     resolve_plan_tasks,
     select_tasks,
+    suite_options,
 )
 from halo_core.evaluation.runner import pending_jobs, run_plan
 from halo_core.evaluation.store import ResultsStore, read_jsonl
+from halo_core.preflight import PreflightError, preflight
 
 __all__ = ["eval_command", "halo_register_commands", "register_commands", "rollouts_command",
            "verify_exploration_command"]
@@ -47,32 +48,18 @@ def _options(*options):
 
 
 selection_options = _options(
-    click.option("--tasks", "tasks_csv", default=None, help="Comma-separated task ids (default: every task)."),
-    click.option("--suite", default=None, help="Only tasks of this suite."),
+    click.option("--tasks", "tasks_csv", default=None, help="Comma-separated task ids."),
+    click.option("--suite", default=None, help="Only tasks of this suite (see `halo tasks`)."),
     click.option("--site", "sites", multiple=True, help="Only tasks of this site (repeatable)."),
     click.option("--split", type=click.Choice(["train", "test"]), default=None, help="Only train or test tasks."),
-    click.option("--task-version", default="v2", show_default=True,
-                 help="Task version, for suites that have versions (REAL: v2)."),
-    click.option("--task-registry", type=click.Path(dir_okay=False), default=None,
-                 help="Task registry snapshot JSON, for suites that pin tasks to one."),
+    click.option("--task-version", default=None, help="Task version, for suites that have versions."),
     click.option("--subset", default=None, help="A task subset named in the experiments file (task_subsets)."),
     click.option("--sample-size", type=click.IntRange(min=1), default=None, help="Run a random sample of N tasks."),
 )
 
-agent_options = _options(
-    click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-                 help="experiments.yaml (modes become its experiments; its task_subsets feed --subset)."),
-    click.option("--policy", default=None, help="Decision policy: worker (model) or a policy plugin, e.g. expert."),
-    click.option("--worker-backend", default=None, help="Worker backend, e.g. openai:gpt-4o-mini."),
-    click.option("--manager-backend", default=None, help="Manager backend, e.g. openai:gpt-4o; 'none' turns the gate off."),
-    click.option("--max-steps", type=int, default=None, help=f"Step limit (score mode {SCORE_MODE_MAX_STEPS})."),
-    click.option("--speed", is_flag=True, help=f"Speed mode: {SPEED_MODE_MAX_STEPS} steps."),
-    click.option("--headless", type=click.BOOL, default=True, show_default=True, help="Hide the browser window."),
-    click.option("--debug", is_flag=True, help="Print every step of every episode."),
-    click.option("--dry-run", is_flag=True, help="Print the plan and output paths; start nothing."),
-)
-
 run_options = _options(
+    click.option("--debug", is_flag=True, help="Print every step of every episode."),
+    click.option("--dry-run", is_flag=True, help="Check the config and backends, print the plan; start no browser."),
     click.option("--workers", type=click.IntRange(min=1), default=None,
                  help=f"Parallel episodes (default: the core count, {default_workers()} here)."),
     click.option("--executor", default="local", show_default=True,
@@ -82,40 +69,47 @@ run_options = _options(
     click.option("--resume", "resume_id", default=None, help="Finish the run with this id: only missing episodes run."),
     click.option("--retry-errors", is_flag=True, help="With --resume: also run again the episodes that errored."),
     click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False)),
-    click.option("--data-dir", default="data", show_default=True, type=click.Path(file_okay=False),
-                 help="Trajectories (data/trajectories/<mode>/<run_id>/)."),
 )
+
+allow_errors_option = click.option(
+    "--allow-errors", is_flag=True, help="Exit 0 even when episodes ended in init_error/error (they are counted).")
 
 
 def _fail(exc: Exception) -> HaloError:
     return HaloError(str(exc))
 
 
-def _max_steps(max_steps, speed):
-    return max_steps or (SPEED_MODE_MAX_STEPS if speed else None)
+def _require_selection(runtime, tasks_csv, suite, subset) -> None:
+    """A run over every installed task is never what was meant: name the suite."""
+    if not (tasks_csv or suite or subset):
+        installed = ", ".join(sorted(runtime.suites)) or "none installed"
+        raise HaloError(f"pass --suite NAME (installed: {installed}) or --tasks ID,ID (see `halo tasks`)")
 
 
-def _select(runtime, *, tasks_csv, suite, sites, split, task_version, task_registry, subset, config_path,
-            sample_size, seed) -> tuple[list, dict[str, Any]]:
-    suite_options = {"task_version": task_version, "task_registry": task_registry}
+def _select(runtime, config, *, tasks_csv, suite, sites, split, task_version, subset, config_path, sample_size,
+            seed) -> tuple[list, dict[str, Any]]:
+    options = suite_options(runtime, {**config.options, "task_version": task_version})
     try:
         tasks = select_tasks(runtime, task_ids=(tasks_csv or "").split(","), suite=suite, sites=sites, split=split,
                              subset=subset, config_path=config_path, sample_size=sample_size, seed=seed or 0,
-                             suite_options=suite_options)
+                             suite_options=options)
     except (TaskNotFound, ConfigError) as exc:
         raise _fail(exc) from None
     if not tasks:
         raise HaloError("no tasks match the selection (see `halo tasks`)")
     selection = {"tasks": tasks_csv, "suite": suite, "sites": list(sites), "split": split, "subset": subset,
                  "sample_size": sample_size, "sample_seed": seed}
-    return tasks, {"suite_options": {k: v for k, v in suite_options.items() if v is not None},
-                   "selection": selection}
+    return tasks, {"suite_options": options, "selection": selection}
 
 
 def _preflight(runtime, configs) -> None:
-    """Check every backend once, here, so a missing key stops the run before any task."""
+    """Check every policy and backend once, here, so a missing key or model directory stops the
+    run before any browser starts (``--dry-run`` included)."""
     for config in configs.values():
-        preflight_backends(runtime, config)
+        try:
+            preflight(runtime, config)
+        except PreflightError as exc:
+            raise _fail(exc) from None
 
 
 def _load_resume(results_dir: str, resume_id: str, kind: str) -> tuple[ResultsStore, dict]:
@@ -128,6 +122,13 @@ def _load_resume(results_dir: str, resume_id: str, kind: str) -> tuple[ResultsSt
     return store, plan
 
 
+def _resume_configs(plan, runtime) -> dict:
+    try:
+        return configs_from_plan(plan, runtime)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+
+
 def _new_store(results_dir: str, run_id: str) -> ResultsStore:
     store = ResultsStore(results_dir, run_id)
     if store.exists():
@@ -137,7 +138,7 @@ def _new_store(results_dir: str, run_id: str) -> ResultsStore:
 
 def _print_plan(plan: dict, runtime, store: ResultsStore, *, executor: str, workers: int | None,
                 pending: int | None = None) -> None:
-    configs = configs_from_plan(plan)
+    configs = configs_from_plan(plan, runtime)
     jobs = make_jobs(plan, resolve_plan_tasks(runtime, plan), configs)
     options = plan["options"]
     n_tasks, n_modes = len(plan["tasks"]), len(configs)
@@ -146,9 +147,10 @@ def _print_plan(plan: dict, runtime, store: ResultsStore, *, executor: str, work
                   f"{per_task} {'rollout' if plan['kind'] == 'rollouts' else 'attempt'}(s) = {len(jobs)} episode(s)"
                   + (f", {pending} still to run" if pending is not None else ""))
     for name, c in configs.items():
-        console.print(f"  mode {name}: policy={c.policy} worker={c.worker_backend} "
-                      f"manager={c.manager_backend if c.use_manager else 'off'} vac={c.use_vac} macros={c.use_macros} "
-                      f"max_steps={c.max_steps} temperature={c.worker_temperature}")
+        declared = runtime.options.options
+        extra = "".join(f" {k}={v}" for k, v in c.options.items() if k not in declared or v != declared[k].default)
+        console.print(f"  mode {name}: {describe_config(c)}; max_steps={c.max_steps} "
+                      f"temperature={c.worker_temperature}{extra}")
     console.print(f"  tasks: {', '.join(t['id'] for t in plan['tasks'])}")
     console.print(f"  executor: {executor}, {workers or default_workers()} worker(s); "
                   f"headless={options.get('headless')}")
@@ -158,19 +160,33 @@ def _print_plan(plan: dict, runtime, store: ResultsStore, *, executor: str, work
                                                                 "<task>", 0)).replace("attempt_0", "attempt_<k>"))
 
 
-_SHOWN = (("mode", "mode"), ("episodes", "episodes"), ("valid_tasks", "valid"), ("init_or_agent_errors", "errors"),
-          ("unscorable", "unscorable"), ("successes", "ok"), ("failures", "failed"), ("success_rate", "rate"),
-          ("median_steps", "steps~"), ("median_wall_time", "time~ s"), ("manager_call_rate", "mgr/step"),
-          ("cache_hit_rate", "cache hit"), ("cost_per_task", "$/ep"))
+_SHOWN = (("mode", "mode"), ("policy", "policy"), ("episodes", "episodes"), ("valid_tasks", "valid"),
+          ("init_or_agent_errors", "errors"), ("unscorable", "unscorable"), ("successes", "ok"),
+          ("failures", "failed"), ("success_rate", "rate"), ("median_steps", "steps~"),
+          ("median_wall_time", "time~ s"), ("manager_call_rate", "mgr/step"), ("cost_per_task", "$/ep"))
 
 
-def _print_matrix(rows: list[dict]) -> None:
+def _print_matrix(rows: list[dict], columns=()) -> None:
+    shown = _SHOWN + tuple((c.name, c.name) for c in columns)
+    percent = {c.name for c in columns if c.percent}
     table = Table(title="results by mode (full metrics in matrix.md)")
-    for column, header in _SHOWN:
-        table.add_column(header, justify="left" if column == "mode" else "right", no_wrap=column == "mode")
+    for column, header in shown:
+        table.add_column(header, justify="left" if column in ("mode", "policy") else "right",
+                         no_wrap=column == "mode")
     for row in rows:
-        table.add_row(*(_fmt(c, row.get(c)) for c, _ in _SHOWN))
+        table.add_row(*(_fmt(c, row.get(c), percent) for c, _ in shown))
     console.print(table)
+
+
+def _finish_errors(report, store: ResultsStore, allow_errors: bool) -> None:
+    """The last line says how many episodes errored; any error fails the command unless allowed."""
+    errors = report.errors
+    if not errors:
+        console.print("errors: 0 episodes ended in init_error/error")
+        return
+    console.print(f"errors: {errors} episode(s) ended in init_error/error (details: {store.errors_path})")
+    if not allow_errors:
+        sys.exit(1)
 
 
 def _run(runtime, plan, store, *, executor, workers, ray_address, debug, retry_errors, on_record=None):
@@ -188,60 +204,54 @@ def _run(runtime, plan, store, *, executor, workers, ray_address, debug, retry_e
 # --------------------------------------------------------------------------- eval
 
 
-@click.command("eval")
+@click.command("eval", cls=AgentCommand)
 @selection_options
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --sample-size draw.")
-@click.option("--mode", "modes", multiple=True, help="Agent mode (repeatable: a matrix of all given modes).")
+@click.option("--sample-seed", type=int, default=None, help="Seed of the --sample-size draw (default: --seed or 0).")
 @click.option("--all-modes", is_flag=True, help="Every mode (every experiment of --config).")
-@click.option("--experiment", "experiments", multiple=True, help="Experiment of --config (repeatable).")
-@agent_options
-@click.option("--temperature", type=float, default=None, help="Worker sampling temperature.")
-@click.option("--model-seed", type=int, default=None, help="Worker sampling seed (config seed).")
+@agent_options(many_modes=True)
 @click.option("--task-seed", type=int, default=None, help="Seed handed to the environment (EnvSettings.seed).")
 @click.option("--attempts", type=click.IntRange(min=1), default=1, show_default=True,
               help="Episodes per task and mode.")
 @run_options
+@allow_errors_option
 @click.pass_context
-def eval_command(ctx, tasks_csv, suite, sites, split, task_version, task_registry, subset, sample_size, seed, modes,
-                 all_modes, experiments, config_path, policy, worker_backend, manager_backend, max_steps, speed,
-                 headless, debug, dry_run, temperature, model_seed, task_seed, attempts, workers, executor,
-                 ray_address, run_id, resume_id, retry_errors, results_dir, data_dir) -> None:
+def eval_command(ctx, tasks_csv, suite, sites, split, task_version, subset, sample_size, sample_seed, all_modes,
+                 agent, task_seed, attempts, debug, dry_run, workers, executor, ray_address, run_id, resume_id,
+                 retry_errors, results_dir, allow_errors) -> None:
     """Evaluate modes on tasks, in parallel: a matrix of tasks × modes × attempts.
 
     Writes results/<run_id>/{run.json,episodes.jsonl,errors.jsonl,matrix.csv,matrix.md}
     and one trajectory per episode. Interrupted runs continue with --resume RUN_ID.
+    Exits 1 when an episode ended in init_error/error (--allow-errors: 0).
     """
     runtime = get_runtime(ctx)
     if resume_id:
         store, plan = _load_resume(results_dir, resume_id, "eval")
-        try:
-            configs = configs_from_plan(plan)
-            if dry_run:
+        configs = _resume_configs(plan, runtime)
+        _preflight(runtime, configs)
+        if dry_run:
+            try:
                 pending, _finished = pending_jobs(plan, runtime, store)
                 _print_plan(plan, runtime, store, executor=executor, workers=workers, pending=len(pending))
-                return
-        except (TaskNotFound, ConfigError) as exc:
-            raise _fail(exc) from None
+            except (TaskNotFound, ConfigError) as exc:
+                raise _fail(exc) from None
+            return
     else:
-        overrides = dict(policy=policy, worker_backend=worker_backend, manager_backend=manager_backend,
-                         max_steps=_max_steps(max_steps, speed), worker_temperature=temperature, seed=model_seed)
-        try:
-            configs = build_configs([*experiments, *modes], config_path=config_path, all_modes=all_modes,
-                                    overrides=overrides)
-        except ConfigError as exc:
-            raise _fail(exc) from None
-        tasks, options = _select(runtime, tasks_csv=tasks_csv, suite=suite, sites=sites, split=split,
-                                 task_version=task_version, task_registry=task_registry, subset=subset,
-                                 config_path=config_path, sample_size=sample_size, seed=seed)
+        _require_selection(runtime, tasks_csv, suite, subset)
+        configs = agent.configs(runtime, all_modes=all_modes)
+        _preflight(runtime, configs)
+        seed = sample_seed if sample_seed is not None else agent.seed
+        tasks, options = _select(runtime, next(iter(configs.values())), tasks_csv=tasks_csv, suite=suite, sites=sites,
+                                 split=split, task_version=task_version, subset=subset,
+                                 config_path=agent.config_path, sample_size=sample_size, seed=seed)
         run_id = run_id or new_run_id("eval")
         store = _new_store(results_dir, run_id)
-        options.update(attempts=attempts, headless=headless, data_dir=str(data_dir), task_seed=task_seed,
-                       config_path=config_path)
+        options.update(attempts=attempts, headless=agent.headless, data_dir=str(agent.data_dir), task_seed=task_seed,
+                       config_path=agent.config_path)
         plan = new_plan("eval", run_id, plan_tasks(runtime, tasks), configs, options)
         if dry_run:
             _print_plan(plan, runtime, store, executor=executor, workers=workers)
             return
-    _preflight(runtime, configs)
     if not resume_id:
         store.write_plan(plan)
     console.print(f"[bold]halo eval[/] run_id={plan['run_id']} modes={', '.join(configs)} "
@@ -250,74 +260,72 @@ def eval_command(ctx, tasks_csv, suite, sites, split, task_version, task_registr
                   retry_errors=retry_errors)
     if report.skipped:
         console.print(f"resumed: {report.skipped} episode(s) were already finished, {report.ran} ran now")
-    _print_matrix(report.rows)
+    _print_matrix(report.rows, report.columns)
     console.print(f"results: {store.dir}  (matrix.csv, matrix.md, episodes.jsonl, errors.jsonl)")
+    _finish_errors(report, store, allow_errors)
 
 
 # --------------------------------------------------------------------------- rollouts
 
 
-@click.command("rollouts")
+@click.command("rollouts", cls=AgentCommand)
 @selection_options
-@click.option("--mode", default="baseline_worker", show_default=True, help="Agent mode.")
-@click.option("--experiment", default=None, help="Experiment of --config (instead of --mode).")
-@agent_options
+@agent_options()
 @click.option("--rollouts-per-task", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--task-seed", type=int, default=None, help="Seed handed to the environment for every rollout.")
-@click.option("--temperature", type=float, default=None, help="Worker sampling temperature (exploration).")
-@click.option("--seed", type=int, default=None,
-              help="Base seed: the --sample-size draw and rollout i's model seed (seed + i).")
 @run_options
+@allow_errors_option
 @click.pass_context
-def rollouts_command(ctx, tasks_csv, suite, sites, split, task_version, task_registry, subset, sample_size, mode,
-                     experiment, config_path, policy, worker_backend, manager_backend, max_steps, speed, headless,
-                     debug, dry_run, rollouts_per_task, task_seed, temperature, seed, workers, executor, ray_address,
-                     run_id, resume_id, retry_errors, results_dir, data_dir) -> None:
+def rollouts_command(ctx, tasks_csv, suite, sites, split, task_version, subset, sample_size, agent, rollouts_per_task,
+                     task_seed, debug, dry_run, workers, executor, ray_address, run_id, resume_id, retry_errors,
+                     results_dir, allow_errors) -> None:
     """Collect N rollouts per task for RL, with explicit task seed and temperature.
 
+    --seed is the base seed: the --sample-size draw and rollout i's model seed (seed + i).
     Writes results/<run_id>/rollout_summary.jsonl (one line per rollout) and the trajectories.
+    Exits 1 when a rollout ended in init_error/error (--allow-errors: 0).
     """
     runtime = get_runtime(ctx)
     if resume_id:
         store, plan = _load_resume(results_dir, resume_id, "rollouts")
-        configs = configs_from_plan(plan)
+        configs = _resume_configs(plan, runtime)
     else:
-        overrides = dict(policy=policy, worker_backend=worker_backend, manager_backend=manager_backend,
-                         max_steps=_max_steps(max_steps, speed), worker_temperature=temperature)
-        try:
-            configs = build_configs([experiment or mode], config_path=config_path, overrides=overrides)
-        except ConfigError as exc:
-            raise _fail(exc) from None
-        tasks, options = _select(runtime, tasks_csv=tasks_csv, suite=suite, sites=sites, split=split,
-                                 task_version=task_version, task_registry=task_registry, subset=subset,
-                                 config_path=config_path, sample_size=sample_size, seed=seed)
+        _require_selection(runtime, tasks_csv, suite, subset)
+        configs = {agent.experiments[0] if agent.experiments else agent.mode: agent.config(runtime)}
+        config = next(iter(configs.values()))
+        tasks, options = _select(runtime, config, tasks_csv=tasks_csv, suite=suite, sites=sites, split=split,
+                                 task_version=task_version, subset=subset, config_path=agent.config_path,
+                                 sample_size=sample_size, seed=agent.seed)
         run_id = run_id or new_run_id("rollouts")
         store = _new_store(results_dir, run_id)
-        options.update(rollouts_per_task=rollouts_per_task, task_seed=task_seed, temperature=temperature, seed=seed,
-                       headless=headless, data_dir=str(data_dir), config_path=config_path)
+        options.update(rollouts_per_task=rollouts_per_task, task_seed=task_seed, temperature=agent.temperature,
+                       seed=agent.seed, headless=agent.headless, data_dir=str(agent.data_dir),
+                       config_path=agent.config_path)
         plan = new_plan("rollouts", run_id, plan_tasks(runtime, tasks), configs, options)
+    _preflight(runtime, configs)
     if dry_run:
         _print_plan(plan, runtime, store, executor=executor, workers=workers)
         return
-    _preflight(runtime, configs)
     if not resume_id:
         store.write_plan(plan)
     summary = store.appender("rollout_summary.jsonl")
 
     def on_record(job, record):
-        summary.append({"task": record["task"], "mode": record["mode"], "rollout_idx": record.get("rollout_idx"),
-                        "task_seed": record.get("task_seed"), "temperature": record.get("temperature"),
-                        "seed": record.get("seed"), "success": record["success"], "reward": record["reward"],
-                        "steps": record["steps"], "terminated_by": record["terminated_by"],
-                        "error": record.get("error", ""), "trajectory": record["trajectory"]})
+        summary.append({"task": record["task"], "mode": record["mode"], "policy": record.get("policy"),
+                        "rollout_idx": record.get("rollout_idx"), "task_seed": record.get("task_seed"),
+                        "temperature": record.get("temperature"), "seed": record.get("seed"),
+                        "success": record["success"], "reward": record["reward"], "steps": record["steps"],
+                        "terminated_by": record["terminated_by"], "error": record.get("error", ""),
+                        "trajectory": record["trajectory"]})
 
     console.print(f"[bold]halo rollouts[/] run_id={plan['run_id']} tasks={len(plan['tasks'])} "
                   f"rollouts/task={plan['options']['rollouts_per_task']}")
     report = _run(runtime, plan, store, executor=executor, workers=workers, ray_address=ray_address, debug=debug,
                   retry_errors=retry_errors, on_record=on_record)
-    rows = matrix(report.records, plan["modes"])
-    _print_matrix(rows)
+    columns = metric_columns(runtime)
+    _print_matrix(matrix(report.records, plan["modes"], columns=columns), columns)
     console.print(f"summary: {store.dir / 'rollout_summary.jsonl'}")
+    _finish_errors(report, store, allow_errors)
 
 
 # --------------------------------------------------------------------------- verify-exploration
@@ -342,45 +350,37 @@ def first_divergence(a: list[str], b: list[str], compare_steps: int) -> int | No
     return None
 
 
-@click.command("verify-exploration")
+@click.command("verify-exploration", cls=AgentCommand)
 @click.option("--task", "task_id", required=True, help="Task id.")
-@click.option("--mode", default="baseline_worker", show_default=True, help="Agent mode.")
 @click.option("--task-seed", type=int, default=None, help="Seed handed to the environment (same for both runs).")
 @click.option("--temperature-a", type=float, default=0.0, show_default=True)
 @click.option("--temperature-b", type=float, default=0.7, show_default=True)
 @click.option("--compare-steps", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--seed", type=int, default=None, help="Worker sampling seed (same for both runs).")
-@click.option("--task-version", default="v2", show_default=True)
-@click.option("--task-registry", type=click.Path(dir_okay=False), default=None)
-@agent_options
+@click.option("--task-version", default=None, help="Task version, for suites that have versions.")
+@agent_options()
 @run_options
 @click.pass_context
-def verify_exploration_command(ctx, task_id, mode, task_seed, temperature_a, temperature_b, compare_steps, seed,
-                               task_version, task_registry, config_path, policy, worker_backend, manager_backend,
-                               max_steps, speed, headless, debug, dry_run, workers, executor, ray_address, run_id,
-                               resume_id, retry_errors, results_dir, data_dir) -> None:
-    """Check that temperature changes the actions: same task and task seed, two temperatures."""
+def verify_exploration_command(ctx, task_id, task_seed, temperature_a, temperature_b, compare_steps, task_version,
+                               agent, debug, dry_run, workers, executor, ray_address, run_id, resume_id,
+                               retry_errors, results_dir) -> None:
+    """Check that temperature changes the actions: same task and task seed, two temperatures (--seed for both)."""
     runtime = get_runtime(ctx)
     if resume_id:
         raise HaloError("verify-exploration runs are short; start a new one instead of --resume")
-    overrides = dict(policy=policy, worker_backend=worker_backend, manager_backend=manager_backend,
-                     max_steps=_max_steps(max_steps, speed), seed=seed)
-    try:
-        configs = build_configs([mode], config_path=config_path, overrides=overrides)
-    except ConfigError as exc:
-        raise _fail(exc) from None
-    tasks, options = _select(runtime, tasks_csv=task_id, suite=None, sites=(), split=None, task_version=task_version,
-                             task_registry=task_registry, subset=None, config_path=None, sample_size=None, seed=0)
+    config = agent.config(runtime)
+    configs = {agent.experiments[0] if agent.experiments else agent.mode: config}
+    _preflight(runtime, {f"{name}@{t}": c.replace(worker_temperature=t) for name, c in configs.items()
+                         for t in (temperature_a, temperature_b)})
+    tasks, options = _select(runtime, config, tasks_csv=task_id, suite=None, sites=(), split=None,
+                             task_version=task_version, subset=None, config_path=None, sample_size=None, seed=0)
     run_id = run_id or new_run_id("explore")
     store = _new_store(results_dir, run_id)
-    options.update(temperatures=[temperature_a, temperature_b], task_seed=task_seed, headless=headless,
-                   data_dir=str(data_dir), compare_steps=compare_steps)
+    options.update(temperatures=[temperature_a, temperature_b], task_seed=task_seed, headless=agent.headless,
+                   data_dir=str(agent.data_dir), compare_steps=compare_steps)
     plan = new_plan("verify-exploration", run_id, plan_tasks(runtime, tasks), configs, options)
     if dry_run:
         _print_plan(plan, runtime, store, executor=executor, workers=workers)
         return
-    _preflight(runtime, {name: c.replace(worker_temperature=t) for name, c in configs.items()
-                         for t in (temperature_a, temperature_b)})
     store.write_plan(plan)
     report = _run(runtime, plan, store, executor=executor, workers=workers or 2, ray_address=ray_address,
                   debug=debug, retry_errors=False)
@@ -411,7 +411,6 @@ def verify_exploration_command(ctx, task_id, mode, task_seed, temperature_a, tem
     console.print(f"details: {store.dir / 'exploration.json'}")
 
 
-
 COMMANDS = (eval_command, rollouts_command, verify_exploration_command)
 
 
@@ -421,9 +420,6 @@ def register_commands(group: click.Group) -> None:
         group.add_command(command)
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # core groups exist before plugins extend them
 def halo_register_commands(cli):
     register_commands(cli)
-
-
-register_commands(cli)

@@ -26,7 +26,8 @@ from halo_core.config import AgentConfig
 from halo_core.env.protocol import EnvSettings
 from halo_core.model import EpisodeResult, StepRecord, TaskSpec
 
-__all__ = ["EpisodeJob", "EpisodeOutcome", "WorkerState", "execute_job", "failed_outcome", "trajectory_path"]
+__all__ = ["EpisodeJob", "EpisodeOutcome", "WorkerState", "execute_job", "failed_outcome", "make_environment",
+           "trajectory_path"]
 
 #: ``terminated_by`` values that make an episode an init/agent error (not a valid task).
 ERROR_ENDINGS = frozenset({"init_error", "error"})
@@ -86,6 +87,7 @@ def episode_record(job: EpisodeJob, result: EpisodeResult) -> dict[str, Any]:
     return {
         "task": job.task.id,
         "mode": job.config.mode,
+        "policy": job.config.policy,
         "attempt": job.attempt,
         "success": bool(result.success),
         "reward": float(result.reward),
@@ -96,9 +98,8 @@ def episode_record(job: EpisodeJob, result: EpisodeResult) -> dict[str, Any]:
         "scorable": bool(result.scorable),
         "usage": attrs.asdict(result.usage),
         "manager_calls": result.manager_calls,
-        "cache_hits": result.cache_hits,
-        "cache_misses": result.cache_misses,
-        "macro_steps": result.macro_steps,
+        "counters": dict(result.counters),  # plugins' numbers (halo_episode_counters), read by their metrics
+        "plugin_errors": list(result.plugin_errors),
         "final_message": result.final_message,
         "trajectory": str(job.trajectory),
         "worker_pid": os.getpid(),
@@ -155,7 +156,7 @@ class WorkerState:
         """The config's backends, made once per process (the parent already checked them)."""
         key = config.config_hash()
         if key not in self._backends:
-            from halo_core.cli import preflight_backends
+            from halo_core.preflight import preflight_backends
 
             self._backends[key] = preflight_backends(self.runtime, config)
         return self._backends[key]
@@ -163,15 +164,15 @@ class WorkerState:
     def environment(self, suite, job: EpisodeJob, settings: EnvSettings):
         """A new environment per episode, or the kept one when the suite allows reuse."""
         if not getattr(suite, "reuse_environments", False):
-            return suite.make_environment(job.task, settings), False
-        key = (suite.name, settings)
+            return make_environment(suite, job.task, settings, job.config.options), False
+        key = (suite.name, settings, _env_key(suite, job.config.options))
         env = self._envs.get(key)
         if env is None:
-            env = self._envs[key] = suite.make_environment(job.task, settings)
+            env = self._envs[key] = make_environment(suite, job.task, settings, job.config.options)
         return env, True
 
-    def discard_environment(self, suite, settings: EnvSettings) -> None:
-        env = self._envs.pop((suite.name, settings), None)
+    def discard_environment(self, suite, settings: EnvSettings, options: Mapping[str, Any] | None = None) -> None:
+        env = self._envs.pop((suite.name, settings, _env_key(suite, options or {})), None)
         if env is not None:
             _close_quietly(env)
 
@@ -182,6 +183,22 @@ class WorkerState:
 
     def run(self, job: EpisodeJob) -> EpisodeOutcome:
         return execute_job(job, self)
+
+
+def make_environment(suite, task: TaskSpec, settings: EnvSettings, options: Mapping[str, Any] | None = None):
+    """``suite.make_environment``, with the plugin option values its signature accepts
+    (a suite's own options reach it; the core names none of them)."""
+    from halo_core.runtime import accepted_options
+
+    return suite.make_environment(task, settings, **accepted_options(suite.make_environment, dict(options or {})))
+
+
+def _env_key(suite, options: Mapping[str, Any]) -> tuple:
+    """The option values that shape this suite's environments (modes differing only in other
+    options share one kept environment)."""
+    from halo_core.runtime import accepted_options
+
+    return tuple(sorted((k, repr(v)) for k, v in accepted_options(suite.make_environment, dict(options)).items()))
 
 
 def _close_quietly(env) -> None:
@@ -195,10 +212,10 @@ def _debug_printer(job: EpisodeJob):
     prefix = f"[{job.task.id} {job.config.mode} #{job.attempt}]"
 
     def show(record: StepRecord, after) -> None:
-        flags = [f for f, on in (("cache-hit", record.cache_hit), ("manager", record.manager_called)) if on]
+        flag = " manager" if record.manager_called else ""
         error = f" error: {record.error}" if record.error else ""
         print(f"{prefix} {record.step_idx:>3} {record.url} {record.decision.action} <{record.decision.source}> "
-              f"page={record.page_type} {' '.join(flags)}{error}".rstrip(), flush=True)
+              f"page={record.page_type}{flag}{error}".rstrip(), flush=True)
 
     return show
 
@@ -217,9 +234,8 @@ def execute_job(job: EpisodeJob, state: WorkerState | None = None) -> EpisodeOut
         runtime = state.runtime
         suite = state.suite_for(job)
         backends = state.backends_for(job.config)
-        # the site's run id is REAL's leaderboard id: "0" (no submission) unless RUNID names one
-        settings = EnvSettings(headless=job.headless, run_id=os.environ.get("RUNID") or "0", seed=job.task_seed,
-                               screenshot=job.config.use_screenshot)
+        # a suite's own settings (a run id it reports to, a registry) come from its plugin's options
+        settings = EnvSettings(headless=job.headless, seed=job.task_seed, screenshot=job.config.use_screenshot)
         env, kept = state.environment(suite, job, settings)
     except BaseException as exc:  # noqa: BLE001 - a setup failure is this episode's error, not the worker's
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -232,7 +248,7 @@ def execute_job(job: EpisodeJob, state: WorkerState | None = None) -> EpisodeOut
                              on_step=_debug_printer(job) if job.debug else None)
     except Exception as exc:  # run_episode catches plugin errors; this is a bug in a lifecycle hook
         if kept:
-            state.discard_environment(suite, settings)
+            state.discard_environment(suite, settings, job.config.options)
         else:
             _close_quietly(env)
         return failed_outcome(job, f"{type(exc).__name__}: {exc}", _traceback.format_exc(),
@@ -240,6 +256,6 @@ def execute_job(job: EpisodeJob, state: WorkerState | None = None) -> EpisodeOut
     if not kept:
         _close_quietly(env)
     elif result.terminated_by in ERROR_ENDINGS:
-        state.discard_environment(suite, settings)  # a kept environment that failed is not trusted again
+        state.discard_environment(suite, settings, job.config.options)  # a kept environment that failed is not trusted again
     return EpisodeOutcome(episode_record(job, result), str(result.info.get("traceback", "")) if
                           result.terminated_by in ERROR_ENDINGS else "")

@@ -21,22 +21,21 @@ The runbook's definitions, applied to episodes (one task × mode × attempt each
 ``median_steps`` / ``median_wall_time``
     Medians over all valid episodes (successes and failures alike).
 
-HALO's own additions, over valid episodes unless said otherwise:
+HALO's own additions:
 
+``policy``
+    The policy that decided (``worker`` is the model; ``expert``, … are plugins).
 ``manager_call_rate``
-    manager calls / steps.
-``cache_hit_rate``
-    VAC hits / VAC lookups (hits + misses): how often the cache answered when it
-    was asked. Empty when the cache was never consulted.
-``cache_hits_per_step``
-    VAC hits / steps: the share of all steps the cache decided.
-``macro_steps``
-    Total steps replayed by macro skills.
+    manager calls / steps, over valid episodes.
 ``model_calls_per_task``, ``tokens_in_per_task``, ``tokens_out_per_task``, ``cost_per_task``
     Model usage per episode, averaged over *all* episodes, errors included
     (a failed episode still spent its calls).
 ``tasks`` / ``tasks_solved``
     Distinct tasks, and distinct tasks solved in at least one attempt (pass@k).
+
+Plugins add columns (``halo_register_metrics``), computed over the valid episodes'
+records, whose ``counters`` hold what the plugins counted (e.g. cache hits); they
+follow the core columns in the tables.
 """
 
 from __future__ import annotations
@@ -52,14 +51,33 @@ import attrs
 from halo_core.evaluation.jobs import ERROR_ENDINGS
 from halo_core.model import EpisodeResult
 
-__all__ = ["METRIC_COLUMNS", "episode_kind", "matrix", "matrix_csv", "matrix_markdown", "summarize"]
+__all__ = ["METRIC_COLUMNS", "describe_config", "episode_kind", "matrix", "matrix_csv", "matrix_markdown",
+           "metric_columns", "summarize"]
 
+#: The core's columns; plugin columns (:func:`metric_columns`) follow them.
 METRIC_COLUMNS: tuple[str, ...] = (
-    "mode", "episodes", "valid_tasks", "init_or_agent_errors", "unscorable", "successes", "failures",
-    "success_rate", "median_steps", "median_wall_time", "manager_call_rate", "cache_hit_rate",
-    "cache_hits_per_step", "macro_steps", "model_calls_per_task", "tokens_in_per_task", "tokens_out_per_task",
-    "cost_per_task", "tasks", "tasks_solved",
+    "mode", "policy", "episodes", "valid_tasks", "init_or_agent_errors", "unscorable", "successes", "failures",
+    "success_rate", "median_steps", "median_wall_time", "manager_call_rate", "model_calls_per_task",
+    "tokens_in_per_task", "tokens_out_per_task", "cost_per_task", "tasks", "tasks_solved",
 )
+_RATES = {"success_rate", "manager_call_rate"}
+
+
+def metric_columns(runtime=None) -> tuple[Any, ...]:
+    """The plugins' :class:`~halo_core.runtime.MetricColumn` objects (none without a runtime)."""
+    if runtime is None:
+        return ()
+    return tuple(runtime.metrics.columns.values())
+
+
+def describe_config(config: Mapping[str, Any] | Any) -> str:
+    """One line saying who decides in a mode: the policy, and the models only when a model decides."""
+    c = config if isinstance(config, Mapping) else config.to_dict()
+    policy = c.get("policy", "worker")
+    manager = f", manager {c.get('manager_backend')}" if c.get("use_manager") and c.get("manager_backend") else ""
+    if policy == "worker":
+        return f"policy worker: model {c.get('worker_backend')}{manager}"
+    return f"policy {policy} (no worker model){manager}"
 
 
 def _as_record(item: Mapping[str, Any] | EpisodeResult) -> Mapping[str, Any]:
@@ -67,8 +85,7 @@ def _as_record(item: Mapping[str, Any] | EpisodeResult) -> Mapping[str, Any]:
         return {
             "task": item.task_id, "reward": item.reward, "steps": item.steps, "wall_time_sec": item.wall_time_sec,
             "terminated_by": item.terminated_by, "scorable": item.scorable, "usage": attrs.asdict(item.usage),
-            "manager_calls": item.manager_calls, "cache_hits": item.cache_hits, "cache_misses": item.cache_misses,
-            "macro_steps": item.macro_steps,
+            "manager_calls": item.manager_calls, "counters": dict(item.counters),
         }
     return item
 
@@ -87,19 +104,25 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-def summarize(items: Iterable[Mapping[str, Any] | EpisodeResult], mode: str = "") -> dict[str, Any]:
-    """The metrics of one group of episodes (usually one mode). See the module docstring."""
+def summarize(items: Iterable[Mapping[str, Any] | EpisodeResult], mode: str = "", *,
+              columns: Iterable[Any] = (), policy: str | None = None) -> dict[str, Any]:
+    """The metrics of one group of episodes (usually one mode). See the module docstring.
+
+    ``columns``: plugin :class:`~halo_core.runtime.MetricColumn` objects, each computed over
+    the valid episodes' records (a column that raises is left empty, not fatal).
+    """
     records = [_as_record(i) for i in items]
     kinds = [episode_kind(r) for r in records]
     valid = [r for r, k in zip(records, kinds) if k in ("success", "failure")]
     successes = kinds.count("success")
     steps = sum(int(r.get("steps", 0)) for r in valid)
-    hits = sum(int(r.get("cache_hits", 0)) for r in valid)
-    lookups = hits + sum(int(r.get("cache_misses", 0)) for r in valid)
     n = len(records)
     usage = [r.get("usage") or {} for r in records]
-    return {
+    if policy is None:
+        policy = ", ".join(sorted({str(r.get("policy")) for r in records if r.get("policy")}))
+    row = {
         "mode": mode,
+        "policy": policy,
         "episodes": n,
         "valid_tasks": len(valid),
         "init_or_agent_errors": kinds.count("error"),
@@ -110,9 +133,6 @@ def summarize(items: Iterable[Mapping[str, Any] | EpisodeResult], mode: str = ""
         "median_steps": statistics.median(int(r.get("steps", 0)) for r in valid) if valid else None,
         "median_wall_time": statistics.median(float(r.get("wall_time_sec", 0.0)) for r in valid) if valid else None,
         "manager_call_rate": _ratio(sum(int(r.get("manager_calls", 0)) for r in valid), steps),
-        "cache_hit_rate": _ratio(hits, lookups),
-        "cache_hits_per_step": _ratio(hits, steps),
-        "macro_steps": sum(int(r.get("macro_steps", 0)) for r in valid),
         "model_calls_per_task": _ratio(sum(int(u.get("calls", 0)) for u in usage), n),
         "tokens_in_per_task": _ratio(sum(int(u.get("tokens_in", 0)) for u in usage), n),
         "tokens_out_per_task": _ratio(sum(int(u.get("tokens_out", 0)) for u in usage), n),
@@ -120,21 +140,46 @@ def summarize(items: Iterable[Mapping[str, Any] | EpisodeResult], mode: str = ""
         "tasks": len({r.get("task") for r in records}),
         "tasks_solved": len({r.get("task") for r, k in zip(records, kinds) if k == "success"}),
     }
+    for column in columns:
+        try:
+            row[column.name] = column.compute(list(valid))
+        except Exception:  # noqa: BLE001 - one plugin's broken column must not lose the run's table
+            row[column.name] = None
+    return row
 
 
-def matrix(records: Iterable[Mapping[str, Any]], modes: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """One :func:`summarize` row per mode: ``modes`` first, in order, then any others seen."""
+def matrix(records: Iterable[Mapping[str, Any]], modes: Iterable[str] | Mapping[str, Any] = (), *,
+           columns: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    """One :func:`summarize` row per mode: ``modes`` first, in order, then any others seen.
+
+    ``modes`` may map names to config dicts (a plan's ``modes``): rows then name each
+    mode's policy and carry its ``description`` even before an episode finished.
+    """
+    columns = tuple(columns)
+    configs = modes if isinstance(modes, Mapping) else {}
     by_mode: dict[str, list[Mapping[str, Any]]] = {m: [] for m in modes}
     for r in records:
         by_mode.setdefault(str(r.get("mode", "")), []).append(r)
-    return [summarize(rs, mode) for mode, rs in by_mode.items()]
+    rows = []
+    for mode, rs in by_mode.items():
+        config = configs.get(mode)
+        row = summarize(rs, mode, columns=columns, policy=config.get("policy") if config else None)
+        if config:
+            row["description"] = describe_config(config)
+        rows.append(row)
+    return rows
 
 
-def _fmt(column: str, value: Any) -> str:
+def table_columns(columns: Iterable[Any] = ()) -> tuple[str, ...]:
+    """The core columns, then the plugins' (by name)."""
+    return METRIC_COLUMNS + tuple(c.name for c in columns if c.name not in METRIC_COLUMNS)
+
+
+def _fmt(column: str, value: Any, percent: Iterable[str] = ()) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        if column in ("success_rate", "manager_call_rate", "cache_hit_rate", "cache_hits_per_step"):
+        if column in _RATES or column in percent:
             return f"{value:.3f}"
         if column == "cost_per_task":
             return f"{value:.4f}"
@@ -142,32 +187,44 @@ def _fmt(column: str, value: Any) -> str:
     return str(value)
 
 
-def matrix_csv(rows: list[dict[str, Any]]) -> str:
+def matrix_csv(rows: list[dict[str, Any]], columns: Iterable[Any] = ()) -> str:
+    names = table_columns(columns)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(METRIC_COLUMNS), lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=list(names), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in METRIC_COLUMNS})
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in names})
     return out.getvalue()
 
 
-def matrix_markdown(rows: list[dict[str, Any]], *, title: str = "") -> str:
+def matrix_markdown(rows: list[dict[str, Any]], *, title: str = "", columns: Iterable[Any] = ()) -> str:
+    columns = tuple(columns)
+    names = table_columns(columns)
+    percent = {c.name for c in columns if c.percent}
     lines = [f"# {title}", ""] if title else []
-    lines.append("| " + " | ".join(METRIC_COLUMNS) + " |")
-    lines.append("|" + "|".join("---" if c == "mode" else "---:" for c in METRIC_COLUMNS) + "|")
+    lines.append("| " + " | ".join(names) + " |")
+    lines.append("|" + "|".join("---" if c in ("mode", "policy") else "---:" for c in names) + "|")
     for row in rows:
-        lines.append("| " + " | ".join(_fmt(c, row.get(c)) for c in METRIC_COLUMNS) + " |")
+        lines.append("| " + " | ".join(_fmt(c, row.get(c), percent) for c in names) + " |")
     lines += ["", "valid_tasks excludes init/agent errors and unscorable episodes; success_rate = successes / "
-              "valid_tasks; medians over valid episodes; cache_hit_rate = VAC hits / VAC lookups; "
-              "usage columns are means over all episodes. Empty cell: not defined (no denominator).", ""]
+              "valid_tasks; medians over valid episodes; usage columns are means over all episodes. "
+              "Empty cell: not defined (no denominator).", ""]
+    described = [row for row in rows if row.get("description")]
+    if described:
+        lines += ["Modes:", ""] + [f"- {row['mode']}: {row['description']}" for row in described] + [""]
+    explained = [c for c in columns if c.description]
+    if explained:
+        lines += ["Plugin columns:", ""] + [f"- {c.name} ({c.plugin or 'plugin'}): {c.description}"
+                                           for c in explained] + [""]
     return "\n".join(lines)
 
 
-def write_matrix(rows: list[dict[str, Any]], directory: Path, *, title: str = "") -> tuple[Path, Path]:
+def write_matrix(rows: list[dict[str, Any]], directory: Path, *, title: str = "",
+                 columns: Iterable[Any] = ()) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = directory / "matrix.csv", directory / "matrix.md"
-    _atomic_write(csv_path, matrix_csv(rows))
-    _atomic_write(md_path, matrix_markdown(rows, title=title))
+    _atomic_write(csv_path, matrix_csv(rows, columns))
+    _atomic_write(md_path, matrix_markdown(rows, title=title, columns=columns))
     return csv_path, md_path
 
 

@@ -12,20 +12,31 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from halo_core.config import MODES, AgentConfig, ConfigError, load_experiments, mode_config
+from halo_core.config import AgentConfig, ConfigError, build_config, load_experiments
 from halo_core.env.protocol import TaskNotFound
 from halo_core.evaluation.jobs import EpisodeJob
 from halo_core.model import TaskSpec
 from halo_core.runtime import accepted_options
 
-__all__ = ["build_configs", "make_jobs", "plan_tasks", "resolve_plan_tasks", "select_tasks", "suite_kwargs"]
+__all__ = ["configs_from_plan", "make_jobs", "plan_tasks", "resolve_plan_tasks", "select_tasks", "suite_kwargs",
+           "suite_options"]
 
 DEFAULT_EXPERIMENTS = Path("configs/experiments.yaml")
 
 
 def suite_kwargs(fn: Callable[..., Any], options: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``options`` (e.g. ``task_version``, ``task_registry``) that ``fn`` accepts."""
+    """The ``options`` (e.g. ``task_version``, a suite's own plugin options) that ``fn`` accepts."""
     return accepted_options(fn, dict(options))
+
+
+def suite_options(runtime, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The non-None ``options`` some installed suite's ``list_tasks``/``resolve`` accepts (what a plan
+    records, so ``--resume`` selects the same tasks)."""
+    out: dict[str, Any] = {}
+    for suite in runtime.suites.values():
+        for fn in (suite.list_tasks, suite.resolve):
+            out.update(accepted_options(fn, dict(options)))
+    return out
 
 
 def resolve_task(runtime, task_id: str, suite_options: Mapping[str, Any]) -> TaskSpec:
@@ -44,12 +55,12 @@ def suite_of(runtime, task: TaskSpec) -> str:
     raise TaskNotFound(f"no installed suite claims task {task.id!r}")
 
 
-def _subset(name: str, config_path: str | None) -> Any:
+def _subset(name: str, config_path: str | None, runtime=None) -> Any:
     path = Path(config_path) if config_path else DEFAULT_EXPERIMENTS
     if not path.exists():
         raise ConfigError(f"--subset {name!r} needs an experiments file with task_subsets (--config); "
                           f"{str(path)!r} does not exist")
-    subsets = load_experiments(path).task_subsets
+    subsets = load_experiments(path, runtime=runtime).task_subsets
     if name not in subsets:
         raise ConfigError(f"task subset {name!r} is not defined in {path}; defined: {', '.join(subsets) or 'none'}")
     return subsets[name]
@@ -70,7 +81,7 @@ def select_tasks(runtime, *, task_ids: Iterable[str] = (), suite: str | None = N
     ids = [t for t in task_ids if t]
     sites = list(sites)
     if not ids and subset:
-        spec = _subset(subset, config_path)
+        spec = _subset(subset, config_path, runtime)
         if isinstance(spec, str):
             ids = [t.strip() for t in spec.split(",") if t.strip()]
         elif isinstance(spec, Mapping):
@@ -100,28 +111,6 @@ def select_tasks(runtime, *, task_ids: Iterable[str] = (), suite: str | None = N
     return found
 
 
-def build_configs(names: Iterable[str], *, config_path: str | None = None, all_modes: bool = False,
-                  overrides: Mapping[str, Any] | None = None) -> dict[str, AgentConfig]:
-    """Agent config per mode/experiment name (experiments file first, then built-in modes)."""
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if str(overrides.get("manager_backend", "")).lower() in ("none", "off"):
-        overrides.pop("manager_backend")  # e.g. a local Qwen worker offline, with no hosted manager
-        overrides["use_manager"] = False
-    experiments = load_experiments(config_path) if config_path else None
-    names = list(dict.fromkeys(names))
-    if all_modes:
-        names += [n for n in (experiments.experiments if experiments else MODES) if n not in names]
-    if not names:
-        names = ["baseline_worker"]
-    configs = {}
-    for name in names:
-        if experiments is not None:
-            configs[name] = experiments.config(name, **overrides)
-        else:
-            configs[name] = mode_config(name, **overrides)
-    return configs
-
-
 def plan_tasks(runtime, tasks: list[TaskSpec]) -> list[dict[str, str]]:
     return [{"id": t.id, "suite": suite_of(runtime, t)} for t in tasks]
 
@@ -135,9 +124,11 @@ def resolve_plan_tasks(runtime, plan: Mapping[str, Any]) -> list[tuple[TaskSpec,
     return out
 
 
-def configs_from_plan(plan: Mapping[str, Any]) -> dict[str, AgentConfig]:
+def configs_from_plan(plan: Mapping[str, Any], runtime=None) -> dict[str, AgentConfig]:
+    """The plan's configs, rebuilt with the installed plugins' options (a plugin that declared
+    one of them must still be installed)."""
     try:
-        return {name: AgentConfig(**values) for name, values in plan["modes"].items()}
+        return {name: build_config(runtime=runtime, **values) for name, values in plan["modes"].items()}
     except (TypeError, ConfigError) as exc:
         raise ConfigError(f"run.json has a config this HALO cannot rebuild: {exc}") from None
 

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from halo_core.evaluation.executors import create_executor
 from halo_core.evaluation.jobs import EpisodeJob, EpisodeOutcome
-from halo_core.evaluation.metrics import episode_kind, matrix, write_matrix
+from halo_core.evaluation.metrics import episode_kind, matrix, metric_columns, write_matrix
 from halo_core.evaluation.plan import configs_from_plan, make_jobs, resolve_plan_tasks
 from halo_core.evaluation.progress import RunProgress
 from halo_core.evaluation.store import ResultsStore, episode_key
@@ -24,12 +24,19 @@ __all__ = ["RunReport", "pending_jobs", "run_plan"]
 class RunReport:
     """What a finished (or interrupted) run produced."""
 
-    def __init__(self, plan: Mapping[str, Any], records: list[dict[str, Any]], ran: int, skipped: int) -> None:
+    def __init__(self, plan: Mapping[str, Any], records: list[dict[str, Any]], ran: int, skipped: int,
+                 columns: tuple[Any, ...] = ()) -> None:
         self.plan, self.records, self.ran, self.skipped = plan, records, ran, skipped
+        self.columns = columns  # the plugins' metric columns
 
     @property
     def rows(self) -> list[dict[str, Any]]:
-        return matrix(self.records, self.plan.get("modes", {}))
+        return matrix(self.records, self.plan.get("modes", {}), columns=self.columns)
+
+    @property
+    def errors(self) -> int:
+        """Episodes of this run that ended in ``init_error`` or ``error``."""
+        return sum(episode_kind(r) == "error" for r in self.records)
 
 
 def pending_jobs(plan: Mapping[str, Any], runtime, store: ResultsStore, *, debug: bool = False,
@@ -39,7 +46,7 @@ def pending_jobs(plan: Mapping[str, Any], runtime, store: ResultsStore, *, debug
     A trajectory file without its episode line is not "finished": its job runs again
     and the logger overwrites the file.
     """
-    configs = configs_from_plan(plan)
+    configs = configs_from_plan(plan, runtime)
     jobs = make_jobs(plan, resolve_plan_tasks(runtime, plan), configs, debug=debug)
     wanted = {job.key for job in jobs}
     finished = [r for r in store.episodes() if episode_key(r) in wanted]
@@ -60,9 +67,10 @@ def run_plan(plan: Mapping[str, Any], runtime, store: ResultsStore, *, executor:
     jobs, finished = pending_jobs(plan, runtime, store, debug=debug, retry_errors=retry_errors)
     records = list(finished)
     total = len(jobs) + len(finished)
+    columns = metric_columns(runtime)
     if not jobs:
-        _finish(plan, store, records)
-        return RunReport(plan, records, 0, len(finished))
+        _finish(plan, store, records, columns)
+        return RunReport(plan, records, 0, len(finished), columns)
     runner = create_executor(executor, workers=workers, address=address, **dict(executor_options or {}))
     kinds = [episode_kind(r) for r in finished]
 
@@ -84,11 +92,13 @@ def run_plan(plan: Mapping[str, Any], runtime, store: ResultsStore, *, executor:
         with progress:
             runner.map(jobs, on_result)
     finally:
-        _finish(plan, store, records)
+        _finish(plan, store, records, columns)
         store.close()
-    return RunReport(plan, records, len(jobs), len(finished))
+    return RunReport(plan, records, len(jobs), len(finished), columns)
 
 
-def _finish(plan: Mapping[str, Any], store: ResultsStore, records: list[dict[str, Any]]) -> None:
+def _finish(plan: Mapping[str, Any], store: ResultsStore, records: list[dict[str, Any]],
+            columns: tuple[Any, ...] = ()) -> None:
     if plan.get("kind", "eval") == "eval":
-        write_matrix(matrix(records, plan.get("modes", {})), store.dir, title=f"HALO eval {plan['run_id']}")
+        write_matrix(matrix(records, plan.get("modes", {}), columns=columns), store.dir,
+                     title=f"HALO eval {plan['run_id']}", columns=columns)

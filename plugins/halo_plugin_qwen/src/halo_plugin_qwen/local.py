@@ -20,6 +20,7 @@ cached per (base, adapter, device), so backends made per episode share one copy.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any, Sequence
@@ -60,7 +61,12 @@ def resolve_spec(spec: str) -> tuple[str, str | None]:
 
 
 def _looks_local(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
+    """A path rather than a hub id: ``./x``, ``/x``, ``~/x``, an existing path, or ``a/b/...`` whose
+    first part is a local directory (``checkpoints/qwen_bc``); ``Qwen/Qwen2.5-3B-Instruct`` stays a hub id."""
+    if name.startswith((".", "/", "~")) or Path(name).expanduser().exists():
+        return True
+    parts = name.split(os.sep)
+    return len(parts) > 1 and (len(parts) > 2 or Path(parts[0]).is_dir())
 
 
 class LocalBackend(RemoteBackend):
@@ -80,6 +86,11 @@ class LocalBackend(RemoteBackend):
 
     def check(self) -> None:
         """Paths exist and the libraries are installed; nothing is loaded."""
+        for what, name in (("model", self.base), ("adapter", self.adapter)):
+            if name and _looks_local(name) and not (Path(name).expanduser() / "config.json").exists() \
+                    and not (Path(name).expanduser() / "adapter_config.json").exists():
+                raise BackendConfigError(f"{self.name}: {what} directory {name!r} does not exist or holds no "
+                                         f"{'adapter_config.json' if what == 'adapter' else 'config.json'}")
         try:
             import peft  # noqa: F401
             import torch  # noqa: F401
@@ -87,11 +98,6 @@ class LocalBackend(RemoteBackend):
         except ImportError as exc:
             raise BackendConfigError(f"{self.name}: {exc.name} is not installed; "
                                      "pip install 'halo-plugin-qwen[local]'") from None
-        for what, name in (("model", self.base), ("adapter", self.adapter)):
-            if name and _looks_local(name) and not (Path(name).expanduser() / "config.json").exists() \
-                    and not (Path(name).expanduser() / "adapter_config.json").exists():
-                raise BackendConfigError(f"{self.name}: {what} directory {name!r} does not exist or holds no "
-                                         f"{'adapter_config.json' if what == 'adapter' else 'config.json'}")
 
     # -- loading
     def _device(self) -> str:

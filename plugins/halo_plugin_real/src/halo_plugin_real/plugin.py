@@ -19,6 +19,15 @@ def halo_register_environments(register):
 
 
 @hookimpl
+def halo_addoption(register):
+    # the core hands option values to the suite methods that accept them by name
+    register("task_registry", type=str, default=None, flag="--task-registry",
+             help="pin REAL tasks to a registry snapshot JSON ('none' turns pinning off; see `halo tasks snapshot`)")
+    register("leaderboard_run_id", type=str, default=None, flag="--leaderboard-run-id",
+             help="REAL leaderboard run id sent to the site's /config (default: $RUNID; see `halo real`)")
+
+
+@hookimpl
 def halo_register_commands(cli):
     from .commands import register
 

@@ -175,8 +175,9 @@ class RealSuite:
             self._check_pinned(spec, registry)
         return spec
 
-    def make_environment(self, task: TaskSpec, settings: EnvSettings) -> RealEnvironment:
-        run_id = os.environ.get("RUNID", "").strip()
+    def make_environment(self, task: TaskSpec, settings: EnvSettings,
+                         leaderboard_run_id: str | None = None) -> RealEnvironment:
+        run_id = (leaderboard_run_id or os.environ.get("RUNID", "")).strip()
         if run_id and str(settings.run_id) in ("", "0"):
             # agisdk gives $RUNID priority over everything; HALO does when no run id was chosen
             settings = attrs.evolve(settings, run_id=run_id)
