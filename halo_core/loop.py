@@ -156,7 +156,10 @@ class EpisodeRunner:
         self.error = ""
         self.traceback = ""
         self.result: EpisodeResult | None = None
-        self._started = 0.0
+        self.started = False
+        self.env_reward: float | None = None
+        self._started = time.monotonic()
+        self._last_raw: RawObservation | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -165,9 +168,16 @@ class EpisodeRunner:
         """The episode ended (terminal action, error) or reached its step limit."""
         return self.terminated_by != "max_steps" or self.episode.step_idx >= self.episode.config.max_steps
 
-    def start(self) -> Episode:
-        episode, config, task = self.episode, self.episode.config, self.episode.task
-        self._started = time.monotonic()
+    def start(self, *, instruction: str = "") -> Episode:
+        """Begin the episode. ``instruction`` is the environment's statement of the task
+        (``RawObservation.goal`` at reset) when it generates one; it replaces the task's goal
+        for the prompts, the trajectory and every hook."""
+        if self.started:
+            return self.episode
+        self.started = True
+        episode, config = self.episode, self.episode.config
+        if instruction and instruction != episode.task.goal:
+            episode.task = attrs.evolve(episode.task, goal=instruction)
         self.runtime.hook.halo_episode_start(episode=episode)
         episode.log(start_event(episode, runner=self.runner))
         if config.policy not in self.runtime.policies:
@@ -177,8 +187,10 @@ class EpisodeRunner:
 
     def observe(self, raw: RawObservation) -> Observation:
         """Turn a raw observation (after reset or after the last action) into an Observation."""
-        observation = observe(self.runtime, raw, self.episode)
-        return observation
+        self._last_raw = raw
+        if raw.reward is not None:
+            self.env_reward = float(raw.reward)
+        return observe(self.runtime, raw, self.episode)
 
     def decide(self, observation: Observation) -> Decision:
         """Ask the hierarchy for the next action on ``observation``."""
@@ -218,10 +230,18 @@ class EpisodeRunner:
         ended = terminal_message(decision.action)
         if ended is not None and not error:
             self.terminated_by, self.final_message = ended
+        elif after is not None and self._last_raw is not None and (self._last_raw.terminated
+                                                                   or self._last_raw.truncated):
+            self.end_by_environment()
         return record
 
     def fail(self, exc: BaseException, *, init: bool = False) -> None:
         """End the episode with an error (``init_error`` when the environment never started)."""
+        if not self.started:
+            try:
+                self.start()
+            except Exception:  # the episode is failing already; its start event still gets written
+                pass
         self.terminated_by = "init_error" if init else "error"
         self.error = str(exc) if init else f"{type(exc).__name__}: {exc}"
         self.traceback = traceback.format_exc() if sys.exc_info()[0] is not None else ""
@@ -238,6 +258,8 @@ class EpisodeRunner:
         """Score, count, fire ``halo_episode_end`` and log the end event (once)."""
         if self.result is not None:
             return self.result
+        if not self.started:
+            self.start()
         episode = self.episode
         hook = self.runtime.hook
         counters: dict[str, float] = {}
@@ -300,17 +322,20 @@ def run_episode(
 ) -> EpisodeResult:
     """Run one episode of ``task`` in ``env`` and return its scored result.
 
-    The episode always ends with an ``episode_end`` event and a result, whatever
-    happens: a dead environment or a failing model call becomes ``error``.
+    The environment is reset first, so an instruction it generates (per seed) is the
+    episode's goal from the first event on. The episode ends on a terminal action, when
+    the environment ends it (``terminated``/``truncated``: ``terminated_by="env"``), at
+    ``max_steps``, or on an error; it always ends with an ``episode_end`` event and a
+    result: a dead environment or a failing model call becomes ``error``.
     """
     runner = EpisodeRunner(task, config, runtime, run_id=run_id, attempt=attempt, data_dir=data_dir,
                            backends=backends)
     try:
-        runner.start()
         try:
             raw = env.reset(task)
         except EnvironmentDead as exc:
             raise InitError(str(exc)) from exc
+        runner.start(instruction=raw.goal)
         observation = runner.observe(raw)
         while not runner.done:
             step_started = time.perf_counter()

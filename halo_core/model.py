@@ -32,6 +32,10 @@ class TaskSpec:
     points: float = 1.0
     evals: tuple[Mapping[str, Any], ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+    #: Extra origins (``scheme://host[:port]``) the task's flow may visit beside its start_url's origin.
+    allowed_origins: tuple[str, ...] = ()
+    #: the instance of a procedurally generated task (a benchmark's page seed); None = the suite's default
+    seed: int | None = None
 
 
 @attrs.frozen
@@ -86,6 +90,15 @@ class RawObservation:
     focused_bid: str | None = None
     last_action: str = ""
     last_action_error: str = ""
+    #: the task's instruction as the environment states it (set at reset by environments that
+    #: generate it per seed); "" means the task's own goal stands
+    goal: str = ""
+    #: the environment ended the episode itself (Gymnasium's terminated: its success or
+    #: failure rule fired) or cut it short (truncated: its own time limit)
+    terminated: bool = False
+    truncated: bool = False
+    #: the environment's own reward so far, when it reports one
+    reward: float | None = None
 
 
 @attrs.frozen

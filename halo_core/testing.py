@@ -40,6 +40,9 @@ def check_environment(env, task: TaskSpec) -> None:
     """
     raw = env.reset(task)
     assert isinstance(raw, RawObservation), f"reset() must return RawObservation, got {type(raw).__name__}"
+    assert isinstance(raw.goal, str), "RawObservation.goal (the instruction at reset) must be a string"
+    assert isinstance(raw.terminated, bool) and isinstance(raw.truncated, bool), "terminated/truncated must be bools"
+    assert not raw.terminated and not raw.truncated, "an episode must not be over at reset"
     assert isinstance(raw.url, str) and raw.url, "observation needs a URL"
     assert all(isinstance(n, AXNode) for n in raw.axtree), "axtree must hold AXNode items"
     bids = [n.bid for n in raw.axtree if n.bid]
@@ -57,6 +60,28 @@ def check_environment(env, task: TaskSpec) -> None:
     assert 0.0 <= evaluation.reward, "reward must be non-negative"
     env.close()
     env.close()  # idempotent
+
+
+def _page_key(raw: RawObservation) -> tuple:
+    return raw.goal, tuple((n.role, n.name, n.value) for n in raw.axtree)
+
+
+def check_seeded_environment(env, task: TaskSpec, seeds: tuple[int, ...] = (1, 2, 3)) -> None:
+    """Assert that a procedurally generated environment is deterministic per seed
+    (Gymnasium's reset-determinism check): the same ``task.seed`` gives the same
+    instruction and page twice, and different seeds give different instances."""
+    import attrs as _attrs
+
+    seen = {}
+    for seed in seeds:
+        instance = _attrs.evolve(task, seed=seed)
+        first = _page_key(env.reset(instance))
+        again = _page_key(env.reset(instance))
+        assert first == again, f"seed {seed}: two resets gave different instructions or pages"
+        seen[seed] = first
+    if len(seeds) > 1:
+        assert len(set(seen.values())) > 1, f"seeds {seeds} all gave the same instance: is the seed used?"
+    env.close()
 
 
 def check_backend(backend: Backend) -> None:

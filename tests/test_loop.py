@@ -2,6 +2,8 @@
 
 import json
 
+import attrs
+
 import pytest
 from helpers import EXPERT_PATH, shop_env, shop_task
 
@@ -301,3 +303,75 @@ def test_recovery_never_steps_back_off_the_first_page(tmp_path):
                 data_dir=tmp_path, backends={"worker": scripted(errors)})
     steps = _sources(tmp_path, "baseline_worker")
     assert ("recovery", "go_back()") in [(s, a) for s, a, _ in steps]
+
+
+class SeededEnv:
+    """An environment that generates its instruction per seed and ends the episode itself,
+    as procedurally generated benchmarks do."""
+
+    WORDS = ["apple", "berry", "cherry", "damson", "elder"]
+
+    def __init__(self):
+        self.target = ""
+        self.done = False
+
+    def _raw(self, action="", error="", reward=None, terminated=False, goal=""):
+        from halo_core.model import AXNode, RawObservation
+
+        nodes = tuple(AXNode("button", w, bid=str(i)) for i, w in enumerate(self.WORDS))
+        return RawObservation(url="http://seeded.test/", axtree=nodes, last_action=action, last_action_error=error,
+                              goal=goal, terminated=terminated, reward=reward)
+
+    def reset(self, task):
+        import random
+
+        self.target = random.Random(task.seed).choice(self.WORDS)
+        self.done = False
+        return self._raw(goal=f"Click the button {self.target}.")
+
+    def step(self, action):
+        from halo_core.actions import ActionError, parse_action
+
+        try:
+            parsed = parse_action(action)
+        except ActionError as exc:
+            return self._raw(action, error=str(exc))
+        if parsed.name == "click" and not parsed.args[0].isdigit():
+            return self._raw(action, error=f"element {parsed.args[0]!r} is not on the current page")
+        if parsed.name == "click":
+            self.done = True
+            reward = 1.0 if self.WORDS[int(parsed.args[0])] == self.target else -1.0
+            return self._raw(action, reward=reward, terminated=True)
+        return self._raw(action)
+
+    def evaluate(self, final_message, infeasible):
+        from halo_core.model import Evaluation
+
+        return Evaluation(reward=1.0 if self.done else 0.0, success=self.done)
+
+    def close(self):
+        pass
+
+
+def test_the_environment_states_the_instruction_and_ends_the_episode(tmp_path):
+    from halo_core.model import TaskSpec
+    from halo_core.testing import check_environment, check_seeded_environment
+
+    base = TaskSpec(id="seeded.click", goal="(set by the page)", suite="seeded")
+    goals = {}
+    for seed in (2, 3, 2):
+        worker = scripted(["noop()", "click('0')", "click('1')"])
+        task = attrs.evolve(base, seed=seed)
+        result = run_episode(task, mode_config("baseline_worker", env={}, max_steps=10), SeededEnv(), make_runtime(),
+                             run_id=f"s{seed}", data_dir=tmp_path, backends={"worker": worker})
+        # the loop stopped when the environment ended the episode, not at max_steps
+        assert result.terminated_by == "env" and result.steps == 2 and len(worker.calls) == 2
+        path = tmp_path / "trajectories" / "baseline_worker" / f"s{seed}" / "seeded.click__attempt_0.jsonl"
+        events = [json.loads(line) for line in path.read_text().splitlines()]
+        goals.setdefault(seed, set()).add(events[0]["goal"])
+        assert "Click the button" in worker.calls[0][-1].content  # the prompt has the page's instruction
+        assert events[0]["goal"] in worker.calls[0][-1].content
+    assert len(goals[2]) == 1  # same seed, same instruction
+    assert goals[2] != goals[3]  # another seed, another instance
+    check_seeded_environment(SeededEnv(), base, seeds=(1, 2, 3, 4))
+    check_environment(SeededEnv(), attrs.evolve(base, seed=1))
