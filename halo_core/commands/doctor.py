@@ -73,10 +73,11 @@ def _keys(runtime, environ) -> Iterator[Check]:
     wanted: dict[str, list[str]] = {}
     for row in runtime.backends.describe():
         for var in _KEY_VAR.findall(f"{row['requires']} {row['description']}"):
-            wanted.setdefault(var, []).append(row["prefix"])
+            if row["prefix"] not in wanted.setdefault(var, []):
+                wanted[var].append(row["prefix"])
     for var in sorted(wanted):
         present = bool(environ.get(var, "").strip())
-        yield Check(f"key {var}", present, f"{'set' if present else 'not set'} (for {', '.join(wanted[var])}:)",
+        yield Check(f"key {var}", present, f"{'set' if present else 'not set'} (for {', '.join(p + ':' for p in wanted[var])})",
                     "" if present else f"export {var}=... (or put it in .env) to use those backends",
                     required=False)
 

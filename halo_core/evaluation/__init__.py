@@ -8,7 +8,7 @@
 * :mod:`~halo_core.evaluation.store` — ``results/<run_id>/`` (run.json, episodes.jsonl, …).
 * :mod:`~halo_core.evaluation.runner` — :func:`run_plan`: resume-aware coordination.
 * :mod:`~halo_core.evaluation.commands` — ``halo eval``, ``halo rollouts``,
-  ``halo verify-exploration`` (registered on import).
+  ``halo verify-exploration`` (a plugin in ``DEFAULT_PLUGINS``; importing registers nothing).
 """
 
 from halo_core.evaluation.executors import (
