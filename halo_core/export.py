@@ -73,6 +73,7 @@ import attrs
 import click
 
 from halo_core.actions import ActionError, parse_action
+from halo_core.prompts import origin_of, site_relative  # noqa: F401  (re-exported)
 from halo_core.prompts import MAX_PAGE_CHARS, WORKER_SYSTEM, worker_messages
 from halo_core.trajectory import RecordedEpisode, Step, TrajectoryError, iter_episodes
 
@@ -96,21 +97,8 @@ DEBUG_RUN_PREFIX = "debug_"
 # --------------------------------------------------------------------------- prompts
 
 
-_LOOPBACK = r"(?:localhost|127(?:\.\d{1,3}){3}|0\.0\.0\.0|\[::1\])(?::\d+)?"
-_AFTER_ORIGIN = r"(?![\w.:-])(?P<next>/?)"
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
-
-
-def site_relative(text: str, origins: Iterable[str] = ()) -> str:
-    """``text`` with the ``scheme://host:port`` of loopback URLs and of ``origins`` removed
-    (``http://127.0.0.1:43121/cart`` → ``/cart``; a bare origin → ``/``)."""
-    sites = "|".join(re.escape(o) for o in sorted({o.rstrip("/") for o in origins if o}, key=len, reverse=True))
-    pattern = rf"(?:https?|wss?)://{_LOOPBACK}" + (f"|(?:{sites})" if sites else "")
-    return re.sub(f"(?:{pattern}){_AFTER_ORIGIN}", "/", text)
+# site-relative URLs live with the prompts: the worker sends exactly what export writes
+_origin = origin_of
 
 
 def step_messages(goal: str, step: Step, previous: Sequence[Step], history_len: int,

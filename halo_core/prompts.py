@@ -6,8 +6,10 @@ way: a model trained on exported data sees exactly what the worker sends.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from halo_core.backends import Message
 from halo_core.model import Observation, StepRecord
@@ -42,6 +44,27 @@ MANAGER_SYSTEM = (
 
 MAX_PAGE_CHARS = 6000
 
+_LOOPBACK = r"(?:localhost|127(?:\.\d{1,3}){3}|0\.0\.0\.0|\[::1\])(?::\d+)?"
+_AFTER_ORIGIN = r"(?![\w.:-])(?P<next>/?)"
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` of an http(s) URL, or "" for anything else."""
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def site_relative(text: str, origins: Iterable[str] = ()) -> str:
+    """``text`` with the ``scheme://host:port`` of loopback URLs and of ``origins`` removed
+    (``http://127.0.0.1:43121/cart`` → ``/cart``; a bare origin → ``/``).
+
+    Prompts carry site-relative URLs so the same state gives the same prompt whatever port
+    a local site was served on — in training data and at serving time alike.
+    """
+    sites = "|".join(re.escape(o) for o in sorted({o.rstrip("/") for o in origins if o}, key=len, reverse=True))
+    pattern = rf"(?:https?|wss?)://{_LOOPBACK}" + (f"|(?:{sites})" if sites else "")
+    return re.sub(f"(?:{pattern}){_AFTER_ORIGIN}", "/", text)
+
 
 def render_history(history: Sequence[PastStep], limit: int) -> str:
     if not history or limit <= 0:
@@ -69,7 +92,7 @@ def worker_prompt(goal: str, observation: Observation, history: Sequence[PastSte
     if observation.last_action_error:
         parts.append(f"Last action error: {observation.last_action_error}")
     parts.append("Next action:")
-    return "\n\n".join(parts)
+    return site_relative("\n\n".join(parts), (origin_of(observation.url),))
 
 
 def worker_messages(goal: str, observation: Observation, history: Sequence[PastStep], *,
