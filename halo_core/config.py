@@ -109,14 +109,7 @@ class AgentConfig:
         core = {k: v for k, v in changes.items() if k in _KEYS}
         extra = {k: v for k, v in changes.items() if k not in _KEYS}
         if extra:
-            registry = _options_registry(None)
-            options = dict(self.options)
-            for key, value in extra.items():
-                name = registry.canonical(key)
-                if name is None:
-                    raise ConfigError(registry.unknown_message(key, _KEYS))
-                options[name] = _convert(registry, name, value)
-            core["options"] = options
+            core["options"] = _merge_options(_options_registry(None), self.options, extra)
         try:
             return attrs.evolve(self, **core)
         except TypeError as exc:
@@ -159,6 +152,18 @@ def _convert(registry, name: str, value: Any, *, text: bool = False) -> Any:
         return registry.convert(name, value, text=text)
     except OptionError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _merge_options(registry, options: Mapping[str, Any], changes: Mapping[str, Any], *,
+                   text: bool = False) -> dict[str, Any]:
+    """``options`` with ``changes`` (plugin option names or their aliases) validated and applied."""
+    merged = dict(options)
+    for key, value in changes.items():
+        name = registry.canonical(key)
+        if name is None:
+            raise ConfigError(registry.unknown_message(key, _KEYS))
+        merged[name] = _convert(registry, name, value, text=text)
+    return merged
 
 
 def mode_names(runtime=None) -> list[str]:
@@ -242,13 +247,7 @@ def config_from_cli(*, mode: str, config_path: str | None = None, experiment: st
         return config
     core = {k: v for k, v in overrides.items() if k in _KEYS}
     extra = {k: v for k, v in overrides.items() if k not in _KEYS}
-    registry = _options_registry(runtime)
-    options = dict(config.options)
-    for key, value in extra.items():
-        name = registry.canonical(key)
-        if name is None:
-            raise ConfigError(registry.unknown_message(key, _KEYS))
-        options[name] = _convert(registry, name, value, text=True)
+    options = _merge_options(_options_registry(runtime), config.options, extra, text=True)
     for key, value in list(core.items()):
         if isinstance(value, str) and key not in ("mode", "description", "policy", "worker_backend",
                                                   "manager_backend"):
