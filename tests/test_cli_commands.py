@@ -169,6 +169,7 @@ def test_plugin_flags_follow_the_installed_plugins():
     (["--crumbs", "-1"], "crumbs=-1 is not allowed"),
     (["--policy", "hanzel"], "unknown policy 'hanzel'; did you mean hansel?"),
     (["--mode", "crumbley"], "did you mean crumbly?"),
+    (["--experiment", "quick"], "--experiment quick needs --config FILE"),
 ])
 def test_bad_agent_options_are_one_clear_line(args, message):
     runtime = make_runtime(Declares())
@@ -226,7 +227,8 @@ def qwen_runtime():
     return runtime
 
 
-@pytest.mark.parametrize("spec", ["./no-such-model", "ckpt/qwen_bc", "{tmp}/empty"])
+@pytest.mark.parametrize("spec", ["./no-such-model", "ckpt/qwen_bc", "checkpoints/qwen_bc", "{tmp}/empty",
+                                  "base+./no-such-adapter"])
 def test_local_model_paths_are_checked_before_any_browser(qwen_runtime, tmp_path, monkeypatch, spec):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ckpt").mkdir()
@@ -235,7 +237,7 @@ def test_local_model_paths_are_checked_before_any_browser(qwen_runtime, tmp_path
     for command in (["eval", "--suite", "forest", "--dry-run"], ["run", "forest.path-1", "--dry-run"]):
         result = invoke(qwen_runtime, *command, "--worker-backend", f"local:{spec}", "--manager-backend", "none")
         assert result.exit_code == 1, result.output
-        assert "worker backend: local:" in result.output and "does not exist or holds no config.json" in result.output
+        assert "worker backend: local:" in result.output and "does not exist or holds no " in result.output
     (tmp_path / "empty" / "config.json").write_text("{}")
     if spec.endswith("empty"):
         result = invoke(qwen_runtime, "eval", "--suite", "forest", "--dry-run", "--worker-backend", f"local:{spec}",

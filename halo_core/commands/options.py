@@ -61,6 +61,8 @@ class AgentArgs:
         from halo_core.preflight import PreflightError, check_policy
 
         experiment = None if name else (self.experiments[0] if self.experiments else None)
+        if self.experiments and not self.config_path:
+            raise HaloError(f"--experiment {self.experiments[0]} needs --config FILE (the experiments file)")
         try:
             config = config_from_cli(mode=name or self.mode, config_path=self.config_path, experiment=experiment,
                                      sets=self.sets, runtime=runtime, **self.overrides())

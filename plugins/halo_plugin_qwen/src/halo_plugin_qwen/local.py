@@ -61,12 +61,26 @@ def resolve_spec(spec: str) -> tuple[str, str | None]:
 
 
 def _looks_local(name: str) -> bool:
-    """A path rather than a hub id: ``./x``, ``/x``, ``~/x``, an existing path, or ``a/b/...`` whose
-    first part is a local directory (``checkpoints/qwen_bc``); ``Qwen/Qwen2.5-3B-Instruct`` stays a hub id."""
+    """A path rather than a hub id: ``./x``, ``/x``, ``~/x``, an existing path, or any name with a
+    separator (``checkpoints/qwen_bc``) — except an ``org/name`` hub id already in the local
+    Hugging Face cache (``Qwen/Qwen2.5-3B-Instruct``)."""
     if name.startswith((".", "/", "~")) or Path(name).expanduser().exists():
         return True
     parts = name.split(os.sep)
-    return len(parts) > 1 and (len(parts) > 2 or Path(parts[0]).is_dir())
+    if len(parts) == 1:
+        return False
+    return not (len(parts) == 2 and _in_hub_cache(name))
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # an id the hub library refuses is not a cached model
+        return False
 
 
 class LocalBackend(RemoteBackend):
@@ -90,7 +104,8 @@ class LocalBackend(RemoteBackend):
             if name and _looks_local(name) and not (Path(name).expanduser() / "config.json").exists() \
                     and not (Path(name).expanduser() / "adapter_config.json").exists():
                 raise BackendConfigError(f"{self.name}: {what} directory {name!r} does not exist or holds no "
-                                         f"{'adapter_config.json' if what == 'adapter' else 'config.json'}")
+                                         f"{'adapter_config.json' if what == 'adapter' else 'config.json'} "
+                                         "(a hub id must already be in the local Hugging Face cache)")
         try:
             import peft  # noqa: F401
             import torch  # noqa: F401
