@@ -302,7 +302,13 @@ def test_bad_actions_never_raise(env, site):
     assert obs.last_action_error and "\n" not in obs.last_action_error
     obs = env.step(f"fill('{find(obs, 'checkbox', 'Gift wrap').bid}', 'x')")
     assert "use check/uncheck" in obs.last_action_error
-    obs = env.step(f"goto('http://127.0.0.1:{_closed_port()}/nowhere')")
+    # another origin is refused by the navigation policy before any connection is tried
+    port = _closed_port()
+    obs = env.step(f"goto('http://127.0.0.1:{port}/nowhere')")
+    assert obs.last_action_error.startswith(f"navigation to http://127.0.0.1:{port}/nowhere refused")
+    obs = env.reset(TaskSpec(id="t-2", goal="test", suite="test", start_url=site + "/form",
+                             allowed_origins=(f"http://127.0.0.1:{port}",)))
+    obs = env.step(f"goto('http://127.0.0.1:{port}/nowhere')")
     assert "ERR_CONNECTION_REFUSED" in obs.last_action_error
     obs = env.step("noop()")
     assert obs.last_action_error == "" and obs.last_action == "noop()"

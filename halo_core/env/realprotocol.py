@@ -13,9 +13,9 @@ import time
 from typing import Any, Callable, Mapping
 from urllib.parse import quote, urlsplit
 
-from halo_core.env.browser import BrowserEnvironment, _one_line, _pw_errors
+from halo_core.env.browser import BrowserEnvironment, one_line, playwright_errors
 from halo_core.env.protocol import EnvironmentDead, EnvSettings
-from halo_core.model import Evaluation, RawObservation, TaskSpec
+from halo_core.model import Evaluation, TaskSpec
 
 __all__ = ["RealProtocolEnvironment", "Scorer"]
 
@@ -52,7 +52,7 @@ def _why(exc: BaseException) -> str:
             return reason
     if "Timeout" in text:
         return "no answer in time"
-    return _one_line(exc, 200)
+    return one_line(exc, 200)
 
 
 class RealProtocolEnvironment(BrowserEnvironment):
@@ -86,20 +86,27 @@ class RealProtocolEnvironment(BrowserEnvironment):
             raise EnvironmentDead(f"task {task.id}: site URL {base!r} is not an http(s) URL")
         return base
 
-    def _background_page(self):
+    def site_page(self):
+        """The background page the site protocol (``/config``, ``/finish``) runs in; the agent never sees it."""
         page = self._background
         if page is None or page.is_closed():
-            page = self._internal_page()
+            page = self.background_page()
             self._background = page
         return page
 
+    _background_page = site_page
+
+    def allowed_origins(self, task: TaskSpec) -> tuple[str, ...]:
+        """The start page's origin and the site's (``/config`` and ``/finish`` live there)."""
+        return (*super().allowed_origins(task), self.base_for(task))
+
     # ------------------------------------------------------------------ episode API
 
-    def reset(self, task: TaskSpec) -> RawObservation:
+    def open_task(self, task: TaskSpec) -> None:
+        """``/config`` in the background page, then the start page in the agent's."""
         base = self.base_for(task)
         self.base = base
         self._background = None
-        self._begin_episode(task)
         deadline = time.monotonic() + float(self.settings.init_timeout_s)
 
         def left_ms() -> float:
@@ -110,11 +117,11 @@ class RealProtocolEnvironment(BrowserEnvironment):
             f"{base}/config?run_id={quote(str(self.settings.run_id), safe='')}"
             f"&task_id={quote(str(task_id), safe='.-_')}&latency=0"
         )
-        bg = self._background_page()
+        bg = self.site_page()
         try:
             response = bg.goto(config_url, wait_until="domcontentloaded", timeout=left_ms())
-        except _pw_errors() as exc:
-            self._raise_if_dead(exc)
+        except playwright_errors() as exc:
+            self.raise_if_dead(exc)
             raise EnvironmentDead(f"site {base} is unreachable: {_why(exc)}") from None
         status = response.status if response is not None else 0
         if status == 451:
@@ -123,25 +130,24 @@ class RealProtocolEnvironment(BrowserEnvironment):
             raise EnvironmentDead(f"site {base} answered HTTP {status} to {config_url}")
         try:  # the config page may store its state from script: let it finish
             bg.wait_for_load_state("networkidle", timeout=min(2000.0, left_ms()))
-        except _pw_errors() as exc:
-            self._raise_if_dead(exc)
+        except playwright_errors() as exc:
+            self.raise_if_dead(exc)
         start_url = task.start_url or base
         try:
-            response = self._active.goto(start_url, wait_until="domcontentloaded", timeout=left_ms())
-        except _pw_errors() as exc:
-            self._raise_if_dead(exc)
+            response = self.page.goto(start_url, wait_until="domcontentloaded", timeout=left_ms())
+        except playwright_errors() as exc:
+            self.raise_if_dead(exc)
             raise EnvironmentDead(f"site {base} is unreachable: {_why(exc)}") from None
         if response is not None and response.status == 451:
             raise EnvironmentDead(f"site {base} refuses service (HTTP 451)")
-        self._wait_load(self._active)
-        return self._observe_or_die()
+        self.wait_load(self.page)
 
     def finish_state(self) -> dict:
         """The site's ``/finish`` JSON, read in a background page (the agent's page is untouched)."""
         if self._context is None:
             raise EnvironmentDead("finish_state() before reset(): no episode is running")
-        self._check_alive()
-        page = self._background_page()
+        self.check_alive()
+        page = self.site_page()
         timeout = max(2000.0, float(self.settings.navigation_timeout_ms))
         try:
             response = page.goto(f"{self.base}/finish", wait_until="domcontentloaded", timeout=timeout)
@@ -150,9 +156,9 @@ class RealProtocolEnvironment(BrowserEnvironment):
             pre = page.locator("pre").first
             pre.wait_for(state="attached", timeout=timeout)
             text = pre.inner_text(timeout=timeout)
-        except _pw_errors() as exc:
-            self._raise_if_dead(exc)
-            raise EnvironmentDead(f"cannot read {self.base}/finish: {_one_line(exc)}") from None
+        except playwright_errors() as exc:
+            self.raise_if_dead(exc)
+            raise EnvironmentDead(f"cannot read {self.base}/finish: {one_line(exc)}") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

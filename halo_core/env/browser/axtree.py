@@ -1,0 +1,183 @@
+"""Chromium's accessibility tree, flattened to HALO :class:`~halo_core.model.AXNode` in document order.
+
+The tree comes from ``Accessibility.getFullAXTree``; bids come from the
+``data-halo-bid`` attributes that ``mark_bids.js`` writes, matched to AX nodes
+through the backend DOM node ids of one ``DOMSnapshot.captureSnapshot``. Wrapper
+roles are dropped (their children lifted), editor internals and ``<select>``
+popups are summarised as ``value``/``options``, and consecutive text runs merge.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from halo_core.model import AXNode
+
+__all__ = ["BID_ATTR", "TRUNCATED_ROLE", "bids_from_snapshot", "flatten_axtree"]
+
+BID_ATTR = "data-halo-bid"
+#: Role of the last node of a tree cut at ``max_nodes`` (see :func:`flatten_axtree`).
+TRUNCATED_ROLE = "truncated"
+
+# AX roles that never show up as nodes (their children are lifted).
+_DROP_ROLES = frozenset({"none", "presentation", "generic", "InlineTextBox", "ListMarker", "LineBreak",
+                         "RootWebArea", "WebArea", "Ignored", "IframePresentational", "LayoutTable",
+                         "LayoutTableRow", "LayoutTableCell", "Unknown"})
+# Roles whose inner AX subtree is an implementation detail (editor internals, <select> popups).
+_LEAF_ROLES = frozenset({"textbox", "searchbox", "combobox", "spinbutton", "slider",
+                         "switch", "checkbox", "radio", "img", "image", "progressbar", "meter",
+                         "scrollbar", "separator"})
+_VALUE_ROLES = frozenset({"textbox", "searchbox", "combobox", "spinbutton", "slider", "progressbar",
+                          "meter", "scrollbar"})
+_BOOL_PROPS = ("focused", "disabled", "expanded", "selected", "required", "readonly", "multiselectable",
+               "modal", "pressed", "busy")
+_TEXT_ROLES = frozenset({"StaticText"})
+
+_WS = re.compile(r"\s+")
+
+
+def _clean(text: Any) -> str:
+    return _WS.sub(" ", str(text)).strip() if text else ""
+
+
+
+def bids_from_snapshot(snap: dict) -> dict[int, str]:
+    """backendNodeId -> bid for every element carrying ``data-halo-bid`` (main frame)."""
+    strings = snap.get("strings") or []
+    docs = snap.get("documents") or []
+    if not docs:
+        return {}
+    try:
+        key = strings.index(BID_ATTR)
+    except ValueError:
+        return {}
+    nodes = docs[0].get("nodes", {})
+    backend = nodes.get("backendNodeId", [])
+    attributes = nodes.get("attributes", [])
+    out: dict[int, str] = {}
+    for i, attrs in enumerate(attributes):
+        if attrs and key in attrs:
+            # attrs is [name, value, name, value, ...]; the name sits at an even index
+            for j in range(0, len(attrs), 2):
+                if attrs[j] == key:
+                    out[backend[i]] = strings[attrs[j + 1]]
+                    break
+    return out
+
+
+def _prop_value(prop: dict) -> Any:
+    v = prop.get("value", {})
+    return v.get("value")
+
+
+def flatten_axtree(nodes: list[dict], bid_of: dict[int, str], max_nodes: int | None = None) -> tuple[AXNode, ...]:
+    """Chromium's AX nodes -> HALO AXNodes in document order (see module docstring).
+
+    With ``max_nodes``, at most that many nodes are kept; when the page had more, a
+    last node with role :data:`TRUNCATED_ROLE` says so (``props``: ``max_nodes``,
+    ``source_nodes``, ``unvisited_source_nodes``). Chromium never reports that role,
+    so a page cannot fake the marker.
+    """
+    if not nodes:
+        return ()
+    by_id = {n["nodeId"]: n for n in nodes}
+    root = nodes[0]
+    for n in nodes:  # the root is the node without a (known) parent
+        if "parentId" not in n or n["parentId"] not in by_id:
+            root = n
+            break
+    out: list[AXNode] = []
+    # stack of (node, depth, ancestor names for redundancy checks)
+    stack: list[tuple[dict, int, str]] = [(root, 0, "")]
+    visited = 0
+    while stack:
+        if max_nodes is not None and len(out) >= max_nodes:
+            out.append(AXNode(role=TRUNCATED_ROLE, props={
+                "max_nodes": max_nodes, "source_nodes": len(nodes), "unvisited_source_nodes": len(nodes) - visited}))
+            break
+        node, depth, ancestor_text = stack.pop()
+        visited += 1
+        role = (node.get("role") or {}).get("value", "") or ""
+        if role == "InlineTextBox":
+            continue
+        children = node.get("childIds") or []
+        ignored = node.get("ignored", False)
+        bid = bid_of.get(node.get("backendDOMNodeId")) if not ignored else None
+        name = _clean((node.get("name") or {}).get("value", ""))
+        emit = not ignored
+        if emit:
+            if role in _DROP_ROLES and not (bid or (role == "generic" and name)):
+                emit = False
+            elif role == "LabelText" and not name:
+                emit = False
+            elif role in ("MenuListPopup",):
+                emit = False
+        if emit and role in _TEXT_ROLES:
+            if not name or name in ancestor_text:
+                continue
+            if out and out[-1].role == "StaticText" and out[-1].depth == depth and out[-1].bid is None:
+                prev = out[-1]
+                out[-1] = AXNode(role="StaticText", name=_clean(prev.name + " " + name), depth=depth)
+            else:
+                out.append(AXNode(role="StaticText", name=name, depth=depth))
+            continue
+        child_depth = depth
+        child_text = ancestor_text
+        if emit:
+            props: dict[str, Any] = {}
+            for prop in node.get("properties") or ():
+                pname = prop.get("name")
+                if pname in _BOOL_PROPS:
+                    val = _prop_value(prop)
+                    if val is True or val == "true":
+                        props[pname] = True
+                    elif pname in ("expanded", "selected", "pressed") and val in (False, "false"):
+                        props[pname] = False
+                elif pname == "checked":
+                    val = _prop_value(prop)
+                    props["checked"] = "mixed" if val == "mixed" else (val is True or val == "true")
+                elif pname == "invalid":
+                    val = _prop_value(prop)
+                    if val and val != "false":
+                        props["invalid"] = True if val == "true" else val
+                elif pname in ("level", "valuemin", "valuemax", "valuetext", "autocomplete", "haspopup"):
+                    val = _prop_value(prop)
+                    if val not in (None, "", "false"):
+                        props[pname] = val
+            value = ""
+            if role in _VALUE_ROLES:
+                value = _clean((node.get("value") or {}).get("value", ""))
+            if role == "combobox" or role == "listbox":
+                options = _option_labels(node, by_id)
+                if options:
+                    props["options"] = tuple(options)
+            out.append(AXNode(role=role, name=name, bid=bid, value=value, depth=depth, props=props))
+            child_depth = depth + 1
+            child_text = name if name else ancestor_text
+            if role in _LEAF_ROLES:
+                continue  # editor internals / <select> popups are summarised in value/options
+        for cid in reversed(children):
+            child = by_id.get(cid)
+            if child is not None:
+                stack.append((child, child_depth, child_text))
+    return tuple(out)
+
+
+def _option_labels(node: dict, by_id: dict) -> list[str]:
+    """Labels of a <select>'s options (under its MenuListPopup)."""
+    labels: list[str] = []
+    stack = list(reversed(node.get("childIds") or []))
+    seen = 0
+    while stack and seen < 2000:
+        seen += 1
+        child = by_id.get(stack.pop())
+        if child is None:
+            continue
+        role = (child.get("role") or {}).get("value", "")
+        if role in ("option", "MenuListOption"):
+            labels.append(_clean((child.get("name") or {}).get("value", "")))
+            continue
+        if role in ("MenuListPopup", "group", "none", "generic") or child.get("ignored"):
+            stack.extend(reversed(child.get("childIds") or []))
+    return labels

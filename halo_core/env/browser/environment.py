@@ -1,0 +1,376 @@
+"""The episode API: ``reset`` → ``step``… → ``evaluate`` → ``close``, and the public API for subclasses.
+
+A benchmark's environment subclasses :class:`BrowserEnvironment` and uses only
+these public names (documented in ``docs/reference.md``):
+
+* ``open_task(task)`` — override: bring the fresh context to the task's first page
+  (default: ``navigate(task.start_url)``). ``reset`` calls it between
+  ``begin_episode`` and ``observe``.
+* ``allowed_origins(task)`` — override to add origins the task may visit.
+* ``navigate(url, page=None)`` — open a URL (policy-checked) and wait for it to load.
+* ``observe()`` — a fresh :class:`~halo_core.model.RawObservation`.
+* ``run_script(js, arg)`` — run JavaScript in the agent's page, let it settle.
+* ``page``, ``context``, ``background_page()``, ``wait_load(page)``,
+  ``check_alive()``, ``raise_if_dead(exc)``, ``navigation_policy``, ``task``.
+
+Every one of them raises :class:`~halo_core.env.protocol.EnvironmentDead` when the
+browser is gone.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from typing import Any, Callable
+
+from halo_core.actions import ActionError, parse_action, validate_action
+from halo_core.env.browser import scripts
+from halo_core.env.browser.axtree import bids_from_snapshot, flatten_axtree
+from halo_core.env.browser.execution import ActionExecution
+from halo_core.env.browser.navigation import NavigationPolicy
+from halo_core.env.browser.session import cdp_batch, one_line, playwright_error_type, playwright_errors
+from halo_core.env.browser.settling import PageSettling
+from halo_core.env.chromium import find_chromium
+from halo_core.env.protocol import EnvironmentDead, EnvSettings
+from halo_core.model import Evaluation, RawObservation, TaskSpec
+
+__all__ = ["BrowserEnvironment", "ObservationTimings", "ScriptError"]
+
+#: Most accessibility nodes one observation holds (``HALO_MAX_AX_NODES`` overrides).
+MAX_AX_NODES = 5000
+
+
+class ObservationTimings(dict):
+    """Milliseconds per phase of the last step (action, wait, mark+axtree+snapshot, build, screenshot)."""
+
+
+class ScriptError(RuntimeError):
+    """A script passed to :meth:`BrowserEnvironment.run_script` threw; the message is one line."""
+
+
+def _max_ax_nodes() -> int:
+    raw = os.environ.get("HALO_MAX_AX_NODES", "")
+    try:
+        return max(1, int(raw)) if raw else MAX_AX_NODES
+    except ValueError:
+        raise ValueError(f"HALO_MAX_AX_NODES={raw!r} is not a whole number; unset it or use e.g. 5000") from None
+
+
+class BrowserEnvironment(ActionExecution, PageSettling):
+    """One Chromium, one episode at a time. See the package and module docstrings.
+
+    ``evaluate`` is left to subclasses: a bare browser cannot score a task.
+    """
+
+    def __init__(
+        self,
+        settings: EnvSettings | None = None,
+        *,
+        screenshot_format: str = "jpeg",
+        screenshot_quality: int = 80,
+        executable_path: str | None | Callable[[], str | None] = find_chromium,
+        settle_quiet_ms: int = 50,
+        settle_cap_ms: int = 500,
+        network_idle_cap_ms: int = 500,
+        step_watchdog_s: float | None = None,
+    ) -> None:
+        if screenshot_format not in ("jpeg", "png"):
+            raise ValueError("screenshot_format must be 'jpeg' or 'png'")
+        super().__init__(settings, executable_path=executable_path, step_watchdog_s=step_watchdog_s)
+        self.screenshot_format = screenshot_format
+        self.screenshot_quality = int(screenshot_quality)
+        self.settle_quiet_ms = settle_quiet_ms
+        self.settle_cap_ms = settle_cap_ms
+        self.network_idle_cap_ms = network_idle_cap_ms
+
+        self.task: TaskSpec | None = None
+        self.final_message: str = ""
+        self.infeasible: bool = False
+        self.last_action: str = ""
+        self.last_action_error: str = ""
+        self.last_observation: RawObservation | None = None
+        self.timings = ObservationTimings()
+        self.navigation_policy = NavigationPolicy()
+        self._valid_bids: frozenset[str] = frozenset()
+        self._last_allowed: dict[int, str] = {}
+        self._refusals: list[str] = []
+
+    # ------------------------------------------------------------------ episode API
+
+    def reset(self, task: TaskSpec) -> RawObservation:
+        """Start ``task`` in a fresh context: ``begin_episode``, ``open_task``, ``observe``."""
+        self.begin_episode(task)
+        self.open_task(task)
+        return self.observe()
+
+    def begin_episode(self, task: TaskSpec) -> None:
+        """Forget the last episode, open a fresh context with ``task``'s navigation policy."""
+        try:
+            policy = NavigationPolicy.for_urls(*self.allowed_origins(task), extra=tuple(task.allowed_origins))
+        except ValueError as exc:
+            raise EnvironmentDead(f"task {task.id}: {exc}") from None
+        self._closed = False
+        self.task = task
+        self.final_message = ""
+        self.infeasible = False
+        self.last_action = ""
+        self.last_action_error = ""
+        self.last_observation = None
+        self.navigation_policy = policy
+        self._valid_bids = frozenset()
+        self._last_allowed = {}
+        self._refusals = []
+        self._new_context()
+
+    _begin_episode = begin_episode
+
+    def allowed_origins(self, task: TaskSpec) -> tuple[str, ...]:
+        """URLs whose origins ``task`` may visit (besides ``task.allowed_origins``); override to add."""
+        return (task.start_url,) if task.start_url else ()
+
+    def open_task(self, task: TaskSpec) -> None:
+        """Bring the agent's page to the task's first page (override for a site protocol)."""
+        if task.start_url:
+            self.navigate(task.start_url, what="start page")
+
+    def navigate(self, url: str, *, page=None, what: str = "page", timeout_ms: float | None = None):
+        """Open ``url`` in ``page`` (default: the agent's) and wait for it to load; the response.
+
+        Raises :class:`EnvironmentDead` when the URL is refused by the navigation
+        policy or cannot be opened: the environment itself could not do its job.
+        """
+        refused = self.navigation_policy.refusal(url)
+        if refused:
+            raise EnvironmentDead(f"cannot open the {what}: {refused}")
+        page = page if page is not None else self._ensure_active()
+        timeout_ms = timeout_ms or self.settings.navigation_timeout_ms
+        try:
+            response = page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
+        except playwright_errors() as exc:
+            self.raise_if_dead(exc)
+            raise EnvironmentDead(f"cannot open the {what} {url}: {one_line(exc)}") from None
+        self.wait_load(page)
+        return response
+
+    def _navigate(self, page, url: str, *, what: str = "page", timeout_ms: int | None = None):
+        return self.navigate(url, page=page, what=what, timeout_ms=timeout_ms)
+
+    def step(self, action: str) -> RawObservation:
+        if self._context is None:
+            raise EnvironmentDead("step() before reset(): no episode is running")
+        self.check_alive()
+        self.last_action = action
+        self.last_action_error = ""
+        t0 = time.perf_counter()
+        timings = ObservationTimings()
+        watchdog = self._start_watchdog()
+        try:
+            try:
+                parsed = parse_action(action)
+                validate_action(parsed, self._valid_bids)
+            except ActionError as exc:
+                self.last_action_error = str(exc)
+                parsed = None
+            if parsed is not None:
+                navs_before = self._nav_marker()
+                try:
+                    self.last_action_error = self._execute(parsed)
+                except playwright_errors() as exc:
+                    self.raise_if_dead(exc)
+                    self.last_action_error = one_line(exc)
+                t1 = time.perf_counter()
+                timings["action"] = (t1 - t0) * 1000
+                if parsed.name not in ("send_msg_to_user", "report_infeasible", "noop"):
+                    try:
+                        self._settle(navs_before)
+                    except playwright_errors() as exc:
+                        self.raise_if_dead(exc)
+                timings["wait"] = (time.perf_counter() - t1) * 1000
+            obs = self.observe(timings)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+        timings["step"] = (time.perf_counter() - t0) * 1000
+        self.timings = timings
+        return obs
+
+    def evaluate(self, final_message: str, infeasible: bool) -> Evaluation:
+        raise NotImplementedError(f"{type(self).__name__} cannot score episodes; use a suite's environment")
+
+    # ------------------------------------------------------------------ for subclasses
+
+    def run_script(self, js: str, arg: Any = None) -> Any:
+        """Run ``js`` (a function source, called with ``arg``) in the agent's page and let it settle.
+
+        Returns the script's JSON-able result. A script that throws raises
+        :class:`ScriptError`; a dead browser raises :class:`EnvironmentDead`. Call
+        :meth:`observe` afterwards for the page as the agent will see it.
+        """
+        if self._context is None:
+            raise EnvironmentDead("run_script() before reset(): no episode is running")
+        self.check_alive()
+        page = self._ensure_active()
+        navs_before = self._nav_marker()
+        try:
+            result = page.evaluate(js, arg)
+        except playwright_errors() as exc:
+            self.raise_if_dead(exc)
+            raise ScriptError(f"script failed: {one_line(exc)}") from None
+        try:
+            self._settle(navs_before)
+        except playwright_errors() as exc:
+            self.raise_if_dead(exc)
+        return result
+
+    def observe(self, timings: ObservationTimings | None = None) -> RawObservation:
+        """A fresh observation of the agent's active tab.
+
+        Tabs on a refused URL are sent back first (the refusal goes into
+        ``last_action_error``). Raises :class:`EnvironmentDead` when the page cannot
+        be read three times in a row or the browser died.
+        """
+        self._enforce_navigation_policy()
+        last_exc: BaseException | None = None
+        for _attempt in range(3):
+            try:
+                obs = self._observe(timings if timings is not None else ObservationTimings())
+                self.last_observation = obs
+                self._valid_bids = frozenset(n.bid for n in obs.axtree if n.bid)
+                return obs
+            except playwright_errors() as exc:
+                self.raise_if_dead(exc)
+                last_exc = exc
+                # navigation mid-extraction: let the new document load and retry
+                try:
+                    self.wait_load(self._ensure_active())
+                except playwright_errors() as exc2:
+                    self.raise_if_dead(exc2)
+                self._enforce_navigation_policy()
+        raise EnvironmentDead(f"cannot read the page: {one_line(last_exc or 'unknown error')}")
+
+    _observe_or_die = observe
+
+    # ------------------------------------------------------------------ navigation policy
+
+    def _configure_context(self, ctx) -> None:
+        ctx.route(self.navigation_policy.route_pattern(), self._route_off_policy)
+
+    def _route_off_policy(self, route, request) -> None:
+        """Abort document loads that leave the task's origins; other requests pass."""
+        try:
+            if request.is_navigation_request():
+                refused = self.navigation_policy.refusal(request.url)
+                if refused:
+                    try:
+                        internal = id(request.frame.page) in self._internal_pages
+                    except Exception:
+                        internal = False
+                    if not internal:
+                        self._note_refusal(refused)
+                    route.abort("blockedbyclient")
+                    return
+            route.continue_()
+        except Exception:  # the page or context closed meanwhile
+            pass
+
+    def _on_main_frame_navigated(self, page, url: str) -> None:
+        if url not in ("about:blank", "") and self.navigation_policy.allows(url):
+            self._last_allowed[id(page)] = url
+
+    def _note_refusal(self, message: str) -> None:
+        if message not in self._refusals:
+            self._refusals.append(message)
+
+    def _enforce_navigation_policy(self) -> None:
+        """Send agent tabs on refused URLs back; report every refusal in ``last_action_error``."""
+        policy = self.navigation_policy
+        for page in list(self._pages):
+            try:
+                if page.is_closed():
+                    continue
+                url = page.url
+            except playwright_errors():
+                continue
+            refused = policy.refusal(url)
+            if not refused:
+                continue
+            if url.startswith("chrome-error://"):
+                if not self._refusals:
+                    continue  # Chromium's own page for an allowed load that failed: the agent may see it
+                # else: the error page a refused load left behind, already reported
+            else:
+                self._note_refusal(refused)
+            self._revert(page)
+        if self._refusals:
+            text = "; ".join(self._refusals)
+            self.last_action_error = f"{self.last_action_error}; {text}" if self.last_action_error else text
+            self._refusals = []
+
+    def _revert(self, page) -> None:
+        back = self._last_allowed.get(id(page))
+        others = [p for p in self._pages if p is not page and not p.is_closed()]
+        try:
+            if back:
+                page.goto(back, wait_until="domcontentloaded", timeout=self.settings.navigation_timeout_ms)
+                self.wait_load(page)
+            elif others:
+                page.close()
+                self._ensure_active()
+            else:
+                page.goto("about:blank", timeout=self.settings.navigation_timeout_ms)
+        except playwright_errors() as exc:
+            self.raise_if_dead(exc)
+            try:
+                page.goto("about:blank", timeout=self.settings.navigation_timeout_ms)
+            except playwright_errors() as exc2:
+                self.raise_if_dead(exc2)
+                raise EnvironmentDead(f"cannot leave a refused page: {one_line(exc2)}") from None
+
+    # ------------------------------------------------------------------ extraction
+
+    def _observe(self, timings: ObservationTimings) -> RawObservation:
+        page = self._ensure_active()
+        cdp = self._cdp_for(page)
+        t0 = time.perf_counter()
+        commands: list[tuple[str, dict]] = [
+            ("Runtime.evaluate", {"expression": scripts.MARK_BIDS, "returnByValue": True}),
+            ("Accessibility.getFullAXTree", {}),
+            ("DOMSnapshot.captureSnapshot", {"computedStyles": [], "includeDOMRects": False}),
+        ]
+        if self.settings.screenshot:
+            shot: dict[str, Any] = {"format": self.screenshot_format, "optimizeForSpeed": True}
+            if self.screenshot_format == "jpeg":
+                shot["quality"] = self.screenshot_quality
+            commands.append(("Page.captureScreenshot", shot))
+        results = cdp_batch(cdp, commands, timeout_ms=max(15000, 2 * self.settings.navigation_timeout_ms))
+        t1 = time.perf_counter()
+        mark = results[0].get("result", {}).get("value") or {}
+        if results[0].get("exceptionDetails"):
+            raise playwright_error_type()(f"bid marking failed: {results[0]['exceptionDetails'].get('text', '')}")
+        bid_of = bids_from_snapshot(results[2])
+        axtree = flatten_axtree(results[1].get("nodes", []), bid_of, max_nodes=_max_ax_nodes())
+        screenshot = None
+        if self.settings.screenshot and len(results) > 3:
+            screenshot = base64.b64decode(results[3].get("data", ""))
+        timings["extract"] = (t1 - t0) * 1000
+        timings["build"] = (time.perf_counter() - t1) * 1000
+        timings["observe"] = (time.perf_counter() - t0) * 1000
+        timings["nodes"] = len(axtree)
+        pages = [p for p in self._pages if not p.is_closed()]
+        try:
+            active_idx = pages.index(page)
+        except ValueError:
+            active_idx = 0
+        focused = mark.get("focused")
+        return RawObservation(
+            url=page.url,
+            title=str(mark.get("title") or ""),
+            axtree=axtree,
+            screenshot=screenshot,
+            tabs=tuple(p.url for p in pages),
+            active_tab=active_idx,
+            focused_bid=str(focused) if focused else None,
+            last_action=self.last_action,
+            last_action_error=self.last_action_error,
+        )
