@@ -235,6 +235,17 @@ class EpisodeRunner:
             self.end_by_environment()
         return record
 
+    def refused(self, decision: Decision) -> RawObservation | None:
+        """The observation after a decision that must not reach the environment (a model
+        reply that is no valid action: ``meta["invalid_output"]``), or None for a decision
+        to execute. The page is unchanged and the step records why nothing was done."""
+        if "invalid_output" not in decision.meta or self._last_raw is None:
+            return None
+        why = decision.meta.get("parse_error") or "not a valid action"
+        return attrs.evolve(self._last_raw, last_action="", terminated=False, truncated=False,
+                            last_action_error=f"the model's reply is not a valid action ({why}); "
+                                              "nothing was sent to the browser")
+
     def fail(self, exc: BaseException, *, init: bool = False) -> None:
         """End the episode with an error (``init_error`` when the environment never started)."""
         if not self.started:
@@ -341,7 +352,7 @@ def run_episode(
             step_started = time.perf_counter()
             started_at = time.time()
             decision = runner.decide(observation)
-            raw = env.step(decision.action)
+            raw = runner.refused(decision) or env.step(decision.action)
             after = runner.observe(raw)
             record = runner.record(decision, observation, after, step_started=step_started, started_at=started_at)
             if on_step is not None:

@@ -136,7 +136,7 @@ def last_user_text(body: dict) -> str:
 
 def expert_reply(prompt: str) -> str:
     """The next action toward the cart, read off the prompt like a model would."""
-    match = re.search(r"URL: http://[^/]+/(\w+)", prompt)
+    match = re.search(r"URL: (?:https?://[^/\s]+)?/(\w+)", prompt)
     page = match.group(1) if match else "home"
     if page == "cart":
         return "send_msg_to_user('Added the widget to the cart')"

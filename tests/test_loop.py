@@ -375,3 +375,37 @@ def test_the_environment_states_the_instruction_and_ends_the_episode(tmp_path):
     assert goals[2] != goals[3]  # another seed, another instance
     check_seeded_environment(SeededEnv(), base, seeds=(1, 2, 3, 4))
     check_environment(SeededEnv(), attrs.evolve(base, seed=1))
+
+
+def test_an_unusable_model_reply_never_reaches_the_environment(tmp_path):
+    sent = []
+    inner = shop_env()
+
+    class Recording:
+        def reset(self, task):
+            return inner.reset(task)
+
+        def step(self, action):
+            sent.append(action)
+            return inner.step(action)
+
+        def evaluate(self, *args):
+            return inner.evaluate(*args)
+
+        def close(self):
+            inner.close()
+
+    worker = scripted(["Let me think about this page first.", "The products link, please.", *EXPERT_PATH])
+    result = run_episode(shop_task(), mode_config("baseline_worker", env={}, use_recovery=False), Recording(),
+                         make_runtime(), data_dir=tmp_path, backends={"worker": worker})
+    assert result.success and result.counters == {"worker_steps": 7, "invalid_outputs": 1}
+    assert sent == EXPERT_PATH  # the unusable reply was asked again once, then recorded, never sent
+    events = [json.loads(line) for line in
+              (tmp_path / "trajectories" / "baseline_worker" / "local" / "graph.shop-1__attempt_0.jsonl")
+              .read_text().splitlines()]
+    first = events[1]
+    assert first["decision_meta"]["invalid_output"] == "The products link, please."
+    assert "nothing was sent to the browser" in first["last_action_error"]
+    from halo_core.builtins.worker import _valid_action_rate
+
+    assert _valid_action_rate([{"counters": result.counters}]) == 6 / 7

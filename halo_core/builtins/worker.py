@@ -17,8 +17,9 @@ from halo_core.model import Decision, Observation, Usage
 def choose_action(backend, messages: list[Message], observation: Observation) -> tuple[str, Usage, str]:
     """Ask the model; on unusable output ask once more with the reason.
 
-    Returns (action, usage, error). When the second answer is unusable too, the raw
-    text is returned as the action so the environment records it as an action error.
+    Returns (action, usage, error). When the second answer is unusable too, ``action``
+    is the model's raw text and ``error`` says why; the caller never sends it to the
+    browser (see :func:`invalid_decision`).
     """
     usage = Usage()
     text = ""
@@ -36,7 +37,11 @@ def choose_action(backend, messages: list[Message], observation: Observation) ->
                 Message("assistant", text),
                 Message("user", f"That reply is not usable: {error}. Reply with one valid action only."),
             ]
-    return (text.strip().splitlines()[0] if text.strip() else ""), usage, error
+    return text, usage, error
+
+
+#: the most of an unusable reply a trajectory keeps
+MAX_INVALID_CHARS = 500
 
 
 @hookimpl(trylast=True)
@@ -51,7 +56,10 @@ def halo_decide(observation, episode):
     meta = {"model": getattr(backend, "name", ""), "prompt": messages[-1].content,
             "worker_usage": attrs.asdict(usage)}
     if error:
+        # the output contract: an unusable reply is recorded as such and never reaches the browser
         meta["parse_error"] = error
+        meta["invalid_output"] = action[:MAX_INVALID_CHARS]
+        return Decision("noop()", "worker", usage=usage, meta=meta)
     return Decision(action, "worker", usage=usage, meta=meta)
 
 
@@ -83,3 +91,25 @@ def halo_register_modes(register):
     register("baseline_worker", description="worker only, no manager, no cache")
     register("worker_gpt4o", description="ablation: baseline with gpt-4o as the worker", base="baseline_worker",
              worker_backend="openai:gpt-4o")
+
+
+@hookimpl
+def halo_episode_counters(episode):
+    steps = [r for r in episode.history if r.decision.source == "worker" and "model" in r.decision.meta]
+    if not steps:
+        return None
+    return {"worker_steps": len(steps),
+            "invalid_outputs": sum(1 for r in steps if "invalid_output" in r.decision.meta)}
+
+
+def _valid_action_rate(records):
+    counters = [r.get("counters") or {} for r in records]
+    steps = sum(float(c.get("worker_steps", 0) or 0) for c in counters)
+    invalid = sum(float(c.get("invalid_outputs", 0) or 0) for c in counters)
+    return (steps - invalid) / steps if steps else None
+
+
+@hookimpl
+def halo_register_metrics(register):
+    register("valid_action_rate", _valid_action_rate, percent=True,
+             description="worker replies that were a valid action for the page (after one re-ask)")

@@ -142,7 +142,7 @@ ROUTE = {"home": "Products", "products": "Widget", "widget": "Add to basket"}
 
 
 def expert_reply(prompt: str) -> str:
-    match = re.search(r"URL: http://[^/]+/(\w+)", prompt)
+    match = re.search(r"URL: (?:https?://[^/\s]+)?/(\w+)", prompt)
     page = match.group(1) if match else "home"
     if page == "cart":
         return "send_msg_to_user('Added the widget to the cart')"
