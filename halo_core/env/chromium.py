@@ -10,7 +10,7 @@ import os
 import shutil
 import threading
 
-__all__ = ["BrowserNotFound", "find_chromium", "launch_args"]
+__all__ = ["BrowserNotFound", "find_chromium", "launch_args", "sandbox_status"]
 
 _SYSTEM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 _PATH_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -88,8 +88,24 @@ def find_chromium(playwright=None) -> str | None:
     raise BrowserNotFound(_HINT)
 
 
+def sandbox_status() -> tuple[bool, str]:
+    """Whether Chromium runs with its sandbox, and why (for ``halo doctor``).
+
+    Chromium refuses to start sandboxed as root, so there the sandbox is off
+    (``--no-sandbox``); what pages may reach is then bounded only by the navigation
+    policy and the container. Run HALO as an ordinary user to keep the sandbox.
+    """
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return False, "off: running as root, where Chromium cannot sandbox itself (run as a non-root user to enable it)"
+    return True, "on: Chromium's own sandbox (not running as root)"
+
+
 def launch_args() -> list[str]:
-    """Chromium flags for an offline, headless, container-friendly browser."""
+    """Chromium flags for an offline, headless, container-friendly browser.
+
+    The sandbox stays on unless running as root, where Chromium cannot start with it
+    (see :func:`sandbox_status`).
+    """
     args = [
         "--disable-gpu",
         "--disable-dev-shm-usage",
@@ -105,6 +121,6 @@ def launch_args() -> list[str]:
         "--password-store=basic",
         "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication",
     ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
+    if not sandbox_status()[0]:
         args.insert(0, "--no-sandbox")
     return args

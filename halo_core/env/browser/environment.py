@@ -95,6 +95,7 @@ class BrowserEnvironment(ActionExecution, PageSettling):
         self._valid_bids: frozenset[str] = frozenset()
         self._last_allowed: dict[int, str] = {}
         self._refusals: list[str] = []
+        self._refused_pages: dict[int, Any] = {}
 
     # ------------------------------------------------------------------ episode API
 
@@ -121,6 +122,7 @@ class BrowserEnvironment(ActionExecution, PageSettling):
         self._valid_bids = frozenset()
         self._last_allowed = {}
         self._refusals = []
+        self._refused_pages = {}
         self._new_context()
 
     _begin_episode = begin_episode
@@ -268,6 +270,9 @@ class BrowserEnvironment(ActionExecution, PageSettling):
                         internal = False
                     if not internal:
                         self._note_refusal(refused)
+                        if request.frame.parent_frame is None:
+                            # its error page commits later: observe() waits for it and goes back
+                            self._refused_pages[id(request.frame.page)] = request.frame.page
                     route.abort("blockedbyclient")
                     return
             route.continue_()
@@ -285,6 +290,15 @@ class BrowserEnvironment(ActionExecution, PageSettling):
     def _enforce_navigation_policy(self) -> None:
         """Send agent tabs on refused URLs back; report every refusal in ``last_action_error``."""
         policy = self.navigation_policy
+        refused_pages, self._refused_pages = self._refused_pages, {}
+        for page in refused_pages.values():
+            deadline = time.monotonic() + 1.0
+            try:
+                while (not page.is_closed() and not page.url.startswith("chrome-error://")
+                       and time.monotonic() < deadline):
+                    page.wait_for_timeout(10)
+            except playwright_errors() as exc:
+                self.raise_if_dead(exc)
         for page in list(self._pages):
             try:
                 if page.is_closed():
@@ -296,7 +310,7 @@ class BrowserEnvironment(ActionExecution, PageSettling):
             if not refused:
                 continue
             if url.startswith("chrome-error://"):
-                if not self._refusals:
+                if id(page) not in refused_pages:
                     continue  # Chromium's own page for an allowed load that failed: the agent may see it
                 # else: the error page a refused load left behind, already reported
             else:

@@ -224,6 +224,10 @@ class BrowserSession:
         self._net.clear()
         self._internal_pages.clear()
         if ctx is not None:
+            try:  # route handlers still running would otherwise be torn down mid-call
+                ctx.unroute_all(behavior="ignoreErrors")
+            except Exception:
+                pass
             try:
                 ctx.close()
             except Exception:
