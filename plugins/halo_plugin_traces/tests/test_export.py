@@ -15,9 +15,12 @@ from halo_plugin_traces import RunDir, export_run, trace_id_for
 HEX32, HEX16 = re.compile(r"^[0-9a-f]{32}$"), re.compile(r"^[0-9a-f]{16}$")
 RFC3339_NS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 PROJECTIONS = ("inference.export.schema_version", "inference.project_id", "inference.observation_kind",
-               "inference.llm.provider", "inference.llm.model_name", "inference.llm.input_tokens",
-               "inference.llm.output_tokens", "inference.llm.cost.total", "inference.session_id",
-               "inference.agent_name")
+               "inference.session_id", "inference.agent_name")
+LLM_PROJECTIONS = ("inference.llm.model_name", "inference.llm.input_tokens", "inference.llm.output_tokens",
+                   "inference.llm.cost.total")
+# OpenInference's own attribute names; HALO's live under "halo.", halo-engine's roll-ups under "inference.".
+OPENINFERENCE_PREFIXES = ("openinference.span.kind", "llm.", "tool.", "retrieval.", "input.", "output.",
+                          "session.id", "metadata", "tag.tags", "agent.name")
 
 
 def load(path: Path) -> list[dict]:
@@ -45,6 +48,16 @@ def test_cli_export_writes_openinference_otlp_spans(traced_run, secret_env, tmp_
         assert s["scope"]["name"] == "halo_plugin_traces" and s["scope"]["version"]
         a = s["attributes"]
         assert all(k in a for k in PROJECTIONS)
+        assert all(k.startswith(("halo.", "inference.") + OPENINFERENCE_PREFIXES) for k in a), sorted(a)
+        assert None not in a.values()
+        assert "llm.input_messages" not in a and "llm.output_messages" not in a  # flattened keys only
+        if a["openinference.span.kind"] == "LLM":
+            assert all(k in a for k in LLM_PROJECTIONS)
+        assert s["resource"]["attributes"]["openinference.project.name"] == "shop-evals"
+        assert a["session.id"] == "eval_traces_test"
+        meta = json.loads(a["metadata"])
+        assert meta["run_id"] == "eval_traces_test" and meta["agent"] == a["inference.agent_name"]
+        assert f"mode:{meta['mode']}" in a["tag.tags"]
         assert a["inference.observation_kind"] == a["openinference.span.kind"]
         assert a["inference.project_id"] == "shop-evals"
         assert a["inference.session_id"] == "eval_traces_test"
@@ -83,8 +96,10 @@ def test_steps_llm_tool_and_manager_spans(traced_run, secret_env, tmp_path):
     worker = [s for s in llm if s["name"] == "llm.worker"]
     assert worker and all(by_id[s["parent_span_id"]]["name"].startswith("step ") for s in worker)
     w = worker[0]["attributes"]
-    assert w["llm.model_name"] == "worker-small" and w["llm.provider"] == "scripted"
-    assert w["inference.llm.model_name"] == "worker-small" and w["inference.llm.provider"] == "scripted"
+    # a scripted (or local, vLLM) backend is no model provider: llm.provider is left out, the spec kept
+    assert w["llm.model_name"] == "worker-small" and "llm.provider" not in w
+    assert w["halo.llm.backend"] == "scripted:worker-small"
+    assert w["inference.llm.model_name"] == "worker-small"
     assert w["llm.input_messages.0.message.role"] == "system"
     assert w["llm.input_messages.1.message.role"] == "user"
     assert w["llm.input_messages.1.message.content"].startswith("Goal: ")
@@ -92,7 +107,7 @@ def test_steps_llm_tool_and_manager_spans(traced_run, secret_env, tmp_path):
     assert json.loads(w["llm.invocation_parameters"])["max_tokens"] == 256
     assert w["llm.token_count.total"] == w["llm.token_count.prompt"] + w["llm.token_count.completion"]
     assert isinstance(w["inference.llm.input_tokens"], int) and w["inference.llm.cost.total"] > 0
-    # screenshots referenced by path, never inlined
+    # the engine file references screenshots by path (--format otlp-json inlines them)
     image = w["llm.input_messages.1.message.contents.1.message_content.image.image.url"]
     assert re.match(r"^graph\.shop-buy__attempt_0/step_\d{3}\.png$", image)
     assert (traced_run["traj_dirs"]["hierarchy_mgr_gate"] / image).exists()
@@ -119,7 +134,7 @@ def test_steps_llm_tool_and_manager_spans(traced_run, secret_env, tmp_path):
     assert {s["attributes"]["tool.name"] for s in ok} >= {"click", "send_msg_to_user"}
     assert json.loads(ok[0]["attributes"]["tool.parameters"]) == {"bid": "1"}
     evaluators = [s for s in mine if s["attributes"]["openinference.span.kind"] == "EVALUATOR"]
-    assert {s["attributes"]["eval.name"] for s in evaluators} >= {"postcondition"}
+    assert {s["attributes"]["halo.eval.name"] for s in evaluators} >= {"postcondition"}
     root = next(s for s in mine if not s["parent_span_id"])
     assert root["attributes"]["halo.success"] is True and root["status"]["code"] == "STATUS_CODE_OK"
     assert root["attributes"]["input.value"].startswith("Buy the blender")

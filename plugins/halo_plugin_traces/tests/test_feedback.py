@@ -1,4 +1,4 @@
-"""``halo feedback add``: atomic lines in RUN_DIR/feedback.jsonl, carried into the export."""
+"""``halo feedback add``: atomic lines in RUN_DIR/feedback.jsonl, exported as annotations of the episode span."""
 
 from __future__ import annotations
 
@@ -28,19 +28,22 @@ def test_feedback_add_and_export(run_copy, secret_env, tmp_path):
     listing = CliRunner().invoke(cli, ["feedback", "list", str(run_dir)])
     assert "graph.shop-price#0 (baseline_worker)" in listing.output and "must not: guess" in listing.output
 
-    spans = [json.loads(x) for x in export_run(run_dir, tmp_path / "t.jsonl").path.read_text().splitlines()]
-    fb = [s for s in spans if s["name"] == "feedback"]
-    assert len(fb) == 1
-    span = fb[0]
-    assert span["trace_id"] == trace_id_for("eval_traces_test", "baseline_worker", "graph.shop-price", 0)
-    root = next(s for s in spans if s["trace_id"] == span["trace_id"] and not s["parent_span_id"])
-    assert span["parent_span_id"] == root["span_id"]
-    a = span["attributes"]
-    assert a["openinference.span.kind"] == "EVALUATOR" and a["eval.name"] == "human_feedback"
-    assert a["halo.feedback.required"] == ["open the price list", "answer 42"]
-    assert a["halo.feedback.prohibited"] == ["guess"]
-    assert a["halo.feedback.text"].startswith("Read the price") and "[REDACTED]" in a["halo.feedback.text"]
-    assert a["halo.feedback.author"] == "reviewer"
+    result = export_run(run_dir, tmp_path / "t.jsonl")
+    spans = [json.loads(x) for x in result.path.read_text().splitlines()]
+    # feedback is an annotation of the episode span, not a span stretching the trace to its own time
+    assert not [s for s in spans if s["name"] == "feedback"]
+    assert result.annotations == 1 and result.annotations_path == tmp_path / "t.annotations.jsonl"
+    [note] = [json.loads(x) for x in result.annotations_path.read_text().splitlines()]
+    trace = trace_id_for("eval_traces_test", "baseline_worker", "graph.shop-price", 0)
+    root = next(s for s in spans if s["trace_id"] == trace and not s["parent_span_id"])
+    assert note["span_id"] == root["span_id"] and note["trace_id"] == trace
+    assert note["name"] == "human_feedback" and note["annotator_kind"] == "HUMAN"
+    assert note["identifier"] == r["id"]
+    assert note["metadata"]["required"] == ["open the price list", "answer 42"]
+    assert note["metadata"]["prohibited"] == ["guess"] and note["result"]["label"] == "fail"
+    assert note["metadata"]["author"] == "reviewer"
+    assert note["result"]["explanation"].startswith("Read the price") and "[REDACTED]" in note["result"]["explanation"]
+    assert max(s["end_time"] for s in spans if s["trace_id"] == trace) == root["end_time"]
 
 
 def test_feedback_needs_a_known_episode_and_a_mode_when_ambiguous(run_copy):

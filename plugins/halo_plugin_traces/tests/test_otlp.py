@@ -70,7 +70,7 @@ def test_otlp_http_export_matches_the_jsonl(traced_run, secret_env, collector, t
         request.ParseFromString(body)
         for rs in request.resource_spans:
             resource = {a.key: _value(a.value) for a in rs.resource.attributes}
-            assert resource["service.name"] == "halo"
+            assert resource["service.name"] == "halo" and resource["openinference.project.name"] == "halo"
             for ss in rs.scope_spans:
                 assert ss.scope.name == "halo_plugin_traces"
                 for span in ss.spans:
@@ -82,8 +82,12 @@ def test_otlp_http_export_matches_the_jsonl(traced_run, secret_env, collector, t
         assert span.parent_span_id.hex() == line["parent_span_id"]
         attrs = {a.key: _value(a.value) for a in span.attributes}
         assert attrs["openinference.span.kind"] == line["attributes"]["openinference.span.kind"]
+        assert not [k for k in attrs if k.startswith("inference.")]  # halo-engine's roll-ups stay in its file
+        assert attrs["session.id"] == "eval_traces_test"
         if line["attributes"]["openinference.span.kind"] == "LLM":
             assert attrs["llm.model_name"] == line["attributes"]["llm.model_name"]
+            image = [v for k, v in attrs.items() if k.endswith("message_content.image.image.url")]
+            assert image and all(v.startswith("data:image/png;base64,iVBOR") for v in image)
             assert attrs.get("llm.token_count.prompt") == line["attributes"].get("llm.token_count.prompt")
         if line["status"]["code"] == "STATUS_CODE_ERROR":
             assert span.status.code == 2 and span.status.message == line["status"]["message"]

@@ -11,13 +11,16 @@ The tree of one episode::
     episode <task>                      AGENT      (one trace per task × mode × attempt)
     ├── step N                          CHAIN      observation in, action out
     │   ├── llm.worker                  LLM        prompt, model, tokens, cost
-    │   ├── vac.hit / macro.replay /    RETRIEVER / CHAIN   the layer that answered
+    │   ├── vac.hit / macro.replay /    RETRIEVER / CHAIN   the layer that answered (a cache hit
+    │   │                                          shows the replayed action as its retrieved document)
     │   │   recovery / policy.<name>
     │   ├── manager.gate                GUARDRAIL  why the manager was called, its verdict
     │   │   └── llm.manager             LLM
     │   ├── browser.<action>            TOOL       the action; ERROR status on an action error
     │   └── verify.<check>              EVALUATOR  one per verdict
-    └── feedback                        EVALUATOR  human feedback (``halo feedback add``)
+
+Feedback is not a span (it would stretch the trace's latency to the day it was given):
+it becomes an annotation of the episode span (:mod:`halo_plugin_traces._annotations`).
 
 Step times: the loop logs each step's duration (``elapsed_ms``), not its start, so
 a step starts where the previous one ended, from the episode's start timestamp (a
@@ -40,6 +43,13 @@ _PARAM_NAMES = {
     "report_infeasible": ("reason",),
 }
 _ERROR_ENDINGS = ("error", "init_error")
+# Backend prefixes that name a real model provider, as OpenInference's ``llm.provider`` /
+# ``llm.system`` spell them; a local, vLLM or scripted backend has no provider.
+_PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "azure": "azure", "google": "google",
+              "gemini": "google", "vertexai": "google", "mistral": "mistralai", "mistralai": "mistralai",
+              "cohere": "cohere", "xai": "xai", "deepseek": "deepseek", "bedrock": "aws"}
+_SYSTEMS = {"openai": "openai", "anthropic": "anthropic", "mistralai": "mistralai", "cohere": "cohere",
+            "google": "vertexai", "azure": "openai"}
 _STEP_TEXT_LIMIT = 20_000
 
 
@@ -61,6 +71,15 @@ def action_parameters(action: str) -> tuple[str, dict[str, Any]]:
 def _split_model(spec: str) -> tuple[str, str]:
     provider, sep, model = (spec or "").partition(":")
     return (provider, model) if sep else ("", provider)
+
+
+def provider_of(spec: str) -> str:
+    """OpenInference's ``llm.provider`` for a backend spec (``openai:gpt-4o`` → ``openai``,
+    ``litellm:anthropic/claude…`` → ``anthropic``); ``""`` for local, vLLM and test backends."""
+    prefix, model = _split_model(spec)
+    if prefix == "litellm" and "/" in model:
+        prefix = model.split("/", 1)[0]
+    return _PROVIDERS.get(prefix.lower(), "")
 
 
 def _system_prompt(role: str) -> str:
@@ -97,11 +116,23 @@ class EpisodeTraceBuilder:
     def agent_name(self) -> str:
         return f"halo/{self.mode}" if self.mode else "halo"
 
+    @property
+    def context(self) -> dict[str, Any]:
+        """OpenInference context attributes every span of the episode carries: the run is
+        the session; the episode's identity is metadata; mode and policy are tags."""
+        policy = str(self.config.get("policy") or "")
+        meta = {"agent": self.agent_name, "run_id": self.run_id, "mode": self.mode, "task_id": self.task_id,
+                "attempt": self.attempt}
+        if policy:
+            meta["policy"] = policy
+        tags = [t for t in (f"mode:{self.mode}" if self.mode else "", f"policy:{policy}" if policy else "") if t]
+        return {"session.id": self.run_id or None, "metadata": json.dumps(meta, sort_keys=True),
+                "tag.tags": tags}
+
     def _span(self, path: str, parent: str | None, name: str, kind: str, start: int, end: int,
               attributes: Mapping[str, Any], **kw: Any) -> dict[str, Any]:
         return make_span(self.ctx, trace_id=self.trace_id, path=path, parent_path=parent, name=name, kind=kind,
-                         start_ns=start, end_ns=end, attributes=attributes, session_id=self.run_id,
-                         agent_name=self.agent_name, **kw)
+                         start_ns=start, end_ns=end, attributes=attributes, context=self.context, **kw)
 
     # ------------------------------------------------------------------ events
 
@@ -208,8 +239,12 @@ class EpisodeTraceBuilder:
                                         note="usage of the whole step (worker and manager calls are not logged "
                                              "separately)" if shared and manager_called else ""))
         elif source == "vac":
+            # A viewer shows a RETRIEVER span by its documents: the replayed action is the document.
             spans.append(self._span(f"{parent}/vac", parent, "vac.hit", "RETRIEVER", t0, mid, {
                 "input.value": meta.get("cache_key"), "output.value": action,
+                "retrieval.documents.0.document.id": meta.get("cache_key"),
+                "retrieval.documents.0.document.content": action,
+                "retrieval.documents.0.document.score": meta.get("entry_successes"),
                 "halo.cache.key": meta.get("cache_key"), "halo.cache.entry_successes": meta.get("entry_successes"),
                 **{f"halo.cache.{k}": v for k, v in meta.items() if k not in ("cache_key", "entry_successes")
                    and isinstance(v, (str, int, float, bool))},
@@ -232,7 +267,7 @@ class EpisodeTraceBuilder:
             gate = f"{parent}/gate"
             verdict = str(meta.get("manager_verdict") or "")
             spans.append(self._span(gate, parent, "manager.gate", "GUARDRAIL", mid, t1, {
-                "guardrail.name": "manager_gate", "guardrail.triggered": True,
+                "halo.guardrail.name": "manager_gate", "halo.guardrail.triggered": True,
                 "input.value": str(meta.get("gate_reason") or ""), "output.value": verdict,
                 "halo.gate.reason": meta.get("gate_reason"), "halo.manager.verdict": verdict,
                 "halo.manager.model": meta.get("manager_model"), "halo.manager.final_action": action,
@@ -251,13 +286,14 @@ class EpisodeTraceBuilder:
         spec = str(meta.get("model") if role == "worker" else meta.get("manager_model") or "")
         if not spec:
             spec = str(self.config.get(f"{role}_backend") or "")
-        provider, model = _split_model(spec)
+        _, model = _split_model(spec)
         images = bool(self.config.get("use_screenshot")) and bool(screenshot)
         params = {"temperature": self.config.get(f"{role}_temperature"), "seed": self.config.get("seed"),
                   "max_tokens": self.config.get("max_tokens")}
+        vendor = provider_of(spec)
         attrs: dict[str, Any] = {
-            "llm.provider": provider or None,
-            "llm.system": provider or None,
+            "llm.provider": vendor or None,
+            "llm.system": _SYSTEMS.get(vendor),
             "llm.model_name": model or None,
             "llm.invocation_parameters": json.dumps({k: v for k, v in params.items() if v is not None},
                                                     sort_keys=True),
@@ -286,21 +322,18 @@ class EpisodeTraceBuilder:
             attrs[f"llm.input_messages.{i}.message.role"] = message["role"]
             attrs[f"llm.input_messages.{i}.message.content"] = message["content"]
         if images:
-            # Referenced by path (relative to the trajectory directory), never inlined.
+            # The path relative to the trajectory folder; the export turns it into a data URI,
+            # a file URL or nothing (``encode_screenshots``).
             user = len(inputs) - 1
             attrs[f"llm.input_messages.{user}.message.contents.0.message_content.type"] = "text"
             attrs[f"llm.input_messages.{user}.message.contents.0.message_content.text"] = inputs[-1]["content"]
             attrs[f"llm.input_messages.{user}.message.contents.1.message_content.type"] = "image"
             attrs[f"llm.input_messages.{user}.message.contents.1.message_content.image.image.url"] = screenshot
-            inputs[-1] = {**inputs[-1], "image": screenshot}
-        attrs["llm.input_messages"] = json.dumps(inputs, ensure_ascii=False)
-        attrs["llm.output_messages"] = json.dumps([{"role": "assistant", "content": output}], ensure_ascii=False)
         attrs["llm.output_messages.0.message.role"] = "assistant"
         attrs["llm.output_messages.0.message.content"] = output
         attrs["output.value"] = output
         if screenshot:
             attrs["halo.screenshot"] = screenshot
-        llm: dict[str, Any] = {"provider": provider or None, "model_name": model or None}
         if usage is not None:
             tokens_in, tokens_out = int(usage.get("tokens_in") or 0), int(usage.get("tokens_out") or 0)
             attrs.update({"llm.token_count.prompt": tokens_in, "llm.token_count.completion": tokens_out,
@@ -308,10 +341,9 @@ class EpisodeTraceBuilder:
                           "llm.cost.total": float(usage.get("cost") or 0.0),
                           "halo.llm.calls": int(usage.get("calls") or 0),
                           "halo.llm.latency_ms": float(usage.get("latency_ms") or 0.0)})
-            llm.update(input_tokens=tokens_in, output_tokens=tokens_out, cost=float(usage.get("cost") or 0.0))
         if note:
             attrs["halo.usage.note"] = note
-        return self._span(path, parent, f"llm.{role}", "LLM", t0, t1, attrs, llm=llm)
+        return self._span(path, parent, f"llm.{role}", "LLM", t0, t1, attrs)
 
     def _tool_span(self, parent: str, action: str, error: str, url: Any, t0: int, t1: int) -> dict[str, Any]:
         name, params = action_parameters(action)
@@ -328,8 +360,8 @@ class EpisodeTraceBuilder:
         check = str(verdict.get("check") or "verdict")
         ok = bool(verdict.get("ok"))
         return self._span(f"{parent}/verdict/{i}", parent, f"verify.{check}", "EVALUATOR", t, t, {
-            "eval.name": check, "eval.label": "pass" if ok else "fail", "eval.score": 1.0 if ok else 0.0,
-            "eval.explanation": verdict.get("reason") or None,
+            "halo.eval.name": check, "halo.eval.label": "pass" if ok else "fail", "halo.eval.score": 1.0 if ok else 0.0,
+            "halo.eval.explanation": verdict.get("reason") or None,
             "output.value": verdict.get("reason") or ("pass" if ok else "fail"),
             "halo.verdict.ok": ok,
             "halo.verdict.meta": dict(verdict.get("meta") or {}) or None,
@@ -380,19 +412,3 @@ class EpisodeTraceBuilder:
             attrs.update({"halo.steps": self.steps, "halo.terminated_by": "unfinished"})
         return self._span("episode", None, f"episode {self.task_id}", "AGENT", self.start_ns, end, attrs,
                           status=status, status_message=message)
-
-    # ------------------------------------------------------------------ feedback
-
-    def feedback(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """An EVALUATOR span under the episode for one ``feedback.jsonl`` record."""
-        fid = str(record.get("id") or "")
-        t = seconds_to_ns(record.get("timestamp") or 0.0) or self.cursor_ns
-        required = [str(r) for r in record.get("required") or ()]
-        prohibited = [str(p) for p in record.get("prohibited") or ()]
-        text = str(record.get("text") or "")
-        return self._span(f"feedback/{fid}", "episode", "feedback", "EVALUATOR", t, t, {
-            "eval.name": "human_feedback", "eval.explanation": text, "input.value": text,
-            "halo.feedback.id": fid, "halo.feedback.text": text,
-            "halo.feedback.required": required, "halo.feedback.prohibited": prohibited,
-            "halo.feedback.author": record.get("author") or None,
-        })

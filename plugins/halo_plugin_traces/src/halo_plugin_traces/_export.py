@@ -1,20 +1,41 @@
-"""``halo traces export``: finished trajectories → one flat span JSONL file."""
+"""``halo traces export``: finished trajectories → a trace file, and optionally a collector.
+
+Formats (``--format``):
+
+``engine`` (default, ``RUN_DIR/traces.jsonl``)
+    one span a line with the ``inference.*`` roll-up keys halo-engine indexes
+    (:func:`~halo_plugin_traces._spans.engine_record`); screenshots stay paths.
+``otlp-json`` (``RUN_DIR/traces.otlp.jsonl``)
+    one OTLP/JSON ``ExportTraceServiceRequest`` a line (one trace a line), OpenInference
+    attributes only; screenshots as size-capped data URIs by default.
+
+Feedback becomes annotations (``<out>.annotations.jsonl`` beside the file, span events in
+OTLP/JSON, Phoenix's span annotations with ``--phoenix-url``), never spans.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import attrs
 
+from halo_plugin_traces._annotations import feedback_annotation
 from halo_plugin_traces._convert import EpisodeTraceBuilder
 from halo_plugin_traces._feedback import feedback_for, read_feedback
+from halo_plugin_traces._otlp_json import otlp_json_request
 from halo_plugin_traces._rundir import EpisodeFiles, RunDir
-from halo_plugin_traces._spans import SpanContext
+from halo_plugin_traces._screenshots import ScreenshotEncoder
+from halo_plugin_traces._spans import SpanContext, engine_record
 
-__all__ = ["ExportResult", "episode_spans", "export_run", "redact_value", "span_line", "write_spans"]
+__all__ = ["FORMATS", "ExportResult", "episode_spans", "export_run", "redact_value", "span_line", "write_spans"]
+
+FORMATS = ("engine", "otlp-json")
+DEFAULT_NAMES = {"engine": "traces.jsonl", "otlp-json": "traces.otlp.jsonl"}
 
 
 def redact_value(value: Any, secrets: list[str]) -> Any:
@@ -38,17 +59,21 @@ def current_secrets() -> list[str]:
     return env_secrets()
 
 
-def span_line(span: dict[str, Any], secrets: list[str] | None = None) -> str:
-    """One redacted JSONL line (with its newline)."""
+def json_line(obj: Any, secrets: list[str] | None = None) -> str:
+    """One redacted JSON line (with its newline)."""
     from halo_core.builtins.jsonl_logger import redact
 
     secrets = current_secrets() if secrets is None else secrets
-    text = json.dumps(redact_value(span, secrets), ensure_ascii=False, default=str, separators=(",", ":"))
+    text = json.dumps(redact_value(obj, secrets), ensure_ascii=False, default=str, separators=(",", ":"))
     return redact(text, secrets) + "\n"  # belt and braces: a secret split across an escape is still caught
 
 
-def episode_spans(episode: EpisodeFiles, ctx: SpanContext, run_id: str,
-                  feedback: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+def span_line(span: dict[str, Any], secrets: list[str] | None = None) -> str:
+    """One redacted line of the engine file (with its newline)."""
+    return json_line(engine_record(span), secrets)
+
+
+def episode_spans(episode: EpisodeFiles, ctx: SpanContext, run_id: str) -> list[dict[str, Any]]:
     """All spans of one episode, the episode (root) span first."""
     builder = EpisodeTraceBuilder(ctx, mode=episode.mode, run_id=run_id, task_id=episode.task,
                                   attempt=episode.attempt)
@@ -70,8 +95,6 @@ def episode_spans(episode: EpisodeFiles, ctx: SpanContext, run_id: str,
                                        "final_message": r.get("final_message"),
                                        "timestamp": r.get("finished_at")}))
     spans.extend(builder.finish())
-    for record in feedback:
-        spans.append(builder.feedback(record))
     spans.sort(key=lambda s: 0 if not s["parent_span_id"] else 1)  # root first; stable otherwise
     return spans
 
@@ -83,10 +106,14 @@ class ExportResult:
     spans: int
     episodes_without_trajectory: list[tuple[str, str, int]]
     otlp_sent: int = 0
+    annotations: int = 0
+    annotations_path: Path | None = None
+    screenshots_inlined: int = 0
+    screenshots_omitted: int = 0
 
 
 def write_spans(spans: Iterable[dict[str, Any]], out: Path) -> int:
-    """Write ``spans`` to ``out`` atomically (temp file + rename); returns the count."""
+    """Write ``spans`` to ``out`` as an engine file, atomically (temp file + rename); returns the count."""
     secrets = current_secrets()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -99,43 +126,88 @@ def write_spans(spans: Iterable[dict[str, Any]], out: Path) -> int:
     return n
 
 
-def iter_run_spans(run: RunDir, ctx: SpanContext) -> Iterator[list[dict[str, Any]]]:
-    """The spans of ``run``, one episode (one trace) at a time, so big runs never sit in memory whole."""
+def iter_run_spans(run: RunDir, ctx: SpanContext) -> Iterator[tuple[EpisodeFiles, list[dict[str, Any]],
+                                                                    list[dict[str, Any]]]]:
+    """(episode, spans, annotations) of ``run``, one episode (one trace) at a time, so big runs
+    never sit in memory whole."""
     feedback = read_feedback(run.path)
     for ep in run.episodes():
-        yield episode_spans(ep, ctx, run.run_id, feedback_for(feedback, ep.task, ep.mode, ep.attempt))
+        notes = [feedback_annotation(r, run_id=run.run_id, mode=ep.mode, task=ep.task, attempt=ep.attempt)
+                 for r in feedback_for(feedback, ep.task, ep.mode, ep.attempt)]
+        yield ep, episode_spans(ep, ctx, run.run_id), notes
+
+
+def phoenix_annotation(a: dict[str, Any]) -> dict[str, Any]:
+    """An annotation as Phoenix's ``POST /v1/span_annotations`` takes it."""
+    return {k: a[k] for k in ("span_id", "name", "annotator_kind", "result", "metadata", "identifier") if a.get(k)}
+
+
+def post_annotations(base_url: str, annotations: list[dict[str, Any]], *, timeout: float = 10.0) -> int:
+    """Send annotations to a Phoenix server's REST API; returns how many it accepted."""
+    from halo_plugin_traces._otlp import OtlpUnavailable
+
+    if not annotations:
+        return 0
+    url = base_url.rstrip("/") + "/v1/span_annotations?sync=true"
+    body = json.dumps({"data": [phoenix_annotation(a) for a in annotations]}).encode("utf-8")
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            reply.read()
+    except (urllib.error.URLError, OSError) as exc:
+        detail = exc.read().decode("utf-8", "replace")[:300] if isinstance(exc, urllib.error.HTTPError) else ""
+        raise OtlpUnavailable(f"Phoenix at {base_url} refused the span annotations: {exc} {detail}".strip()) from None
+    return len(annotations)
 
 
 def export_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, project: str = "halo",
                environment: str | None = None, otlp_endpoint: str | None = None,
                data_dir: str | os.PathLike | None = None, write: bool = True,
-               otlp_timeout: float = 10.0) -> ExportResult:
-    """Export every episode of ``run_dir`` as spans to ``out`` (default ``RUN_DIR/traces.jsonl``)
-    and, when ``otlp_endpoint`` is given, to an OTLP/HTTP collector."""
+               otlp_timeout: float = 10.0, fmt: str = "engine", screenshots: str | None = None,
+               max_screenshot_kb: float = 256.0, phoenix_url: str | None = None) -> ExportResult:
+    """Export every episode of ``run_dir`` as spans to ``out`` (default ``RUN_DIR/traces.jsonl``,
+    or ``traces.otlp.jsonl`` for ``fmt="otlp-json"``) and, when asked, to an OTLP/HTTP
+    collector (``otlp_endpoint``) or a Phoenix server (``phoenix_url``: spans over OTLP/HTTP,
+    feedback as span annotations).
+
+    ``screenshots`` is ``data-uri``, ``file-url``, ``path`` or ``none``; by default the engine
+    file keeps paths and OTLP outputs inline data URIs of at most ``max_screenshot_kb``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown trace format {fmt!r}; use one of {', '.join(FORMATS)}")
     run = RunDir(run_dir, data_dir=data_dir)
     ctx = SpanContext(project=project, environment=environment)
     secrets = current_secrets()
-    path = (Path(out) if out else run.path / "traces.jsonl") if write else None
+    cap = int(max_screenshot_kb * 1024)
+    file_shots = ScreenshotEncoder(screenshots or ("path" if fmt == "engine" else "data-uri"), max_bytes=cap)
+    wire_shots = ScreenshotEncoder(screenshots or "data-uri", max_bytes=cap)
+    path = (Path(out) if out else run.path / DEFAULT_NAMES[fmt]) if write else None
+    endpoint = otlp_endpoint or (phoenix_url.rstrip("/") + "/v1/traces" if phoenix_url else None)
     sender = None
-    if otlp_endpoint:
+    if endpoint:
         from halo_plugin_traces._otlp import OtlpSender
 
-        sender = OtlpSender(otlp_endpoint, timeout=otlp_timeout)
+        sender = OtlpSender(endpoint, timeout=otlp_timeout)
     traces = count = sent = 0
-    tmp = None
-    fh = None
+    notes: list[dict[str, Any]] = []
+    tmp = fh = None
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
         fh = tmp.open("w", encoding="utf-8")
     try:
-        for spans in iter_run_spans(run, ctx):
+        for ep, spans, annotations in iter_run_spans(run, ctx):
             traces += 1
             count += len(spans)
+            notes.extend(annotations)
+            folder = ep.screenshot_dir
             if fh is not None:
-                fh.write("".join(span_line(s, secrets) for s in spans))
+                shown = [file_shots.encode(s, folder) for s in spans]
+                if fmt == "engine":
+                    fh.write("".join(span_line(s, secrets) for s in shown))
+                else:
+                    fh.write(json_line(otlp_json_request(shown, annotations), secrets))
             if sender is not None:
-                sent += sender.send([redact_value(s, secrets) for s in spans])
+                sent += sender.send([redact_value(wire_shots.encode(s, folder), secrets) for s in spans])
     except BaseException:
         if fh is not None:
             fh.close()
@@ -147,5 +219,15 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None,
     if fh is not None:
         fh.close()
         tmp.replace(path)
+    notes_path = None
+    if notes and path is not None:
+        stem = path.name[:-len(".jsonl")] if path.name.endswith(".jsonl") else path.stem
+        notes_path = path.with_name(f"{stem}.annotations.jsonl")
+        notes_path.write_text("".join(json_line(a, secrets) for a in notes), encoding="utf-8")
+    if phoenix_url:
+        post_annotations(phoenix_url, [redact_value(a, secrets) for a in notes], timeout=otlp_timeout)
     missing = [ep.key for ep in run.episodes() if ep.trajectory is None]
-    return ExportResult(path=path, traces=traces, spans=count, episodes_without_trajectory=missing, otlp_sent=sent)
+    shots = file_shots if path is not None else wire_shots
+    return ExportResult(path=path, traces=traces, spans=count, episodes_without_trajectory=missing, otlp_sent=sent,
+                        annotations=len(notes), annotations_path=notes_path, screenshots_inlined=shots.inlined,
+                        screenshots_omitted=shots.omitted)

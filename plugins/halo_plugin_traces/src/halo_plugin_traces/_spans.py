@@ -1,11 +1,21 @@
-"""The flat span record: one JSONL line in the OpenInference-on-OTLP shape.
+"""One span: OpenInference attributes on OTLP's span fields, and the two files made of it.
 
-This is the shape trace-analysis engines (HALO engine's ``TraceStore``, Phoenix-style
-viewers) read: OTLP top-level fields (ids as lowercase hex, RFC 3339 timestamps with
-nanoseconds, ``STATUS_CODE_*`` / ``SPAN_KIND_*`` enums as strings), a resource and
-scope block, and flat ``attributes`` carrying OpenInference keys (``llm.*``,
-``tool.*``, ``input.value`` …) plus the ``inference.*`` projections that an index
-can roll up without understanding every span kind.
+A span is a dict with OTLP's top-level fields (ids as lowercase hex, RFC 3339
+timestamps with nanoseconds, ``STATUS_CODE_*`` / ``SPAN_KIND_*`` enums as strings), a
+resource and scope block, and flat ``attributes`` that hold only OpenInference keys
+(``openinference.span.kind``, ``llm.*``, ``tool.*``, ``retrieval.*``, ``input.*``,
+``output.*``, ``session.id``, ``metadata``, ``tag.tags``) and HALO's own keys under
+``halo.``. No attribute is ever null: OTLP has no null value and its JSON parser
+rejects one.
+
+Two encodings are written from it:
+
+* the *engine file* (:func:`engine_record`): the span as one JSONL line plus the
+  ``inference.*`` roll-up keys that halo-engine's ``TraceIndexBuilder`` indexes (model,
+  tokens, agent, project). These keys are derived here from the OpenInference ones
+  and appear only in that file, never on OTLP.
+* OTLP/JSON (:mod:`halo_plugin_traces._otlp_json`), and OTLP/HTTP protobuf
+  (:mod:`halo_plugin_traces._otlp`), which carry the span as it is.
 
 Ids are derived from the episode's identity and the span's path inside it (never
 random), so exporting the same trajectory twice, or streaming it live and exporting
@@ -20,7 +30,8 @@ import os
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-__all__ = ["EXPORT_SCHEMA_VERSION", "SpanContext", "make_span", "rfc3339_ns", "span_id_for", "trace_id_for"]
+__all__ = ["EXPORT_SCHEMA_VERSION", "SpanContext", "engine_record", "make_span", "rfc3339_ns", "span_id_for",
+           "trace_id_for"]
 
 #: Same value as the ``inference.export.schema_version`` HALO engine's own exporter writes.
 EXPORT_SCHEMA_VERSION = 1
@@ -70,6 +81,7 @@ class SpanContext:
             service_version = core_version
         self.project = project
         self.resource = {
+            "openinference.project.name": project,
             "service.name": service_name,
             "service.version": service_version,
             "deployment.environment": environment or os.environ.get("HALO_TRACES_ENVIRONMENT", "local"),
@@ -78,41 +90,31 @@ class SpanContext:
 
 
 def _clean(value: Any) -> Any:
-    """Attribute values are OTLP scalars or lists of scalars; anything else becomes JSON text."""
+    """Attribute values are OTLP scalars or homogeneous lists of scalars; ``None`` and empty
+    lists are dropped (returned as None); anything else becomes JSON text."""
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, bool, int, float)) for v in value):
-        kinds = {type(v) for v in value}
-        if len(kinds) <= 1:
-            return list(value)
+    if isinstance(value, (list, tuple)):
+        items = [v for v in value if v is not None]
+        if not items:
+            return None
+        if all(isinstance(v, (str, bool, int, float)) for v in items) and len({type(v) for v in items}) == 1:
+            return items
     return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
 
 
 def make_span(ctx: SpanContext, *, trace_id: str, path: str, parent_path: str | None, name: str,
               kind: str, start_ns: int, end_ns: int, attributes: Mapping[str, Any],
-              status: str = "OK", status_message: str = "", session_id: str = "", agent_name: str = "",
-              llm: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """One span line. ``kind`` is the OpenInference span kind (AGENT, CHAIN, LLM, TOOL, …);
-    ``llm`` carries the projection of a model call (provider, model_name, input_tokens,
-    output_tokens, cost)."""
-    llm = llm or {}
+              status: str = "OK", status_message: str = "",
+              context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One span. ``kind`` is the OpenInference span kind (AGENT, CHAIN, LLM, TOOL, …);
+    ``context`` holds the attributes every span of the episode carries (``session.id``,
+    ``metadata``, ``tag.tags``), as OpenInference's context attributes do."""
     attrs: dict[str, Any] = {"openinference.span.kind": kind}
-    for key, value in attributes.items():
+    for key, value in {**(context or {}), **attributes}.items():
         cleaned = _clean(value)
         if cleaned is not None:
             attrs[key] = cleaned
-    attrs.update({
-        "inference.export.schema_version": EXPORT_SCHEMA_VERSION,
-        "inference.project_id": ctx.project,
-        "inference.observation_kind": kind,
-        "inference.llm.provider": llm.get("provider"),
-        "inference.llm.model_name": llm.get("model_name"),
-        "inference.llm.input_tokens": llm.get("input_tokens"),
-        "inference.llm.output_tokens": llm.get("output_tokens"),
-        "inference.llm.cost.total": llm.get("cost"),
-        "inference.session_id": session_id or None,
-        "inference.agent_name": agent_name,
-    })
     end_ns = max(int(end_ns), int(start_ns))
     return {
         "trace_id": trace_id,
@@ -128,6 +130,29 @@ def make_span(ctx: SpanContext, *, trace_id: str, path: str, parent_path: str | 
         "scope": dict(ctx.scope),
         "attributes": attrs,
     }
+
+
+def engine_record(span: Mapping[str, Any]) -> dict[str, Any]:
+    """``span`` with the ``inference.*`` roll-up keys halo-engine indexes, derived from its
+    OpenInference attributes (never sent over OTLP)."""
+    a = span["attributes"]
+    try:
+        meta = json.loads(a.get("metadata") or "{}")
+    except ValueError:
+        meta = {}
+    derived = {
+        "inference.export.schema_version": EXPORT_SCHEMA_VERSION,
+        "inference.project_id": span["resource"]["attributes"].get("openinference.project.name"),
+        "inference.observation_kind": a.get("openinference.span.kind"),
+        "inference.llm.provider": a.get("llm.provider"),
+        "inference.llm.model_name": a.get("llm.model_name"),
+        "inference.llm.input_tokens": a.get("llm.token_count.prompt"),
+        "inference.llm.output_tokens": a.get("llm.token_count.completion"),
+        "inference.llm.cost.total": a.get("llm.cost.total"),
+        "inference.session_id": a.get("session.id"),
+        "inference.agent_name": meta.get("agent") if isinstance(meta, dict) else None,
+    }
+    return {**span, "attributes": {**a, **{k: v for k, v in derived.items() if v is not None}}}
 
 
 def parse_rfc3339_ns(text: str) -> int:

@@ -29,31 +29,51 @@ def traces() -> None:
 @traces.command("export")
 @RUN_DIR
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
-              help="Output JSONL file (default: RUN_DIR/traces.jsonl).")
-@click.option("--project", default="halo", show_default=True, help="inference.project_id of every span.")
+              help="Output file (default: RUN_DIR/traces.jsonl, or RUN_DIR/traces.otlp.jsonl for otlp-json).")
+@click.option("--format", "fmt", type=click.Choice(["engine", "otlp-json"]), default="engine", show_default=True,
+              help="engine: one span a line with halo-engine's inference.* keys; otlp-json: one OTLP/JSON "
+                   "ExportTraceServiceRequest a line (one trace a line).")
+@click.option("--project", default="halo", show_default=True,
+              help="Project name (openinference.project.name resource attribute; Phoenix's project).")
 @click.option("--environment", default=None, help="deployment.environment resource attribute (default: "
                                                   "$HALO_TRACES_ENVIRONMENT or 'local').")
+@click.option("--screenshots", type=click.Choice(["data-uri", "file-url", "path", "none"]), default=None,
+              help="How LLM spans carry step screenshots (default: path in the engine file, data-uri on OTLP).")
+@click.option("--max-screenshot-kb", default=256.0, show_default=True, type=float,
+              help="Larger screenshots are left out of data URIs.")
 @click.option("--otlp-endpoint", default=None, help="Also send the spans to this OTLP/HTTP collector "
                                                     "(e.g. http://localhost:4318; needs the [otlp] extra).")
+@click.option("--phoenix-url", default=None, help="Also send the spans to this Phoenix server (its /v1/traces) "
+                                                  "and the feedback as span annotations (e.g. http://localhost:6006).")
 @click.option("--otlp-timeout", default=10.0, show_default=True, type=float,
               help="Seconds to keep retrying the collector.")
 @DATA_DIR
-def export_command(run_dir, out, project, environment, otlp_endpoint, otlp_timeout, data_dir) -> None:
-    """Convert the finished trajectories of RUN_DIR (a results or trajectories folder) to flat span JSONL."""
+def export_command(run_dir, out, fmt, project, environment, screenshots, max_screenshot_kb, otlp_endpoint,
+                   phoenix_url, otlp_timeout, data_dir) -> None:
+    """Convert the finished trajectories of RUN_DIR (a results or trajectories folder) to a trace file."""
     from halo_plugin_traces._export import export_run
     from halo_plugin_traces._otlp import OtlpUnavailable
     from halo_plugin_traces._rundir import RunDir
 
     if not RunDir(run_dir, data_dir=data_dir).episodes():
         raise _fail(f"no episodes found in {run_dir} (expected episodes.jsonl/run.json or *__attempt_*.jsonl files)")
+    if otlp_endpoint and phoenix_url:
+        raise _fail("pass --otlp-endpoint or --phoenix-url, not both (--phoenix-url sends to its /v1/traces)")
     try:
         result = export_run(run_dir, out, project=project, environment=environment, otlp_endpoint=otlp_endpoint,
-                            data_dir=data_dir, otlp_timeout=otlp_timeout)
+                            data_dir=data_dir, otlp_timeout=otlp_timeout, fmt=fmt, screenshots=screenshots,
+                            max_screenshot_kb=max_screenshot_kb, phoenix_url=phoenix_url)
     except OtlpUnavailable as exc:
         raise _fail(str(exc)) from None
-    click.echo(f"exported {result.spans} spans in {result.traces} traces to {result.path}")
-    if otlp_endpoint:
-        click.echo(f"sent {result.otlp_sent} spans to {otlp_endpoint}")
+    shots = f", {result.screenshots_inlined} screenshots inlined" if result.screenshots_inlined else ""
+    click.echo(f"exported {result.spans} spans in {result.traces} traces to {result.path} ({fmt}{shots})")
+    if result.screenshots_omitted:
+        click.echo(f"warning: {result.screenshots_omitted} screenshot(s) left out (see halo.screenshot.omitted)",
+                   err=True)
+    if result.annotations_path:
+        click.echo(f"{result.annotations} feedback annotation(s) in {result.annotations_path}")
+    if otlp_endpoint or phoenix_url:
+        click.echo(f"sent {result.otlp_sent} spans to {otlp_endpoint or phoenix_url}")
     if result.episodes_without_trajectory:
         click.echo(f"warning: {len(result.episodes_without_trajectory)} episode(s) have no trajectory file; "
                    "exported from episodes.jsonl only (use --data-dir)", err=True)

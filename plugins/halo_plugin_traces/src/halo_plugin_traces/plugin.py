@@ -3,7 +3,7 @@
 Live export is off unless ``HALO_TRACES=1`` (spans go to ``traces.jsonl`` beside the
 trajectories, ``data/trajectories/<mode>/<run_id>/traces.jsonl``) or
 ``HALO_TRACES_FILE=<path>`` (spans go there). ``HALO_TRACES_PROJECT`` sets
-``inference.project_id`` (default ``halo``), ``HALO_TRACES_ENVIRONMENT`` the
+the project (``openinference.project.name``, default ``halo``), ``HALO_TRACES_ENVIRONMENT`` the
 ``deployment.environment`` resource attribute.
 
 The spans are the ones ``halo traces export`` writes for the same trajectory (same
