@@ -277,3 +277,31 @@ def test_results_store_reads_and_repairs(tmp_path):
     assert store.episodes_path.read_bytes().endswith(b'"reward": 0.0}\n')  # repaired in place
     store.drop_episodes([("a", "m", 0)])
     assert [r["attempt"] for r in store.episodes()] == [1]
+
+
+def test_a_plugin_option_source_counter_and_column_reach_config_trajectories_and_matrix(site, tmp_path):
+    """A third-party plugin (evaltest) declares an option, a decision source, a result counter and a
+    metric column: `halo config` lists the option, trajectories carry the option value and the source,
+    and matrix.md has the plugin's column with its value."""
+    shown = halo(site, tmp_path, "config", "--json")
+    assert shown.returncode == 0, shown.stderr
+    option = next(o for o in json.loads(shown.stdout)["options"] if o["name"] == "route_note")
+    assert option["plugin"] == "evaltest" and option["default"] == "plain" and option["flag"] == "--route-note"
+    out = halo(site, tmp_path, "eval", "--tasks", "evalgraph.shop-1,evalgraph.shop-2", "--mode", "baseline_worker",
+               *SCRIPTED, "--route-note", "fancy", "--workers", "1", "--run-id", "p1")
+    assert out.returncode == 0, out.stderr
+    events = assert_whole_lines(tmp_path / "data" / "trajectories" / "baseline_worker" / "p1"
+                                / "evalgraph.shop-1__attempt_0.jsonl")
+    assert events[0]["config"]["route_note"] == "fancy"
+    assert [e["action_source"] for e in events if e["type"] == "step"][:4] == ["route"] * 4
+    assert events[-1]["counters"]["route_clicks"] == 4
+    recs = episodes(tmp_path, "p1")
+    assert all(r["counters"]["route_clicks"] == 4 for r in recs)
+    matrix = (tmp_path / "results" / "p1" / "matrix.md").read_text()
+    header = next(line for line in matrix.splitlines() if line.startswith("| mode"))
+    row = next(line for line in matrix.splitlines() if line.startswith("| baseline_worker"))
+    cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in row.split("|")]))
+    assert float(cells["route_clicks_per_episode"]) == 4.0
+    bad = halo(site, tmp_path, "eval", "--tasks", "evalgraph.shop-1", *SCRIPTED, "--set", "route_note=odd",
+               "--run-id", "p2")
+    assert bad.returncode != 0 and "route_note='odd' is not allowed: expected one of plain, fancy" in bad.stderr

@@ -102,6 +102,29 @@ def halo_register_policies(register):
     register("scripted", "the evaltest route through the shop, with a detour at temperature > 0")
 
 
+@hookimpl
+def halo_addoption(register):
+    register("route_note", type=str, default="plain", choices=("plain", "fancy"), flag="--route-note",
+             help="evaltest: a plugin option recorded in every trajectory")
+
+
+@hookimpl
+def halo_register_decision_sources(register):
+    register("route", "evaltest: a click along the scripted route")
+
+
+@hookimpl
+def halo_episode_counters(episode):
+    return {"route_clicks": sum(1 for r in episode.history if r.decision.source == "route")}
+
+
+@hookimpl
+def halo_register_metrics(register):
+    register("route_clicks_per_episode",
+             lambda records: sum(r["counters"]["route_clicks"] for r in records) / len(records) if records else None,
+             description="evaltest: route clicks per valid episode")
+
+
 ROUTE = {"Shop": ("link", "Products"), "Products": ("link", "Item"), "Item": ("button", "Add"),
          "Cart": ("button", "Place order")}
 
@@ -121,7 +144,7 @@ def halo_decide(observation, episode):
         return Decision("go_back()", "worker")
     role, name = ROUTE.get(observation.title, ("link", "Home"))
     element = observation.find(role, name)
-    return Decision(f"click('{element.bid}')", "worker")
+    return Decision(f"click('{element.bid}')", "route")
 '''
 
 
