@@ -178,8 +178,8 @@ class EpisodeRunner:
         episode, config = self.episode, self.episode.config
         if instruction and instruction != episode.task.goal:
             episode.task = attrs.evolve(episode.task, goal=instruction)
+        episode.log(start_event(episode, runner=self.runner))  # first: what plugins log at start follows it
         self.runtime.hook.halo_episode_start(episode=episode)
-        episode.log(start_event(episode, runner=self.runner))
         if config.policy not in self.runtime.policies:
             _warn_once(self.runtime, f"policy {config.policy!r} is not declared by any plugin "
                        f"(halo_register_policies); {self.runtime.policies.unknown_message(config.policy)}")

@@ -59,11 +59,22 @@ def run_command(ctx, task_id, agent, dry_run, run_id) -> None:
         console.print(f"[dim]{record.step_idx:>3}[/] {record.url}  [cyan]{record.decision.action}[/] "
                       f"<{record.decision.source}> page={record.page_type}{flag}{error}")
 
+    class Notices:
+        """Prints what plugins announce for this episode (``{"type": "notice", "message": ...}``
+        events), e.g. where a cache lives."""
+
+        @hookimpl
+        def halo_log(self, event, episode):
+            if event.get("type") == "notice" and event.get("message"):
+                console.print(f"[dim]{event.get('plugin', 'note')}:[/] {event['message']}", markup=False)
+
+    notices = runtime.pm.register(Notices(), name="cli-run-notices")
     try:
         result = run_episode(task, config, env, runtime, run_id=run_id, data_dir=agent.data_dir, backends=backends,
                              on_step=show)
     finally:
         env.close()
+        runtime.pm.unregister(name=notices)
     status = "[green]SUCCESS[/]" if result.success else "[red]FAILURE[/]"
     console.print(f"{status} reward={result.reward} steps={result.steps} ended_by={result.terminated_by} "
                   f"time={result.wall_time_sec:.1f}s calls={result.usage.calls} tokens={result.usage.tokens_in}+"

@@ -110,3 +110,15 @@ def test_cache_commands_on_a_damaged_file(tmp_path):
     assert "moved the damaged cache" in result.output
     assert len(list(tmp_path.glob("vac.sqlite.corrupt-*"))) == 1
     assert runner.invoke(cli, ["cache", "stats", "--path", str(path), "--json"]).exit_code == 0
+
+
+def test_halo_run_says_where_its_cache_lives(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from halo_core.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["run", "webclones.shop-1", "--policy", "expert", "--set", "use_vac=true",
+                                      "--manager-backend", "none", "--run-id", "r1", "--max-steps", "3"])
+    assert "verified action cache: data/cache/baseline_worker/r1/vac.sqlite (isolated: private to this run and mode)" \
+        in result.output, result.output

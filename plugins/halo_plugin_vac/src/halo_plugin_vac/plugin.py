@@ -133,6 +133,11 @@ def halo_episode_start(episode):
     if episode.config.get("use_vac"):
         _counters(episode)
         _private(episode)
+        origin = cache_origin(episode.config)
+        episode.log({"type": "notice", "plugin": "vac", "cache_path": str(cache_path(episode)),
+                     "cache_origin": origin,
+                     "message": f"verified action cache: {cache_path(episode)} ({origin}"
+                                f"{'' if origin != 'isolated' else ': private to this run and mode'})"})
 
 
 @hookimpl
