@@ -184,6 +184,8 @@ def test_bids_stable_across_steps_and_reload(env, site):
     assert key(obs1) == key(obs2)
     obs3 = env.step(f"goto('{site}/form')")
     assert key(obs1) == key(obs3)
+    relative = env.step("goto('/form')")  # prompts show site-relative URLs; goto resolves them on this site
+    assert relative.last_action_error == "" and relative.url == site + "/form" and key(relative) == key(obs1)
     env.page.reload()
     assert key(obs1) == key(env.step("noop()"))
 

@@ -9,6 +9,8 @@ cannot run returns an error message; it never raises for the agent's mistakes.
 
 from __future__ import annotations
 
+from urllib.parse import urljoin
+
 import json
 
 from halo_core.actions import Action
@@ -54,6 +56,9 @@ class ActionExecution(BrowserSession):
             return ""
         if name == "goto":
             url = str(args[0])
+            if url.startswith("/") and not url.startswith("//"):
+                # prompts show site-relative URLs (the same on every port): resolve against this page
+                url = urljoin(page.url, url)
             refused = self.navigation_policy.refusal(url)
             if refused:
                 return refused
