@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, Mapping
 
 from rich.console import Console
@@ -30,6 +31,16 @@ class RunProgress:
         self.description = description
         self._progress: Progress | None = None
         self._task = None
+        self._started_at, self._done_at_start = time.monotonic(), done
+
+    def _eta(self) -> str:
+        """`` eta=1m05s`` from this session's pace (resumed episodes do not count), or ""."""
+        finished = self.done - self._done_at_start
+        left = self.total - self.done
+        if finished <= 0 or left <= 0:
+            return ""
+        seconds = int((time.monotonic() - self._started_at) / finished * left)
+        return f" eta={seconds // 60}m{seconds % 60:02d}s"
 
     def __enter__(self) -> RunProgress:
         if self.live:
@@ -62,7 +73,8 @@ class RunProgress:
             return
         line = (f"[{self.done}/{self.total}] {record['task']} {record['mode']} #{record['attempt']}: "
                 f"{_LABEL[kind]} reward={record.get('reward', 0.0)} steps={record.get('steps', 0)} "
-                f"time={float(record.get('wall_time_sec', 0.0)):.1f}s ok={self.successes} err={self.errors}")
+                f"time={float(record.get('wall_time_sec', 0.0)):.1f}s ok={self.successes} err={self.errors}"
+                f"{self._eta()}")
         if kind == "error":
             line += f" error={record.get('error', '')}"
         print(line, file=sys.stdout, flush=True)
