@@ -2,10 +2,11 @@
 
 One JSON object per line: ``id``, ``task``, ``mode``, ``attempt``, ``text``,
 ``required`` (things the agent must do), ``prohibited`` (things it must not),
-``author``, ``timestamp``. Each line is redacted and appended with a single
+``author``, ``timestamp`` and ``source`` (``human``, or ``model:<backend>`` for a
+model's judgement, which adds ``verdict``, ``observations`` and ``failure_modes``). Each line is redacted and appended with a single
 ``write`` on an ``O_APPEND`` descriptor, so concurrent writers never interleave
 and a kill never leaves half a line. The export carries each record as an
-EVALUATOR span in its episode's trace.
+annotation of its episode's span.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ __all__ = ["add_feedback", "read_feedback"]
 
 
 def add_feedback(run_dir: str | os.PathLike, *, task: str, attempt: int, text: str, mode: str = "",
-                 required: Iterable[str] = (), prohibited: Iterable[str] = (), author: str = "") -> dict[str, Any]:
-    """Append one feedback record to ``run_dir/feedback.jsonl`` and return it."""
+                 required: Iterable[str] = (), prohibited: Iterable[str] = (), author: str = "",
+                 source: str = "human", **extra: Any) -> dict[str, Any]:
+    """Append one feedback record to ``run_dir/feedback.jsonl`` and return it. ``extra``
+    keys (a model judge's ``verdict``, ``observations``, ``failure_modes``) are kept."""
     from halo_core.builtins.jsonl_logger import append_line
 
     record = {
@@ -36,6 +39,8 @@ def add_feedback(run_dir: str | os.PathLike, *, task: str, attempt: int, text: s
         "prohibited": [str(p) for p in prohibited],
         "author": author or os.environ.get("USER", ""),
         "timestamp": time.time(),
+        "source": source or "human",
+        **{k: v for k, v in extra.items() if v is not None},
     }
     append_line(Path(run_dir) / "feedback.jsonl", record)
     return record
