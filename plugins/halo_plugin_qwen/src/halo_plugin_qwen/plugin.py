@@ -37,3 +37,10 @@ def halo_register_modes(register):
     for stage in ("bc", "dpo", "grpo"):
         register(f"qwen_worker_{stage}", description=f"Qwen worker with the {stage.upper()} LoRA adapter",
                  base=base, worker_backend=f"vllm:qwen_{stage}", worker_from_env=True)
+
+
+@hookimpl
+def halo_register_commands(cli):
+    from halo_plugin_qwen.cli import models
+
+    cli.add_command(models)

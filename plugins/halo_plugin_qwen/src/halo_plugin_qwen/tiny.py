@@ -105,3 +105,80 @@ def make_tiny_lora(base_dir, out_dir, *, r: int = 4, seed: int = 0, random_init:
     peft_model.save_pretrained(out)
     AutoTokenizer.from_pretrained(base_dir).save_pretrained(out)
     return out
+
+
+#: SmolLM2's chat template (ChatML with a default system turn), as its GGUF carries it
+_SMOL_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\\nYou are a helpful AI assistant<|im_end|>\\n' }}{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def write_tiny_gguf(path, *, hidden_size: int = 32, layers: int = 2, heads: int = 4, kv_heads: int = 2,
+                    intermediate_size: int = 64, seed: int = 0, name: str = "Tiny Llama") -> Path:
+    """Write a random-init llama-architecture GGUF with a small byte-level BPE tokenizer.
+
+    Laid out as llama.cpp writes SmolLM2 (``tokenizer.ggml.model = gpt2``, ChatML specials,
+    tied embeddings, float32 tensors), so transformers' GGUF loader reads it like the real
+    file; tests use it for ``halo models import-gguf`` without a 98 MB download.
+    """
+    import numpy as np
+    from gguf import GGUFWriter, TokenType
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    alphabet = sorted(bytes_to_unicode().values())
+    merges = ["Ġ t", "h e", "Ġt he", "Ġ a", "i n", "e r", "c k", "c l", "cl i", "cli ck", "( '", "' )"]
+    tokens = specials + alphabet + [m.replace(" ", "") for m in merges]
+    types = [TokenType.CONTROL] * len(specials) + [TokenType.NORMAL] * (len(tokens) - len(specials))
+    vocab = len(tokens)
+    head_dim = hidden_size // heads
+    rng = np.random.default_rng(seed)
+
+    def weight(*shape: int) -> np.ndarray:
+        return (rng.standard_normal(shape) * 0.2).astype(np.float32)
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = GGUFWriter(str(out), "llama")
+    writer.add_name(name)
+    writer.add_context_length(2048)
+    writer.add_embedding_length(hidden_size)
+    writer.add_block_count(layers)
+    writer.add_feed_forward_length(intermediate_size)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_vocab_size(vocab)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("smollm")
+    writer.add_token_list(tokens)
+    writer.add_token_types([int(t) for t in types])
+    writer.add_token_merges(merges)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_unk_token_id(0)
+    writer.add_pad_token_id(2)
+    writer.add_add_bos_token(False)
+    writer.add_chat_template(_SMOL_TEMPLATE)
+    writer.add_tensor("token_embd.weight", weight(vocab, hidden_size))
+    for i in range(layers):
+        writer.add_tensor(f"blk.{i}.attn_norm.weight", 1 + weight(hidden_size))
+        writer.add_tensor(f"blk.{i}.attn_q.weight", weight(hidden_size, hidden_size))
+        writer.add_tensor(f"blk.{i}.attn_k.weight", weight(kv_heads * head_dim, hidden_size))
+        writer.add_tensor(f"blk.{i}.attn_v.weight", weight(kv_heads * head_dim, hidden_size))
+        writer.add_tensor(f"blk.{i}.attn_output.weight", weight(hidden_size, hidden_size))
+        writer.add_tensor(f"blk.{i}.ffn_norm.weight", 1 + weight(hidden_size))
+        writer.add_tensor(f"blk.{i}.ffn_gate.weight", weight(intermediate_size, hidden_size))
+        writer.add_tensor(f"blk.{i}.ffn_up.weight", weight(intermediate_size, hidden_size))
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", weight(hidden_size, intermediate_size))
+    writer.add_tensor("output_norm.weight", 1 + weight(hidden_size))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out
