@@ -151,6 +151,14 @@ def test_config_resets_state_and_applies_task_seed():
         assert set(fin["state"]["shop"]["cart"]) == {"p8", "p12"}
 
 
+@pytest.mark.parametrize("task_id", ["shop-8", "webclones.shop-8", "v2.shop-8", "browsergym/v2.shop-8", "hc.shop-8"])
+def test_config_resolves_every_form_of_a_task_id(task_id):
+    """agisdk's harness sends ``task_id=v2.<name>``; HALO sends the bare name."""
+    with start_site("shop") as srv:
+        configure(srv.url, task_id)
+        assert set(finish(srv.url)["state"]["shop"]["cart"]) == {"p8", "p12"}  # shop-8's seed, not the default
+
+
 def test_finish_json_survives_html_escaping():
     with start_site("mail") as srv:
         configure(srv.url, "mail-1")

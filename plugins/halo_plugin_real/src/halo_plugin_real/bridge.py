@@ -132,8 +132,18 @@ def convert_observation(obs: dict, *, screenshot: bool = True) -> RawObservation
     )
 
 
+def _double_quoted(value: Any) -> str:
+    # A JSON string (ensure_ascii=False) is also a Python literal of the same text.
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)
+
+
 def to_browsergym_action(action: str) -> str:
-    """HALO action string -> BrowserGym high-level action string."""
+    """HALO action string -> BrowserGym high-level action string.
+
+    Strings are written in double quotes, as BrowserGym's examples write them:
+    agisdk's summary takes ``agent_response`` from ``send_msg_to_user("(.+?)")`` and
+    finds nothing in HALO's single-quoted ``send_msg_to_user('...')``.
+    """
     from halo_core.actions import ActionError, parse_action
 
     try:
@@ -142,7 +152,7 @@ def to_browsergym_action(action: str) -> str:
         return action  # BrowserGym reports the error as last_action_error
     if parsed.name == "close_tab":
         return "tab_close()"
-    return parsed.to_string()
+    return f"{parsed.name}({', '.join(_double_quoted(a) for a in parsed.args)})"
 
 
 @dataclass
@@ -213,11 +223,14 @@ class HaloBrowserGymAgent(Agent):
     """A BrowserGym agent whose decisions come from HALO's hooks (the full hierarchy)."""
 
     def __init__(self, args: "HaloAgentArgs") -> None:
+        from agisdk.REAL.browsergym.core.action.functions import check, uncheck
         from agisdk.REAL.browsergym.core.action.highlevel import HighLevelActionSet
         from halo_core.runtime import Runtime
 
         self.args = args
-        self.action_set = HighLevelActionSet(subsets=["chat", "infeas", "bid", "nav", "tab"], multiaction=False)
+        # HALO's check/uncheck are BrowserGym functions its "bid" subset leaves out
+        self.action_set = HighLevelActionSet(subsets=["chat", "infeas", "bid", "nav", "tab", "custom"],
+                                             custom_actions=[check, uncheck], multiaction=False)
         self.config = args.agent_config()
         self.runtime = Runtime()
         for spec in args.plugins:

@@ -43,8 +43,12 @@ def _matches(step: tuple, action: str, observation: Observation) -> bool:
 
 def plan_position(plan: Sequence[tuple], history: Sequence[StepRecord], observations: Sequence[Observation]) -> int:
     position = 0
-    for record, seen in zip(history, observations):
-        if position < len(plan) and not record.error and _matches(plan[position], record.decision.action, seen):
+    for i, (record, seen) in enumerate(zip(history, observations)):
+        after = observations[i + 1] if i + 1 < len(observations) else None
+        # A click may report an error once its navigation has begun (BrowserGym gives it
+        # 500 ms on a slow machine); the page having moved on says the step took effect.
+        done = not record.error or (after is not None and after.url != seen.url)
+        if position < len(plan) and done and _matches(plan[position], record.decision.action, seen):
             position += 1
     return position
 
@@ -82,6 +86,10 @@ def expert_action(task_id: str, observation: Observation, history: Sequence[Step
 def halo_decide(observation, episode):
     if episode.config.policy != "expert":
         return None
+    try:
+        expert_steps(episode.task.id)
+    except KeyError:
+        return None  # not a web clones task: another suite's expert (same --policy expert) may know it
     action = expert_action(episode.task.id, observation, episode.history, episode.observations)
     return Decision(action, "expert", meta={"policy": "expert"})
 

@@ -46,10 +46,7 @@ def score(task: TaskSpec, finish: dict, final_message: str, infeasible: bool) ->
     added to the finish JSON as ``model_response`` and ``infeasible`` before the scripts
     run (the REAL clones' own eval scripts read only the site state).
     """
-    state = dict(finish)
-    state["model_response"] = final_message or ""
-    state["infeasible"] = bool(infeasible)
-    ok = catalogue.run_eval_script(dict(task.raw), state)
+    ok = catalogue.run_eval_script(dict(task.raw), catalogue.script_input(finish, final_message, infeasible))
     return Evaluation(reward=task.points if ok else 0.0, success=ok, info={"eval": "script"})
 
 

@@ -38,11 +38,12 @@ def task_path(name: str) -> Path:
 
 
 def _normalise(name: str) -> str:
+    """``shop-1`` from the forms a task id reaches us in: ``webclones.shop-1`` (HALO),
+    ``v2.shop-1`` (what agisdk's harness sends to ``/config``), ``browsergym/v2.shop-1``,
+    ``shop-1.json``. Task names hold no dot, so anything up to the last dot is a prefix."""
     name = str(name).strip()
-    for prefix in ("webclones.", "webclones/", "v2."):
-        if name.startswith(prefix):
-            name = name[len(prefix):]
-    return name[:-5] if name.endswith(".json") else name
+    name = name[:-5] if name.endswith(".json") else name
+    return name.rsplit("/", 1)[-1].rsplit(".", 1)[-1]
 
 
 def list_tasks(site: str | None = None, split: str | None = None) -> list[dict]:
@@ -69,6 +70,20 @@ def load_task(name: str) -> dict:
     if task is None:
         raise KeyError(f"unknown webclones task {name!r}")
     return task
+
+
+def script_input(finish_json: dict[str, Any], final_message: str, infeasible: bool) -> dict[str, Any]:
+    """What an eval script reads: the site's /finish JSON with the agent's final message
+    as ``model_response`` and ``infeasible`` (True when it ended with report_infeasible).
+
+    agisdk's evaluator hands each eval ``(env_state, model_response)`` but writes only
+    ``env_state`` for a script, so both HALO's scorer and the harness task
+    (:mod:`halo_plugin_webclones.harness`) put the answer into the state this one way.
+    """
+    data = dict(finish_json)
+    data["model_response"] = final_message or ""
+    data["infeasible"] = bool(infeasible)
+    return data
 
 
 def run_eval_script(task: dict, finish_json: dict[str, Any], timeout: float = 30.0) -> bool:
@@ -98,4 +113,7 @@ def run_eval_script(task: dict, finish_json: dict[str, Any], timeout: float = 30
             pass
 
 
-__all__ = ["TASKS_DIR", "EVAL_SCRIPTS_DIR", "list_tasks", "load_task", "find_task", "task_path", "run_eval_script"]
+__all__ = [
+    "TASKS_DIR", "EVAL_SCRIPTS_DIR", "list_tasks", "load_task", "find_task", "task_path", "run_eval_script",
+    "script_input",
+]
