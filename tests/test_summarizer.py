@@ -20,7 +20,7 @@ NODES = [
 
 def test_text_and_elements():
     obs = summarize(raw("http://shop.test/cart", NODES))
-    assert obs.text.splitlines() == ["RootWebArea 'Shop'", "  heading 'Your cart'", "    2 items",
+    assert obs.text.splitlines() == ["RootWebArea 'Shop'", "  heading 'Your cart'", "    StaticText '2 items'",
                                      "    [14] button 'Checkout'", "    [15] textbox 'Coupon' value='SAVE10'"]
     assert [e.bid for e in obs.elements] == ["14", "15"]
     assert obs.find("button", "Checkout").bid == "14"

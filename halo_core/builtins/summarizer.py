@@ -1,11 +1,21 @@
 """Observation summarizer: AXTree → compact text, actionable elements, page type, fingerprint.
 
 Registered ``trylast`` so a plugin can supply its own observation first.
+
+The text is read by a model next to HALO's own prompt, so page-provided text must not
+be able to pass for HALO's lines. Only elements render as ``[bid] role 'name'``
+(bids come from the environment and must look like bids); text renders as
+``StaticText 'quoted'`` and every name as a Python literal, so a page's newlines,
+``[13] textbox …`` or ``Next action:`` stay inside quotes on a line of their own.
+The text is capped at ``HALO_MAX_OBS_CHARS`` characters (default 20,000); a cut (here,
+or the environment's cap on accessibility nodes) is recorded in
+``annotations["truncated"]`` and said in a last line.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import zlib
 from typing import Iterable
@@ -95,6 +105,30 @@ def _fingerprint(url: str, page_type: str, element_keys: str, error: bool) -> st
 
 _INDENT = tuple("  " * i for i in range(13))
 
+#: Default cap on an observation's text, in characters (``HALO_MAX_OBS_CHARS`` overrides).
+MAX_OBS_CHARS = 20_000
+#: What an environment-provided bid may look like; anything else is not shown as an element.
+_SAFE_BID = re.compile(r"[A-Za-z0-9_.-]{1,32}\Z")
+#: Role of the node a browser environment appends when it cut the tree (see ``flatten_axtree``).
+TRUNCATED_ROLE = "truncated"
+# Kept free under the cap for the line that says the text was cut.
+_NOTE_ROOM = 160
+
+
+def max_obs_chars() -> int:
+    """The text cap: ``HALO_MAX_OBS_CHARS`` or :data:`MAX_OBS_CHARS`."""
+    raw = os.environ.get("HALO_MAX_OBS_CHARS", "")
+    if not raw:
+        return MAX_OBS_CHARS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 100:
+        raise ValueError(f"HALO_MAX_OBS_CHARS={raw!r} must be a whole number of characters >= 100 "
+                         f"(default {MAX_OBS_CHARS}); unset it for the default")
+    return value
+
 
 def summarize(raw: RawObservation) -> Observation:
     """One pass over the AXTree: text lines, elements, headings; then page type and fingerprint.
@@ -110,35 +144,68 @@ def summarize(raw: RawObservation) -> Observation:
     headings: list[str] = []
     add_line, add_key, add_described = lines.append, keys.append, described.append
     add_element, add_bid = elements.append, bids.append
-    indents, skip = _INDENT, _SKIP_ROLES
-    for node in raw.axtree:
+    indents, skip, safe_bid = _INDENT, _SKIP_ROLES, _SAFE_BID.match
+    budget = max_obs_chars()
+    room = budget - _NOTE_ROOM  # characters left for lines (and their newlines)
+    truncated: dict = {}
+    shown = 0
+    axtree = raw.axtree
+    for node in axtree:
         depth = node.depth
         indent = indents[depth] if depth < 12 else indents[12]
         bid = node.bid
-        if bid:
+        element = bool(bid) and safe_bid(bid) is not None
+        if element:
             if node.value or node.props:
                 key = node.key()
             else:
                 key = f"{node.role} {node.name!r}" if node.name else node.role
-            line = f"[{bid}] {key}"
+            line = f"{indent}[{bid}] {key}"
+        else:
+            role = node.role
+            name = node.name
+            if role == "StaticText":
+                if not name:
+                    shown += 1
+                    continue
+                line = f"{indent}StaticText {name!r}"
+            elif role == TRUNCATED_ROLE:
+                truncated["nodes"] = dict(node.props)
+                continue
+            elif role in skip:
+                shown += 1
+                continue
+            elif name:
+                line = f"{indent}{role} {name!r}"
+            else:
+                line = indent + role
+        if len(line) >= room:
+            if not element and node.name and room > 80:
+                # one huge text: show its start, quoted like the rest
+                cut = node.name[: room - len(indent) - 60]
+                add_line(f"{indent}{node.role} {cut!r}…")
+                shown += 1
+            truncated["chars"] = {"max_chars": budget, "nodes_shown": shown, "nodes_total": len(axtree)}
+            break
+        room -= len(line) + 1
+        shown += 1
+        add_line(line)
+        if element:
             add_element(node)
             add_bid(bid)
             add_key(key)
-            add_described(line)
-            add_line(indent + line)
-            continue
-        role = node.role
-        if role == "StaticText":
-            if node.name:
-                add_line(indent + node.name)
-        elif role not in skip:
-            name = node.name
-            if name:
-                if role == "heading":
-                    headings.append(name)
-                add_line(f"{indent}{role} {name!r}")
-            else:
-                add_line(indent + role)
+            add_described(line[len(indent):])
+        elif role == "heading" and name:
+            headings.append(name)
+    if axtree and axtree[-1].role == TRUNCATED_ROLE and "nodes" not in truncated:
+        truncated["nodes"] = dict(axtree[-1].props)  # the environment's marker comes last
+    if truncated:
+        why = []
+        if "chars" in truncated:
+            why.append(f"text cut at {budget} characters after {shown} of {len(axtree)} nodes")
+        if "nodes" in truncated:
+            why.append(f"page cut at {truncated['nodes'].get('max_nodes')} accessibility nodes")
+        lines.append(f"(observation truncated: {'; '.join(why)})")
     text = "\n".join(lines)
     page_type = classify_page(raw.url, headings)
     observation = Observation(
@@ -156,6 +223,8 @@ def summarize(raw: RawObservation) -> Observation:
     observation.annotations["obs_hash"] = f"{zlib.crc32(text.encode()):08x}"  # identity of the text, not security
     observation.annotations["actionable_elements"] = described
     observation.annotations["bids"] = bids
+    if truncated:
+        observation.annotations["truncated"] = truncated
     return observation
 
 

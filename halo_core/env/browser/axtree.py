@@ -61,7 +61,9 @@ def bids_from_snapshot(snap: dict) -> dict[int, str]:
             # attrs is [name, value, name, value, ...]; the name sits at an even index
             for j in range(0, len(attrs), 2):
                 if attrs[j] == key:
-                    out[backend[i]] = strings[attrs[j + 1]]
+                    bid = strings[attrs[j + 1]]
+                    if bid.isascii() and bid.isdigit():  # mark_bids.js writes numbers; nothing else is ours
+                        out[backend[i]] = bid
                     break
     return out
 

@@ -18,6 +18,9 @@
   const TAGS = new Set(["A", "BUTTON", "INPUT", "SELECT", "TEXTAREA", "OPTION", "SUMMARY", "AREA"]);
   const root = document.body || document.documentElement;
   if (!root) return { focused: null, title: document.title, n: st.n };
+  // A page may write the attribute itself, to pose as an element HALO marked: only ours count.
+  const stale = root.querySelectorAll("[" + ATTR + "]");
+  for (let i = 0; i < stale.length; i++) if (!st.seen.has(stale[i])) stale[i].removeAttribute(ATTR);
   const all = root.getElementsByTagName("*");
   const pointerOf = new Map();
   const isPointer = (el) => {
