@@ -9,6 +9,9 @@ clicks a missing element twice, never opens the price list and answers "It costs
 from __future__ import annotations
 
 import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -111,3 +114,76 @@ def judge_reply():
                            "required": ['answer contains "42"', 'visit "price"'],
                            "prohibited": ['answer contains "41"', "click('99')"]})
     return reply
+
+
+class ResponsesLoopback:
+    """An OpenAI Responses API server on loopback (``POST /v1/responses``), as halo-engine's
+    agents (openai-agents) call it: a JSON reply, or server-sent events (``response.created``,
+    ``response.output_item.added/done``, ``response.completed``) when ``stream`` is true.
+    ``answer(body)`` returns the response's output items (messages, function calls)."""
+
+    def __init__(self, answer) -> None:
+        self.answer, self.requests, self.errors = answer, [], []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, data: bytes, kind: str = "application/json") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                server.requests.append({"path": self.path, "body": body})
+                if self.path.rstrip("/") != "/v1/responses":
+                    return self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
+                try:
+                    output = server.answer(body)
+                except Exception as exc:  # a broken test reply: say so instead of dropping the connection
+                    server.errors.append(repr(exc))
+                    return self._send(400, json.dumps({"error": {"message": f"loopback reply failed: {exc!r}"}}).encode())
+                usage = {"input_tokens": 100, "output_tokens": 50, "total_tokens": 150,
+                         "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
+                resp = {"id": f"resp_{len(server.requests)}", "object": "response", "created_at": int(time.time()),
+                        "status": "completed", "model": body.get("model", ""), "output": output,
+                        "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "error": None,
+                        "incomplete_details": None, "instructions": None, "metadata": {}, "temperature": None,
+                        "top_p": None, "usage": usage}
+                if not body.get("stream"):
+                    return self._send(200, json.dumps(resp).encode())
+                events = [{"type": "response.created", "response": {**resp, "status": "in_progress", "output": []}}]
+                for i, item in enumerate(output):
+                    events.append({"type": "response.output_item.added", "output_index": i, "item": item})
+                    events.append({"type": "response.output_item.done", "output_index": i, "item": item})
+                events.append({"type": "response.completed", "response": resp})
+                stream = "".join(f"event: {e['type']}\ndata: {json.dumps({**e, 'sequence_number': k})}\n\n"
+                                 for k, e in enumerate(events))
+                self._send(200, stream.encode(), "text/event-stream")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> "ResponsesLoopback":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def responses_server():
+    return ResponsesLoopback
