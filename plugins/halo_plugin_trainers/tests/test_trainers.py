@@ -157,6 +157,22 @@ def test_trainers_and_commands_are_registered():
     assert "train" in result.output and "demo" in result.output
 
 
+def test_wilson_interval():
+    from halo_plugin_trainers.demo import results_table, wilson_interval
+
+    low, high = wilson_interval(0, 12)
+    assert low == 0.0 and 0.24 < high < 0.25  # 0/12 still allows up to ~24%
+    low, high = wilson_interval(16, 24)
+    assert 0.46 < low < 0.48 and 0.81 < high < 0.83
+    assert wilson_interval(5, 5)[1] == 1.0
+    with pytest.raises(ValueError):
+        wilson_interval(0, 0)
+    row = {"tasks": 12, "successes": 0, "success_rate": 0.0, "mean_steps": 4.0, "valid_action_rate": 0.5}
+    table = results_table({m: {"test": row, "train": {**row, "tasks": 24, "successes": 16, "success_rate": 16 / 24}}
+                           for m in ("zero", "bc", "dpo", "grpo")})
+    assert "| 0% [0–24%] (0/12) | 67% [47–82%] (16/24) |" in table
+
+
 def test_offline_rewards():
     prompt = [{"role": "system", "content": "x"},
               {"role": "user", "content": "Goal: g\n\nURL: u\n\nPage (home):\n[1] link 'A'\n  [7] button 'B'\n\n"
@@ -245,7 +261,7 @@ def test_halo_demo_quick(tmp_path):
 
     result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(tmp_path), "--run-id", "q"])
     assert result.exit_code == 0, result.output
-    assert "| model | test success |" in result.output
+    assert "| model | test success [95% CI] (k/n) |" in result.output
     report = tmp_path / "q" / "report.md"
     results = json.loads((tmp_path / "q" / "results.json").read_text())
     assert report.is_file() and "zero-shot" in report.read_text()
@@ -253,5 +269,8 @@ def test_halo_demo_quick(tmp_path):
         for split in ("test", "train"):
             row = results["results"][model][split]
             assert row["tasks"] >= 1 and row["errors"] == 0, (model, split, row)
+            low, high = row["success_ci95"]
+            assert 0.0 <= low <= row["success_rate"] <= high <= 1.0
+            assert f"({row['successes']}/{row['tasks']})" in report.read_text()
     # the expert demonstrations all succeeded and became training data
     assert results["datasets"]["episodes_successful"] == len(results["train_tasks"])

@@ -314,7 +314,7 @@ def model_card(summary: dict[str, Any]) -> str:
     kind = summary["kind"]
     base = summary["base_model"]
     name = Path(summary["options"]["output"]).name
-    method = {"bc": "behavioural cloning (trl SFTTrainer, loss on the action only)",
+    method = summary.get("method") or {"bc": "behavioural cloning (trl SFTTrainer, loss on the action only)",
               "dpo": "direct preference optimisation (trl DPOTrainer)",
               "grpo": "group relative policy optimisation (trl GRPOTrainer)"}[kind]
     metrics = summary["metrics"]

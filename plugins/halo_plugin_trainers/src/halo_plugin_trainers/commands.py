@@ -26,10 +26,11 @@ def command_line(ctx: click.Context) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def _common_options(f):
+def _common_options(f, *, dataset_required: bool = True):
     options = [
-        click.option("--dataset", required=True, type=click.Path(dir_okay=False),
-                     help="JSONL from `halo export` (bc.jsonl for bc/grpo, dpo.jsonl for dpo)."),
+        click.option("--dataset", required=dataset_required, default=None, type=click.Path(dir_okay=False),
+                     help="JSONL from `halo export` (bc.jsonl for bc/grpo, dpo.jsonl for dpo)"
+                          + ("." if dataset_required else "; not used by grpo --online.")),
         click.option("--val-dataset", default=None, type=click.Path(dir_okay=False),
                      help="Validation JSONL (default: <dataset>_val.jsonl next to it, if present)."),
         click.option("--base-model", required=True,
@@ -64,10 +65,16 @@ def _common_options(f):
     return f
 
 
+def _dataset_optional(f):
+    return _common_options(f, dataset_required=False)
+
+
 def _train(ctx: click.Context, name: str, **options) -> None:
     from halo_core.cli import HaloError, get_runtime
 
     options["lora"] = not options.pop("no_lora")
+    if not options.get("dataset") and not options.get("online"):
+        raise HaloError(f"halo train {name}: --dataset is required (a JSONL from `halo export`)")
     options["command_line"] = command_line(ctx)
     trainers = get_runtime(ctx).trainers.trainers
     if name not in trainers:
@@ -94,6 +101,8 @@ def train_bc_command(ctx, **options) -> None:
 @train_group.command("dpo")
 @_common_options
 @click.option("--beta", type=float, default=0.1, show_default=True, help="DPO temperature.")
+@click.option("--sft-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
+              help="Weight of the chosen action's NLL added to the DPO loss (RPO); 0 for plain DPO.")
 @click.pass_context
 def train_dpo_command(ctx, **options) -> None:
     """Direct preference optimisation with trl's DPOTrainer on dpo.jsonl."""
@@ -101,21 +110,39 @@ def train_dpo_command(ctx, **options) -> None:
 
 
 @train_group.command("grpo")
-@_common_options
+@_dataset_optional
 @click.option("--num-generations", type=click.IntRange(min=2), default=4, show_default=True)
 @click.option("--max-completion-length", type=click.IntRange(min=1), default=48, show_default=True)
 @click.option("--temperature", type=float, default=1.0, show_default=True)
-@click.option("--beta", type=float, default=0.0, show_default=True, help="KL coefficient (0: no reference model).")
-@click.option("--online", is_flag=True, help="Add the environment's task success as a reward (live episodes).")
-@click.option("--suite", default="webclones", show_default=True, help="Suite for --online.")
+@click.option("--beta", type=float, default=None,
+              help="KL coefficient to the reference (default 0 offline: no reference model; 0.04 --online).")
+@click.option("--online", is_flag=True,
+              help="Online GRPO: the rollouts are whole episodes in the live environment (--suite, --tasks, "
+                   "--group-size); --dataset is not used.")
+@click.option("--suite", default="webclones", show_default=True, help="Suite for --online / --online-step-reward.")
+@click.option("--tasks", default="", help="--online: comma-separated task ids (default: the suite's --split tasks).")
+@click.option("--split", default="train", show_default=True, help="--online without --tasks: the suite's split.")
+@click.option("--group-size", type=click.IntRange(min=2), default=4, show_default=True,
+              help="--online: episodes per task in a group (advantages are relative to the group).")
+@click.option("--tasks-per-step", type=click.IntRange(min=1), default=1, show_default=True,
+              help="--online: groups (tasks) per update.")
+@click.option("--valid-bonus", type=click.FloatRange(min=0.0), default=0.1, show_default=True,
+              help="--online: reward added per episode times its share of valid actions.")
+@click.option("--max-page-chars", type=click.IntRange(min=100), default=None,
+              help="--online: page text kept in the prompts (match the data the model was trained on).")
+@click.option("--online-step-reward", is_flag=True,
+              help="Offline GRPO plus the environment's verdict on each sampled action (live episodes "
+                   "continued by --online-policy).")
 @click.option("--online-policy", default="expert", show_default=True,
-              help="Policy that plays the steps before and after the sampled action (--online).")
-@click.option("--online-max-steps", type=click.IntRange(min=1), default=30, show_default=True)
+              help="Policy that plays the steps before and after the sampled action (--online-step-reward).")
+@click.option("--online-max-steps", type=click.IntRange(min=1), default=15, show_default=True,
+              help="Steps per live episode.")
 @click.option("--reward-weights", default=None, help="Comma-separated weights: validity,match[,online].")
 @click.pass_context
 def train_grpo_command(ctx, reward_weights, **options) -> None:
-    """GRPO with trl's GRPOTrainer: rewards for valid actions and matching the recorded
-    action, plus (--online) task success in the live environment."""
+    """GRPO. Offline: trl's GRPOTrainer with rewards for valid actions and matching the
+    recorded action (plus --online-step-reward). --online: whole episodes in the live
+    environment are the rollouts (group-relative policy gradient with a KL penalty)."""
     if reward_weights:
         options["reward_weights"] = tuple(float(w) for w in reward_weights.split(","))
     _train(ctx, "grpo", **options)

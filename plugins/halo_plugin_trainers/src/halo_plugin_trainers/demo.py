@@ -141,6 +141,7 @@ def summarize(records: list[dict], train_ids: set[str], test_ids: set[str]) -> d
                 "tasks": len(rows),
                 "successes": successes,
                 "success_rate": successes / len(rows) if rows else None,
+                "success_ci95": list(wilson_interval(successes, len(rows))) if rows else None,
                 "mean_steps": sum(r.get("steps", 0) for r in rows) / len(rows) if rows else None,
                 "valid_action_rate": valid / total if total else None,
                 "errors": sum(1 for r in rows if r.get("terminated_by") in ("error", "init_error")),
@@ -149,14 +150,34 @@ def summarize(records: list[dict], train_ids: set[str], test_ids: set[str]) -> d
     return out
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a success rate: unlike the normal approximation it
+    stays inside [0, 1] and is honest about 0/n and n/n with a dozen episodes."""
+    if n <= 0:
+        raise ValueError("wilson_interval needs n >= 1")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
+def _rate(d: dict[str, Any]) -> str:
+    """``42% [21–65%] (5/12)``: rate, 95% Wilson interval, successes/n."""
+    if not d["tasks"]:
+        return "- (0/0)"
+    low, high = wilson_interval(d["successes"], d["tasks"])
+    return f"{_pct(d['success_rate'])} [{100 * low:.0f}–{100 * high:.0f}%] ({d['successes']}/{d['tasks']})"
+
+
 def results_table(results: dict[str, dict[str, Any]]) -> str:
-    header = ("| model | test success | test tasks | train success | train tasks | mean steps (test/train) "
+    header = ("| model | test success [95% CI] (k/n) | train success [95% CI] (k/n) | mean steps (test/train) "
               "| valid actions (test/train) |")
-    lines = [header, "|---|---|---|---|---|---|---|"]
+    lines = [header, "|---|---|---|---|---|"]
     names = {"zero": "zero-shot (tiny base)", "bc": "BC", "dpo": "DPO (from BC)", "grpo": "GRPO (from BC)"}
     for model in MODELS:
         te, tr = results[model]["test"], results[model]["train"]
@@ -164,8 +185,7 @@ def results_table(results: dict[str, dict[str, Any]]) -> str:
         def steps(d):
             return "-" if d["mean_steps"] is None else f"{d['mean_steps']:.1f}"
 
-        lines.append(f"| {names[model]} | {_pct(te['success_rate'])} ({te['successes']}) | {te['tasks']} "
-                     f"| {_pct(tr['success_rate'])} ({tr['successes']}) | {tr['tasks']} | {steps(te)} / {steps(tr)} "
+        lines.append(f"| {names[model]} | {_rate(te)} | {_rate(tr)} | {steps(te)} / {steps(tr)} "
                      f"| {_pct(te['valid_action_rate'])} / {_pct(tr['valid_action_rate'])} |")
     return "\n".join(lines)
 

@@ -31,10 +31,16 @@ from ._common import (
 DEFAULT_LR = 5e-5
 
 
-def train_dpo(*, beta: float = 0.1, **options: Any) -> Path:
-    """Train a DPO adapter; returns the output directory."""
+def train_dpo(*, beta: float = 0.1, sft_weight: float = 0.0, **options: Any) -> Path:
+    """Train a DPO adapter; returns the output directory.
+
+    ``sft_weight`` > 0 adds the negative log-likelihood of the chosen action to the loss
+    (RPO; trl's ``loss_type=["sigmoid", "sft"]``), which keeps DPO from lowering the
+    chosen action's probability along with the rejected one's.
+    """
     opts = TrainOptions(**options)
     opts.extra.setdefault("beta", beta)
+    opts.extra.setdefault("sft_weight", sft_weight)
     from trl import DPOConfig, DPOTrainer
 
     set_threads()
@@ -50,7 +56,8 @@ def train_dpo(*, beta: float = 0.1, **options: Any) -> Path:
     train, dropped = drop_too_long(train, tokenizer, opts.max_length, ("chosen", "rejected"))
     val, _ = drop_too_long(val, tokenizer, opts.max_length, ("chosen", "rejected"))
     model, peft_config = load_policy(opts, base, init)
-    args = DPOConfig(**training_args_common(opts, DEFAULT_LR), max_length=opts.max_length, beta=beta)
+    args = DPOConfig(**training_args_common(opts, DEFAULT_LR), max_length=opts.max_length, beta=beta,
+                     **({"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]} if sft_weight > 0 else {}))
     trainer = DPOTrainer(model=model, args=args, train_dataset=train,
                          eval_dataset=val if val is not None and len(val) else None,
                          processing_class=tokenizer, peft_config=peft_config,

@@ -4,9 +4,13 @@ Offline (default): each prompt of ``bc.jsonl`` is sampled ``--num-generations`` 
 and every completion is scored by :func:`~halo_plugin_trainers.rewards.action_validity_reward`
 and :func:`~halo_plugin_trainers.rewards.action_match_reward` (the recorded action).
 
-Online (``--online --suite webclones``): the environment's verdict is added —
+With ``--online-step-reward`` the environment's verdict is added —
 :class:`~halo_plugin_trainers.rewards.OnlineTaskReward` plays each completion as the
 action of its step in a live episode and rewards task success.
+
+Online (``--online --suite webclones --tasks ... --group-size N``): the rollouts are
+whole multi-turn episodes in the live environment, which trl's GRPOTrainer cannot
+drive; :mod:`halo_plugin_trainers.grpo_online` is the update loop for that.
 """
 
 from __future__ import annotations
@@ -46,9 +50,41 @@ def _as_prompts(dataset):
 
 
 def train_grpo(*, num_generations: int = 4, max_completion_length: int = 48, temperature: float = 1.0,
-               beta: float = 0.0, online: bool = False, suite: str = "webclones", online_policy: str = "expert",
-               online_max_steps: int = 30, reward_weights: tuple[float, ...] | None = None, **options: Any) -> Path:
-    """Train a GRPO adapter; returns the output directory."""
+               beta: float | None = None, online: bool = False, online_step_reward: bool = False,
+               suite: str = "webclones", online_policy: str = "expert", online_max_steps: int = 15,
+               reward_weights: tuple[float, ...] | None = None, tasks: str = "", split: str = "train",
+               group_size: int = 4, tasks_per_step: int = 1, valid_bonus: float = 0.1,
+               max_page_chars: int | None = None, **options: Any) -> Path:
+    """Train a GRPO adapter; returns the output directory.
+
+    ``online=True``: whole episodes in the live environment are the rollouts
+    (:mod:`halo_plugin_trainers.grpo_online`); ``dataset`` is not used. Otherwise trl's
+    GRPOTrainer on the dataset's prompts, with ``online_step_reward`` adding
+    :class:`~halo_plugin_trainers.rewards.OnlineTaskReward`.
+    """
+    if online:
+        from halo_core.runtime import Runtime
+
+        from .grpo_online import resolve_tasks, suite_environments, train_grpo_online
+
+        runtime = Runtime()
+        try:
+            suite_obj, envs = suite_environments(runtime, suite)
+        except Exception as exc:  # an unknown suite names the registered ones
+            raise TrainingError(f"--suite {suite}: {exc}") from None
+        try:
+            task_list = resolve_tasks(suite_obj, tasks, split=split)
+        except TrainingError:
+            raise
+        except Exception as exc:
+            raise TrainingError(f"--tasks: {exc}") from None
+        return train_grpo_online(tasks=task_list, envs=envs, runtime=runtime, group_size=group_size,
+                                 tasks_per_step=tasks_per_step, temperature=temperature,
+                                 beta=0.04 if beta is None else beta, max_completion_length=max_completion_length,
+                                 episode_max_steps=online_max_steps, valid_bonus=valid_bonus,
+                                 max_page_chars=max_page_chars, **options)
+    beta = 0.0 if beta is None else beta
+    online = online_step_reward
     opts = TrainOptions(**options)
     from trl import GRPOConfig, GRPOTrainer
 
@@ -60,7 +96,7 @@ def train_grpo(*, num_generations: int = 4, max_completion_length: int = 48, tem
         raise TrainingError(f"dataset {opts.dataset} is empty")
     train = _as_prompts(train)
     if online and not {"task_id", "step_idx"} <= set(train.column_names):
-        raise TrainingError("--online needs task_id and step_idx columns (as `halo export` writes them)")
+        raise TrainingError("--online-step-reward needs task_id and step_idx columns (as `halo export` writes them)")
     rewards: list[Any] = [action_validity_reward, action_match_reward]
     online_reward = None
     if online:
