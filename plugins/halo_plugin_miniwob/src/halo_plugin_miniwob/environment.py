@@ -1,0 +1,179 @@
+"""A MiniWoB++ episode in HALO's browser environment.
+
+``reset`` opens the task's page from a local server, starts the episode with the
+task's seed through MiniWoB's own JavaScript (``Math.seedrandom``, ``core.setDataMode``,
+``core.startEpisodeReal`` — never a click on the START cover, which would draw an
+unseeded problem), and reports the page's utterance as ``RawObservation.goal``. After
+every action the page's end-of-episode globals are read: when MiniWoB has ended the
+episode the observation says ``terminated`` (``truncated`` if its own timer fired)
+and carries MiniWoB's reward, and the loop stops.
+
+MiniWoB's per-episode time limit (10–30 s of wall time, made for RL agents acting in
+milliseconds) is raised to :data:`EPISODE_MAX_MS` so a model's thinking time never
+fails an episode; HALO's own ``max_steps`` bounds it instead. The reward reported is
+MiniWoB's raw reward (``WOB_RAW_REWARD_GLOBAL``, in [-1, 1], no time penalty);
+success is raw reward > 0, MiniWoB's own convention.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from importlib import resources
+from typing import Any
+
+import attrs
+
+from halo_core.env.browser import BrowserEnvironment, ScriptError, one_line, playwright_errors
+from halo_core.env.protocol import EnvironmentDead, EnvSettings
+from halo_core.model import Evaluation, RawObservation, TaskSpec
+
+from .catalogue import PREFIX, parse_task_id, split_of
+from .server import PageServer, start_server
+
+__all__ = ["EPISODE_MAX_MS", "EpisodeState", "MiniwobEnvironment", "current_environment"]
+
+#: MiniWoB's episode time limit while HALO drives it (milliseconds): 30 minutes
+EPISODE_MAX_MS = 30 * 60 * 1000
+_READY_TIMEOUT_MS = 5000
+
+_START_EPISODE = resources.files(__package__).joinpath("start_episode.js").read_text()
+_EPISODE_STATE = resources.files(__package__).joinpath("episode_state.js").read_text()
+
+# The environment running in this thread: the expert policy reads the page through it,
+# as a human demonstrator looks at the screen (see policy.py).
+_current = threading.local()
+
+
+def current_environment() -> MiniwobEnvironment | None:
+    """The MiniWoB environment last reset in this thread, if it is still open."""
+    ref = getattr(_current, "env", None)
+    env = ref() if ref is not None else None
+    return env if env is not None and env.task is not None else None
+
+
+@attrs.frozen
+class EpisodeState:
+    """MiniWoB's end-of-episode globals as last read."""
+
+    done: bool = False
+    raw_reward: float = 0.0
+    reward: float = 0.0  # time-scaled (core.js), reported for reference only
+    reason: str = ""
+
+    @property
+    def timed_out(self) -> bool:
+        return self.done and self.reason == "timed out"
+
+
+class MiniwobEnvironment(BrowserEnvironment):
+    """One Chromium and one page server, reused across episodes (a fresh context per reset)."""
+
+    def __init__(self, settings: EnvSettings | None = None, *, episode_max_ms: int = EPISODE_MAX_MS,
+                 **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self.episode_max_ms = int(episode_max_ms)
+        self.server: PageServer | None = None
+        self.seed: int | None = None
+        self.instruction = ""
+        self.state = EpisodeState()
+        self._episodes_at_start = 0
+
+    # ------------------------------------------------------------------ task → page
+
+    def _server(self) -> PageServer:
+        if self.server is None:
+            self.server = start_server()
+        return self.server
+
+    def task_name(self, task: TaskSpec) -> str:
+        name, _seed = parse_task_id(task.id) if task.id.startswith(PREFIX) else (task.raw.get("name", ""), None)
+        return str(task.raw.get("name") or name)
+
+    def task_seed(self, task: TaskSpec) -> int:
+        """The instance seed: the task's, else ``EnvSettings.seed`` (``--task-seed``), else 0."""
+        if task.seed is not None:
+            return int(task.seed)
+        return int(self.settings.seed) if self.settings.seed is not None else 0
+
+    def allowed_origins(self, task: TaskSpec) -> tuple[str, ...]:
+        return (self._server().url,)
+
+    # ------------------------------------------------------------------ episode API
+
+    def reset(self, task: TaskSpec) -> RawObservation:
+        _current.env = weakref.ref(self)
+        self.state = EpisodeState()
+        self.instruction = ""
+        self.begin_episode(task)
+        self.open_task(task)
+        return attrs.evolve(self.observe(), goal=self.instruction, reward=0.0)
+
+    def open_task(self, task: TaskSpec) -> None:
+        name = self.task_name(task)
+        self.seed = seed = self.task_seed(task)
+        page = self.page
+        self.navigate(self._server().page_url(name), what=f"MiniWoB page {name}")
+        try:
+            # window.onload runs core.startEpisode(), which builds the cover and display
+            page.wait_for_function("() => typeof core !== 'undefined' && !!core.cover_div",
+                                   timeout=self.settings.navigation_timeout_ms)
+        except playwright_errors() as exc:
+            self.raise_if_dead(exc)
+            raise EnvironmentDead(f"MiniWoB page {name} did not start: {one_line(exc)}") from None
+        try:
+            self.run_script(_START_EPISODE, {"seed": seed, "mode": split_of(seed), "maxTimeMs": self.episode_max_ms})
+        except ScriptError as exc:
+            raise EnvironmentDead(f"MiniWoB task {name} (seed {seed}) failed to start: {exc}") from None
+        try:
+            page.wait_for_function("() => typeof WOB_TASK_READY === 'undefined' || !!WOB_TASK_READY",
+                                   timeout=_READY_TIMEOUT_MS)
+        except playwright_errors() as exc:
+            self.raise_if_dead(exc)
+            raise EnvironmentDead(f"MiniWoB task {name} (seed {seed}) never became ready: {one_line(exc)}") from None
+        state = self._read_state()
+        self._episodes_at_start = int(state.get("episodes", 0))
+        self.instruction = str(state.get("utterance") or "")
+
+    def step(self, action: str) -> RawObservation:
+        raw = super().step(action)
+        if not self.state.done:
+            self.state = self._episode_state()
+        state = self.state
+        return attrs.evolve(raw, terminated=state.done and not state.timed_out, truncated=state.timed_out,
+                            reward=state.raw_reward)
+
+    def evaluate(self, final_message: str, infeasible: bool) -> Evaluation:
+        """MiniWoB's own verdict: raw reward > 0 is success; an episode MiniWoB did not end scores 0."""
+        state = self.state if self.state.done or self._context is None else self._episode_state()
+        info = {"seed": self.seed, "done": state.done, "raw_reward": state.raw_reward,
+                "time_scaled_reward": state.reward, "reason": state.reason, "instruction": self.instruction}
+        return Evaluation(reward=max(0.0, state.raw_reward), success=state.done and state.raw_reward > 0, info=info)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if getattr(_current, "env", None) is not None and _current.env() is self:
+                _current.env = None
+            if self.server is not None:
+                self.server.close()
+                self.server = None
+
+    # ------------------------------------------------------------------ MiniWoB's globals
+
+    def _read_state(self) -> dict:
+        try:
+            return dict(self.page.evaluate(_EPISODE_STATE) or {})
+        except playwright_errors() as exc:
+            self.raise_if_dead(exc)
+            return {}
+
+    def _episode_state(self) -> EpisodeState:
+        state = self._read_state()
+        # WOB_EPISODE_ID counts ended episodes: it moves even if a START click began another
+        ended = bool(state.get("done")) or int(state.get("episodes", 0)) > self._episodes_at_start
+        if not ended:
+            return EpisodeState()
+        return EpisodeState(done=True, raw_reward=float(state.get("rawReward", 0.0)),
+                            reward=float(state.get("reward", 0.0)), reason=str(state.get("reason", "")))

@@ -1,0 +1,559 @@
+"""Scripted MiniWoB++ solutions: read the instruction and the page, act through bids.
+
+Each solver is a function of a :class:`View` returning one HALO action string. It is
+*reactive*: it looks at the page as it is now and picks the next move (the box still
+to tick, the field still empty, the Submit button last), so it needs no memory and
+recovers from a step the cache or a macro took for it. It reads the page through the
+environment's page API — as a human demonstrator looks at the screen — because many
+MiniWoB controls are ``<span>``/``<div>`` elements whose accessible name Chromium
+leaves empty; it acts only with action strings on bids the observation shows.
+
+:data:`SOLVERS` maps task names to solvers; ``expert_action`` answers
+``report_infeasible`` for tasks it has no solver for.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from typing import Any, Callable
+
+from halo_core.model import Observation, TaskSpec
+
+__all__ = ["SOLVERS", "NoMove", "View", "expert_action"]
+
+_PRELUDE = resources.files(__package__).joinpath("page_reader.js").read_text()
+
+
+class NoMove(Exception):
+    """The page is not in a state the solver knows how to continue from."""
+
+
+class View:
+    """The instruction, the live page (read-only) and the observation's bids."""
+
+    def __init__(self, env, task: TaskSpec, observation: Observation, steps_taken: int = 0) -> None:
+        self.env = env
+        self.task = task
+        self.observation = observation
+        self.utterance = env.instruction or task.goal
+        self.steps_taken = steps_taken
+
+    # -- reading
+    def js(self, body: str, arg: Any = None) -> Any:
+        """Evaluate ``body`` (a function body over ``arg`` and page_reader.js' helpers) in the page."""
+        return self.env.page.evaluate("(arg) => {" + _PRELUDE + "\n" + body + "\n}", arg)
+
+    def quoted(self) -> list[str]:
+        return re.findall(r'"([^"]*)"', self.utterance)
+
+    # -- acting
+    def _bid(self, bid: Any, what: str) -> str:
+        if not bid:
+            raise NoMove(f"no element for {what}")
+        bid = str(bid)
+        if bid not in self.observation.valid_bids:
+            raise NoMove(f"{what} has bid {bid}, which the observation does not show")
+        return bid
+
+    def click(self, bid: Any, what: str = "the target") -> str:
+        return f"click({self._bid(bid, what)!r})"
+
+    def fill(self, bid: Any, value: str, what: str = "the field") -> str:
+        return f"fill({self._bid(bid, what)!r}, {str(value)!r})"
+
+    def select(self, bid: Any, option: str, what: str = "the list") -> str:
+        return f"select_option({self._bid(bid, what)!r}, {str(option)!r})"
+
+    def press(self, bid: Any, key: str, what: str = "the field") -> str:
+        return f"press({self._bid(bid, what)!r}, {key!r})"
+
+    def focus(self, bid: Any, what: str = "the field") -> str:
+        return f"focus({self._bid(bid, what)!r})"
+
+    def click_selector(self, selector: str, what: str = "") -> str:
+        return self.click(self.js("const el = qa(arg).filter(visible)[0]; return bidOf(el);", selector),
+                          what or selector)
+
+
+Solver = Callable[[View], str]
+SOLVERS: dict[str, Solver] = {}
+
+
+def solves(*names: str) -> Callable[[Solver], Solver]:
+    def register(fn: Solver) -> Solver:
+        for name in names:
+            SOLVERS[name] = fn
+        return fn
+    return register
+
+
+def expert_action(env, task: TaskSpec, observation: Observation, steps_taken: int = 0) -> str:
+    """The expert's next action on ``observation`` of MiniWoB task ``task`` in ``env``."""
+    name = str(task.raw.get("name") or task.id.split(".", 1)[-1].split("@", 1)[0])
+    solver = SOLVERS.get(name)
+    if solver is None:
+        return f"report_infeasible({f'expert: no scripted solution for MiniWoB task {name}'!r})"
+    if env is None or env.task is None:
+        return f"report_infeasible({'expert: the MiniWoB page is not reachable from this process'!r})"
+    if env.state.done:
+        return "noop()"
+    try:
+        return solver(View(env, task, observation, steps_taken))
+    except NoMove as exc:
+        return f"report_infeasible({f'expert: {exc}'!r})"
+
+
+# --------------------------------------------------------------------------- buttons and links
+
+
+@solves("click-test")
+def _click_test(v: View) -> str:
+    return v.click_selector("#subbtn", "the button")
+
+
+@solves("click-test-2", "click-test-transfer")
+def _click_test_2(v: View) -> str:
+    word = re.search(r"button (\w+)", v.utterance).group(1)
+    return v.click(v.js("return bidOf(byText('button', arg).filter(visible)[0]);", word), f"button {word}")
+
+
+@solves("click-button-sequence")
+def _click_button_sequence(v: View) -> str:
+    return v.click_selector("#subbtn" if v.steps_taken == 0 else "#subbtn2")
+
+
+@solves("click-button")
+def _click_button(v: View) -> str:
+    label = v.quoted()[0]
+    return v.click(v.js("return bidOf(byText('#area button', arg).filter(visible)[0]);", label), f"button {label!r}")
+
+
+@solves("click-link")
+def _click_link(v: View) -> str:
+    label = v.quoted()[0]
+    return v.click(v.js("return bidOf(byText('.alink', arg).filter(visible)[0]);", label), f"link {label!r}")
+
+
+@solves("click-dialog")
+def _click_dialog(v: View) -> str:
+    return v.click_selector(".ui-dialog-titlebar-close", "the dialog's close button")
+
+
+@solves("click-dialog-2")
+def _click_dialog_2(v: View) -> str:
+    label = v.quoted()[0]
+    if label == "x":
+        return v.click_selector(".ui-dialog-titlebar-close", "the dialog's close button")
+    return v.click(v.js("return bidOf(byText('.ui-dialog-buttonpane button', arg)[0]);", label), f"button {label!r}")
+
+
+@solves("click-widget")
+def _click_widget(v: View) -> str:
+    kind = v.quoted()[0]
+    return v.click(v.js("return bidOf(qa('#area [data-type=\"' + arg + '\"]').filter(visible)[0]);", kind),
+                   f"a {kind} widget")
+
+
+@solves("click-tab")
+def _click_tab(v: View) -> str:
+    number = re.search(r"Tab #(\d+)", v.utterance).group(1)
+    return v.click(v.js("return bidOf(byText('#area a', arg)[0]);", f"Tab #{number}"), f"Tab #{number}")
+
+
+@solves("click-tab-2", "click-tab-2-easy", "click-tab-2-medium", "click-tab-2-hard")
+def _click_tab_2(v: View) -> str:
+    label = v.quoted()[0]
+    found = v.js("""
+        const links = byText('.alink', arg);
+        const shown = links.filter(visible)[0];
+        if (shown) return {link: bidOf(shown)};
+        const panel = links.length ? links[0].closest('.ui-tabs-panel') : null;
+        // click-tab-2-medium: when the link is on no tab, the answer is the emptied 2nd tab
+        if (!panel) return {tab: bidOf(qa('.ui-tab')[1])};
+        return {tab: bidOf(q('a[href="#' + panel.id + '"]'))};
+    """, label)
+    if found.get("link"):
+        return v.click(found["link"], f"link {label!r}")
+    return v.click(found.get("tab"), f"the tab holding link {label!r}")
+
+
+@solves("click-collapsible", "click-collapsible-nodelay")
+def _click_collapsible(v: View) -> str:
+    state = v.js("""
+        const open = qa('.ui-accordion-content').some(visible);
+        return {open, header: bidOf(q('#area h3')), submit: bidOf(q('#subbtn'))};
+    """)
+    return v.click(state["submit"], "Submit") if state["open"] else v.click(state["header"], "the section header")
+
+
+@solves("click-collapsible-2", "click-collapsible-2-nodelay")
+def _click_collapsible_2(v: View) -> str:
+    label = v.quoted()[0]
+    found = v.js("""
+        const links = byText('.alink', arg);
+        const shown = links.filter((el) => visible(el) && visible(el.closest('.ui-accordion-content') || el))[0];
+        if (shown) {
+          const section = shown.closest('.ui-accordion-content');
+          // wait for the slide-down animation to finish before clicking inside it
+          if (section && section.style.height && section.style.height !== 'auto' && $(section).is(':animated')) return {wait: true};
+          return {link: bidOf(shown)};
+        }
+        const section = links.length ? links[0].closest('.ui-accordion-content') : null;
+        if (!section) return {};
+        if ($(section).is(':animated')) return {wait: true};
+        return {header: bidOf(section.previousElementSibling)};
+    """, label)
+    if found.get("wait"):
+        return "noop(300)"
+    if found.get("link"):
+        return v.click(found["link"], f"link {label!r}")
+    return v.click(found.get("header"), f"the section holding link {label!r}")
+
+
+# --------------------------------------------------------------------------- choices
+
+
+def _choices(v: View, wanted: set[str]) -> str:
+    state = v.js("""
+        const todo = qa('#area input[type=checkbox], #area input[type=radio]').filter((el) => el.checked !== arg.includes(labelOf(el)));
+        return {todo: todo.map(bidOf), submit: bidOf(q('#subbtn'))};
+    """, sorted(wanted))
+    if state["todo"]:
+        return v.click(state["todo"][0], "a checkbox to change")
+    return v.click(state["submit"], "Submit")
+
+
+@solves("click-checkboxes", "click-checkboxes-large", "click-checkboxes-transfer")
+def _click_checkboxes(v: View) -> str:
+    match = re.match(r"Select (.*) and click Submit\.", v.utterance)
+    listed = match.group(1) if match else ""
+    wanted = set() if listed == "nothing" else {w.strip() for w in listed.split(",") if w.strip()}
+    return _choices(v, wanted)
+
+
+@solves("click-option")
+def _click_option(v: View) -> str:
+    wanted = re.match(r"Select (.*) and click Submit\.", v.utterance).group(1)
+    return _choices(v, {wanted})
+
+
+@solves("choose-list")
+def _choose_list(v: View) -> str:
+    wanted = re.match(r"Select (.*) from the list and click Submit\.", v.utterance).group(1)
+    state = v.js("""
+        const sel = q('#options');
+        return {select: bidOf(sel), chosen: sel.options[sel.selectedIndex].textContent,
+                submit: bidOf(byText('#area button', 'Submit')[0])};
+    """)
+    if state["chosen"] != wanted:
+        return v.select(state["select"], wanted, "the list")
+    return v.click(state["submit"], "Submit")
+
+
+# --------------------------------------------------------------------------- text entry
+
+
+def _fill_then(v: View, fields: list[tuple[str, str]], submit: str) -> str:
+    """Fill each ``(selector, value)`` that does not hold its value yet, then click ``submit``."""
+    state = v.js("""
+        return {values: arg.fields.map((f) => { const el = q(f[0]); return el ? [bidOf(el), el.value] : [null, null]; }),
+                submit: bidOf(q(arg.submit))};
+    """, {"fields": fields, "submit": submit})
+    for (selector, value), (bid, current) in zip(fields, state["values"]):
+        if current != value:
+            return v.fill(bid, value, selector)
+    return v.click(state["submit"], submit)
+
+
+@solves("enter-text", "enter-text-dynamic")
+def _enter_text(v: View) -> str:
+    return _fill_then(v, [("#tt", v.quoted()[0])], "#subbtn")
+
+
+@solves("enter-text-2")
+def _enter_text_2(v: View) -> str:
+    word = v.quoted()[0]
+    word = word.upper() if "upper case" in v.utterance else word.lower()
+    return _fill_then(v, [("#tt", word)], "#subbtn")
+
+
+@solves("enter-password")
+def _enter_password(v: View) -> str:
+    password = v.quoted()[0]
+    return _fill_then(v, [("#password", password), ("#verify", password)], "#subbtn")
+
+
+@solves("login-user")
+def _login_user(v: View) -> str:
+    user, password = v.quoted()[:2]
+    return _fill_then(v, [("#username", user), ("#password", password)], "#subbtn")
+
+
+@solves("focus-text")
+def _focus_text(v: View) -> str:
+    return v.click_selector("#tt", "the text box")
+
+
+@solves("focus-text-2")
+def _focus_text_2(v: View) -> str:
+    nth = {"1st": 1, "2nd": 2, "3rd": 3}[re.search(r"(1st|2nd|3rd)", v.utterance).group(1)]
+    return v.click_selector(f"#tt{nth}", f"text box {nth}")
+
+
+@solves("enter-date")
+def _enter_date(v: View) -> str:
+    month, day, year = re.search(r"(\d\d)/(\d\d)/(\d{4})", v.utterance).groups()
+    return _fill_then(v, [("#tt", f"{year}-{month}-{day}")], "#subbtn")
+
+
+@solves("enter-time")
+def _enter_time(v: View) -> str:
+    hour, minute, half = re.search(r"(\d{1,2}):(\d\d)\s*([AP]M)", v.utterance).groups()
+    hour = int(hour) % 12 + (12 if half == "PM" else 0)
+    return _fill_then(v, [("#tt", f"{hour:02d}:{minute}")], "#subbtn")
+
+
+@solves("find-word")
+def _find_word(v: View) -> str:
+    nth = int(re.search(r"(\d+)(?:st|nd|rd|th) word", v.utterance).group(1))
+    words = v.js("return text(q('#area p')).split(/\\s+/).filter((w) => w);")
+    word = re.sub(r"[^a-zA-Z]", "", words[nth - 1])
+    return _fill_then(v, [("#answer-input", word)], "#subbtn")
+
+
+@solves("scroll-text")
+def _scroll_text(v: View) -> str:
+    words = v.js("return q('#text-area').value.split(/\\s+/).filter((w) => w);")
+    return _fill_then(v, [("#answer-input", re.sub(r"[^a-zA-Z0-9]", "", words[-1]))], "#subbtn")
+
+
+@solves("scroll-text-2")
+def _scroll_text_2(v: View) -> str:
+    bottom = "bottom" in v.utterance
+    state = v.js("""
+        const ta = q('#text-area');
+        const atBottom = Math.abs(ta.offsetHeight + ta.scrollTop - ta.scrollHeight) < 10;
+        const atTop = Math.abs(ta.scrollTop) < 10;
+        return {area: bidOf(ta), atBottom, atTop, submit: bidOf(q('#subbtn'))};
+    """)
+    if state["atBottom"] if bottom else state["atTop"]:
+        return v.click(state["submit"], "Submit")
+    return v.press(state["area"], "Control+End" if bottom else "Control+Home", "the text area")
+
+
+@solves("use-autocomplete", "use-autocomplete-nodelay")
+def _use_autocomplete(v: View) -> str:
+    parts = v.quoted()
+    start, end = parts[0], (parts[1] if len(parts) > 1 else "")
+    state = v.js("""
+        const input = q('#tags');
+        const items = qa('.ui-menu-item').filter(visible).map((li) => [bidOf(li.querySelector('div, a') || li), text(li)]);
+        return {input: bidOf(input), value: input.value, items, submit: bidOf(q('#subbtn'))};
+    """)
+    value = state["value"]
+    if value.startswith(start) and value.endswith(end) and value != start:
+        return v.click(state["submit"], "Submit")
+    for bid, label in state["items"]:
+        if label.startswith(start) and label.endswith(end):
+            return v.click(bid, f"suggestion {label!r}")
+    if value != start:
+        return v.fill(state["input"], start, "the tags field")
+    return "noop(300)"  # the suggestions are on their way
+
+
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"]
+
+
+@solves("choose-date", "choose-date-easy", "choose-date-medium", "choose-date-nodelay")
+def _choose_date(v: View) -> str:
+    month, day, year = (int(x) for x in re.search(r"(\d\d)/(\d\d)/(\d{4})", v.utterance).groups())
+    wanted = f"{month:02d}/{day:02d}/{year}"
+    state = v.js("""
+        const input = q('#datepicker');
+        const cal = q('#ui-datepicker-div');
+        const open = visible(cal);
+        return {input: bidOf(input), value: input.value, open, submit: bidOf(q('#subbtn')),
+                month: open ? text(q('.ui-datepicker-month', cal)) : '', year: open ? text(q('.ui-datepicker-year', cal)) : '',
+                prev: open ? bidOf(q('.ui-datepicker-prev', cal)) : null, next: open ? bidOf(q('.ui-datepicker-next', cal)) : null,
+                days: open ? qa('td a', cal).map((a) => [bidOf(a), text(a)]) : []};
+    """)
+    if state["value"] == wanted:
+        return v.click(state["submit"], "Submit")
+    if not state["open"]:
+        return v.click(state["input"], "the date field")
+    shown = (int(state["year"]), _MONTHS.index(state["month"]) + 1)
+    # the calendar's Prev/Next arrows are <a> without href (no bid); its keyboard moves months
+    if shown > (year, month):
+        return v.press(state["input"], "PageUp", "the date field")
+    if shown < (year, month):
+        return v.press(state["input"], "PageDown", "the date field")
+    for bid, label in state["days"]:
+        if label == str(day):
+            return v.click(bid, f"day {day}")
+    raise NoMove(f"day {day} is not in the calendar")
+
+
+@solves("navigate-tree")
+def _navigate_tree(v: View) -> str:
+    name = re.search(r"the (?:file|folder) named \"?([^\".]+)\"?", v.utterance) or re.search(r'"([^"]+)"', v.utterance)
+    target = name.group(1).strip()
+    found = v.js("""
+        const spans = byText('#tree span', arg);
+        const shown = spans.filter(visible)[0];
+        if (shown) return {target: bidOf(shown), name: shown.className};
+        const span = spans[0];
+        if (!span) return {};
+        // the outermost collapsed folder on the way down
+        const folders = [];
+        for (let li = span.closest('li').parentElement.closest('li'); li; li = li.parentElement.closest('li')) folders.push(li);
+        const closed = folders.reverse().find((li) => !visible(li.querySelector(':scope > ul')));
+        return {folder: closed ? bidOf(closed.querySelector(':scope > span')) : null,
+                hitarea: closed ? bidOf(closed.querySelector(':scope > .hitarea')) : null};
+    """, target)
+    if found.get("target"):
+        return v.click(found["target"], f"{target!r}")
+    return v.click(found.get("folder") or found.get("hitarea"), f"the folder holding {target!r}")
+
+
+@solves("search-engine")
+def _search_engine(v: View) -> str:
+    term = v.quoted()[0]
+    nth = int(re.search(r"(\d+)(?:st|nd|rd|th) search result", v.utterance).group(1))
+    state = v.js("""
+        const input = q('#search-text');
+        return {input: bidOf(input), value: input.value, search: bidOf(q('#search')),
+                results: qa('#page-content a.search-title').filter(visible).map((a) => [bidOf(a), a.getAttribute('data-result')]),
+                pages: qa('#pagination a').filter(visible).map((a) => [bidOf(a), text(a)])};
+    """)
+    if state["value"] != term:
+        return v.fill(state["input"], term, "the search box")
+    if not state["results"]:
+        return v.click(state["search"], "Search")
+    for bid, index in state["results"]:
+        if index == str(nth - 1):
+            return v.click(bid, f"result {nth}")
+    page = str((nth - 1) // 3 + 1)
+    for bid, label in state["pages"]:
+        if label == page:
+            return v.click(bid, f"page {page}")
+    raise NoMove(f"no page {page} link")
+
+
+# --------------------------------------------------------------------------- forms and feedback
+
+
+@solves("multi-layouts", "multi-orderings")
+def _multi_layouts(v: View) -> str:
+    genre, director, year = re.match(r"Search for (.*) movies directed by (.*) from year (\d+)\.", v.utterance).groups()
+    state = v.js("""
+        const rowOf = (input) => input.closest('p, tr, .row, .field, .ui-entry') || input.parentElement;
+        const fields = qa('#area input[type=text]').map((input) => [bidOf(input), text(rowOf(input)), input.value]);
+        const submit = qa('#area button, #area .final, #area .ui-submit').filter(visible)[0];
+        return {fields, submit: bidOf(submit)};
+    """)
+    wanted = {"genre": genre, "director": director, "year": year}
+    for bid, label, value in state["fields"]:
+        label = label.lower()
+        key = "genre" if "genre" in label else "director" if "director" in label else "year"
+        if value != wanted[key]:
+            return v.fill(bid, wanted[key], f"the {key} field")
+    return v.click(state["submit"], "the search button")
+
+
+@solves("login-user-popup")
+def _login_user_popup(v: View) -> str:
+    cancel = v.js("const b = q('#popup-cancel'); return b && visible(b) ? bidOf(b) : null;")
+    if cancel:
+        return v.click(cancel, "the popup's Cancel")
+    user, password = v.quoted()[:2]
+    return _fill_then(v, [("#username", user), ("#password", password)], "#subbtn")
+
+
+@solves("guess-number")
+def _guess_number(v: View) -> str:
+    state = v.js("""
+        const said = (sel) => visible(q(sel)) ? parseInt(text(q(sel + ' span')), 10) : null;
+        return {input: bidOf(q('#tt')), value: q('#tt').value, higher: said('#higher'), lower: said('#lower'),
+                submit: bidOf(q('#subbtn')), bounds: window.__haloExpertBounds || [0, 9]};
+    """)
+    low, high = state["bounds"]
+    if state["higher"] is not None:
+        low = max(low, state["higher"] + 1)
+    if state["lower"] is not None:
+        high = min(high, state["lower"] - 1)
+    guess = str((low + high) // 2)
+    if state["value"] != guess:
+        # the expert's own notes: the page shows only the last hint, a person remembers the rest
+        v.js("window.__haloExpertBounds = arg;", [low, high])
+        return v.fill(state["input"], guess, "the guess field")
+    return v.click(state["submit"], "Submit")
+
+
+@solves("identify-shape")
+def _identify_shape(v: View) -> str:
+    kind = v.js("""
+        const svg = q('#area_svg');
+        const t = svg.querySelector('text');
+        if (t) return /^[0-9]$/.test(text(t)) ? 'digit' : 'letter';
+        if (svg.querySelector('circle')) return 'circle';
+        if (svg.querySelector('rect')) return 'rectangle';
+        if (svg.querySelector('polygon, path')) return 'triangle';
+        return '';
+    """)
+    return v.click(v.js("return bidOf(q('#area-buttons button[data-type=\"' + arg + '\"]'));", kind), f"the {kind} button")
+
+
+# --------------------------------------------------------------------------- email inbox
+
+
+# Reply and forward (and so email-inbox, -noscroll, -reply, -forward, -star-reply) are out of reach:
+# their buttons sit inside one cursor:pointer region that gets a single bid (see the README).
+@solves("email-inbox-delete", "email-inbox-important")
+def _email_inbox(v: View) -> str:
+    u = v.utterance
+    sender = re.search(r"Find the email by (.+?)(?: and |, )", u).group(1)
+    reply = re.search(r'reply to them with the text "([^"]*)"', u)
+    forward = re.search(r"forward that email to (.+?)\.$", u)
+    star = "star" in u
+    state = v.js("""
+        const open = q('#email') && visible(q('#email'));
+        const replyBox = q('#reply') && visible(q('#reply'));
+        const forwardBox = q('#forward') && visible(q('#forward'));
+        return {
+          thread: bidOf(qa('#main .email-thread').find((t) => text(q('.email-sender', t)) === arg)),
+          open, openSender: open ? text(q('#email .email-sender')) : '',
+          starred: open ? q('#email .email-actions .star').classList.contains('clicked') : false,
+          star: open ? bidOf(q('#email .email-actions .star')) : null,
+          trash: open ? bidOf(q('#email .email-actions .trash')) : null,
+          reply: open ? bidOf(q('#email .email-reply')) : null,
+          forward: open ? bidOf(q('#email .email-forward')) : null,
+          close: open ? bidOf(q('#close-email')) : null,
+          replyBox, replyText: replyBox ? bidOf(q('#reply-text')) : null, replyValue: replyBox ? q('#reply-text').value : '',
+          sendReply: replyBox ? bidOf(q('#send-reply')) : null,
+          forwardBox, forwardTo: forwardBox ? bidOf(q('.forward-sender')) : null,
+          forwardValue: forwardBox ? q('.forward-sender').value : '', sendForward: forwardBox ? bidOf(q('#send-forward')) : null,
+        };
+    """, sender)
+    if state["replyBox"]:
+        if state["replyValue"] != reply.group(1):
+            return v.fill(state["replyText"], reply.group(1), "the reply text")
+        return v.click(state["sendReply"], "send reply")
+    if state["forwardBox"]:
+        if state["forwardValue"] != forward.group(1):
+            return v.fill(state["forwardTo"], forward.group(1), "the forward address")
+        return v.click(state["sendForward"], "send forward")
+    if state["open"]:
+        if state["openSender"] != sender:
+            return v.click(state["close"], "back to the inbox")
+        if star and not state["starred"]:
+            return v.click(state["star"], "the star icon")
+        if reply:
+            return v.click(state["reply"], "reply")
+        if forward:
+            return v.click(state["forward"], "forward")
+        if "trash" in u:
+            return v.click(state["trash"], "the trash icon")
+        raise NoMove("the email is open but the instruction names no known action")
+    return v.click(state["thread"], f"the email by {sender}")

@@ -1,0 +1,30 @@
+"""The MiniWoB expert as a policy plugin (``--policy expert`` on ``miniwob.*`` tasks)."""
+
+from __future__ import annotations
+
+from halo_core import Decision, hookimpl
+
+from .environment import current_environment
+from .experts import expert_action
+
+SOURCE = "miniwob_expert"
+
+
+@hookimpl(trylast=True)
+def halo_decide(observation, episode):
+    if episode.config.policy != "expert" or episode.task.suite != "miniwob":
+        return None
+    env = current_environment()
+    steps_taken = sum(1 for record in episode.history if not record.error)
+    action = expert_action(env, episode.task, observation, steps_taken)
+    return Decision(action, SOURCE, meta={"policy": "expert"})
+
+
+@hookimpl
+def halo_register_policies(register):
+    register("expert", "scripted experts: the web clones' solutions and MiniWoB++'s page-reading solvers")
+
+
+@hookimpl
+def halo_register_decision_sources(register):
+    register(SOURCE, "the MiniWoB++ scripted expert (reads the page as a demonstrator does, acts by bid)")

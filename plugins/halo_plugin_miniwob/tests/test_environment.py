@@ -1,0 +1,147 @@
+"""MiniWoB pages in real Chromium through HALO's browser environment and loop."""
+
+import attrs
+import pytest
+
+from halo_core import hookimpl
+from halo_core.config import AgentConfig
+from halo_core.env.protocol import EnvSettings
+from halo_core.loop import run_episode
+from halo_core.model import Decision
+from halo_core.testing import ScriptedBackend, check_environment, check_seeded_environment, goal_of, make_runtime
+from halo_core.trajectory import read_trajectory
+import halo_plugin_miniwob.plugin as plugin
+from halo_plugin_miniwob import MiniwobSuite
+
+SUITE = MiniwobSuite()
+SETTINGS = EnvSettings(screenshot=False)
+
+
+@pytest.fixture(scope="module")
+def env():
+    environment = SUITE.make_environment(None, SETTINGS)
+    yield environment
+    environment.close()
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    return make_runtime(plugin)
+
+
+def test_environment_protocol_in_chromium():
+    check_environment(SUITE.make_environment(None, SETTINGS), SUITE.resolve("miniwob.click-button@1"))
+
+
+def test_seeded_instances_are_deterministic_and_distinct():
+    check_seeded_environment(SUITE.make_environment(None, SETTINGS), SUITE.resolve("miniwob.enter-text"),
+                             seeds=(1, 2, 3))
+
+
+def test_reset_reports_the_pages_instruction_and_starts_without_the_cover(env):
+    raw = env.reset(SUITE.resolve("miniwob.click-button@5"))
+    assert raw.goal.startswith('Click on the "') and raw.goal.endswith('" button.')
+    assert not raw.terminated and raw.reward == 0.0
+    names = [n.name for n in raw.axtree]
+    assert "START" not in names  # the sync cover is hidden, the problem is on screen
+    label = raw.goal.split('"')[1]
+    assert any(n.role == "button" and n.name == label for n in raw.axtree)
+
+
+def test_task_seed_setting_applies_to_unseeded_ids():
+    with SUITE.make_environment(None, EnvSettings(screenshot=False, seed=2)) as environment:
+        unseeded = environment.reset(SUITE.resolve("miniwob.enter-text")).goal
+        seeded = environment.reset(SUITE.resolve("miniwob.enter-text@2")).goal
+    assert unseeded == seeded
+
+
+def test_seeds_give_different_goals_in_the_trajectory_and_worker_prompt(env, runtime, tmp_path):
+    prompts = []
+
+    def reply(messages):
+        prompts.append(goal_of(messages))
+        return "send_msg_to_user('done')"
+
+    config = AgentConfig(policy="worker", worker_backend="scripted:test", max_steps=2)
+    goals = {}
+    for attempt, seed in enumerate((11, 12, 11)):
+        task = SUITE.resolve(f"miniwob.enter-text@{seed}")
+        result = run_episode(task, config, env, runtime, run_id="seeds", attempt=attempt, data_dir=tmp_path,
+                             backends={"worker": ScriptedBackend(reply)})
+        assert result.terminated_by == "message" and not result.success  # MiniWoB never ended it
+        path = tmp_path / "trajectories" / config.mode / "seeds" / f"{task.id}__attempt_{attempt}.jsonl"
+        goals.setdefault(seed, []).append(read_trajectory(path).goal)
+    assert goals[11][0] == goals[11][1]  # same seed, same instruction
+    assert goals[11][0] != goals[12][0]
+    assert all(g.startswith('Enter "') for gs in goals.values() for g in gs)
+    assert prompts == [goals[11][0], goals[12][0], goals[11][0]]
+
+
+class _Clicker:
+    """Clicks the button whose name is ``pick(goal)`` (a stand-in for a model)."""
+
+    def __init__(self, pick):
+        self.pick = pick
+
+    @hookimpl(tryfirst=True)
+    def halo_decide(self, observation, episode):
+        target = observation.find("button", self.pick(episode.task.goal))
+        return Decision(f"click('{target.bid}')" if target else "noop()", "test")
+
+    @hookimpl
+    def halo_register_policies(self, register):
+        register("test", "clicks a named button")
+
+    @hookimpl
+    def halo_register_decision_sources(self, register):
+        register("test", "the test's clicker")
+
+
+def test_miniwob_ends_the_episode_with_its_own_reward(env, tmp_path):
+    config = AgentConfig(policy="test", max_steps=5)
+    right = make_runtime(_Clicker(lambda goal: goal.split('"')[1]))
+    won = run_episode(SUITE.resolve("miniwob.click-button@7"), config, env, right, data_dir=tmp_path)
+    assert (won.terminated_by, won.success, won.steps) == ("env", True, 1)
+    assert won.reward == won.info["raw_reward"] == 1.0
+
+    wrong = make_runtime(_Clicker(lambda goal: "TWO"))  # the page asks for ONE
+    lost = run_episode(SUITE.resolve("miniwob.click-test-2@7"), config, env, wrong, data_dir=tmp_path)
+    assert (lost.terminated_by, lost.success, lost.reward) == ("env", False, 0.0)
+    assert lost.info["raw_reward"] == -1.0 and lost.info["done"]
+
+
+def test_expert_solves_a_few_families(env, runtime, tmp_path):
+    config = AgentConfig(policy="expert", max_steps=15)
+    for task_id in ("miniwob.click-checkboxes@3", "miniwob.login-user@4", "miniwob.choose-list@5"):
+        result = run_episode(SUITE.resolve(task_id), config, env, runtime, data_dir=tmp_path)
+        assert (result.terminated_by, result.success) == ("env", True), (task_id, result)
+
+
+def test_expert_stays_out_of_other_suites(runtime):
+    from halo_plugin_miniwob.policy import halo_decide
+
+    class Episode:
+        config = AgentConfig(policy="expert")
+        task = attrs.evolve(SUITE.resolve("miniwob.click-button"), suite="webclones", id="webclones.shop-1")
+
+    assert halo_decide(observation=None, episode=Episode()) is None
+
+
+@pytest.mark.slow
+def test_halo_eval_runs_miniwob_tasks_with_the_expert(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from halo_core.cli import cli
+
+    monkeypatch.setenv("HALO_LOAD_PLUGINS", "miniwob")
+    tasks = "miniwob.click-button@21,miniwob.enter-text@22,miniwob.click-tab-2@23"
+    result = CliRunner().invoke(cli, ["eval", "--suite", "miniwob", "--tasks", tasks, "--policy", "expert",
+                                      "--workers", "1", "--results-dir", str(tmp_path / "results"),
+                                      "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 0, result.output
+    import json
+
+    episodes = [json.loads(line) for line in
+                next((tmp_path / "results").glob("*/episodes.jsonl")).read_text().splitlines()]
+    assert len(episodes) == 3
+    assert all(e["success"] for e in episodes), episodes
