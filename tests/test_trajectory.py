@@ -109,12 +109,13 @@ def test_loop_trajectories_read_typed(tmp_path):
     """Whatever the loop writes reads back through the one reader, and writes back unchanged."""
     config = mode_config("baseline_worker", worker_backend="scripted:test", max_steps=4, use_screenshot=False,
                          use_recovery=False)
-    # the worker asks twice; two unusable answers make the second action an environment error
+    # the worker asks twice; two unusable answers are recorded (never sent) and the step carries the error
     replies = ["click('1')", "click('9')", "click('8')", "click('1')", "send_msg_to_user('Done')"]
     result = run_episode(TASK, config, shop(), make_runtime(), run_id="loop", data_dir=tmp_path,
                          backends={"worker": ScriptedBackend(list(replies))})
     (episode,) = iter_episodes(tmp_path / "trajectories")
-    assert episode.actions == ["click('1')", "click('8')", "click('1')", "send_msg_to_user('Done')"]
+    assert episode.actions == ["click('1')", "noop()", "click('1')", "send_msg_to_user('Done')"]
+    assert episode.steps[1].decision_meta["invalid_output"] == "click('8')"
     assert episode.success is result.success is True
     assert episode.steps[1].error and episode.steps[2].observed_error == episode.steps[1].error
     assert episode.steps[1].element("1").role == "button"
