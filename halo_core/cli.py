@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import click
@@ -19,19 +20,48 @@ from rich.console import Console
 
 from halo_core import __version__
 
-__all__ = ["HaloError", "HaloGroup", "cli", "console", "err", "get_runtime", "load_dotenv", "main", "new_run_id"]
+__all__ = ["HaloConsole", "HaloError", "HaloGroup", "cli", "console", "err", "get_runtime", "load_dotenv", "main",
+           "new_run_id", "plain"]
 
-console = Console(stderr=False, highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class HaloConsole(Console):
+    """A console for text HALO does not control: model replies, page text, URLs, paths, errors.
+
+    Emoji codes are never replaced (a reply saying ``:x:`` prints ``:x:``), and every
+    string printed is redacted as files are (known secrets, URL credentials). Markup
+    stays on for HALO's own styling, so untrusted pieces inside a styled line must go
+    through :func:`plain`; a line that is wholly untrusted is printed with ``markup=False``.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("emoji", False)
+        kwargs.setdefault("highlight", False)
+        super().__init__(**kwargs)
+
+    def print(self, *objects, **kwargs) -> None:  # noqa: A003 - rich's name
+        from halo_core.secrets import redact_console
+
+        super().print(*(redact_console(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+def plain(text) -> str:
+    """``text`` made safe to embed in a markup line: secrets redacted, ``[...]`` printed as written."""
+    from rich.markup import escape
+
+    from halo_core.secrets import redact_console
+
+    return escape(redact_console(str(text)))
+
+
+console = HaloConsole(stderr=False, soft_wrap=True)
+err = HaloConsole(stderr=True, soft_wrap=True)
 
 
 class HaloError(click.ClickException):
     """A user-facing error: one line, non-zero exit."""
 
     def show(self, file=None) -> None:
-        from rich.markup import escape
-
-        err.print(f"[bold red]error:[/] {escape(self.format_message())}")
+        err.print(f"[bold red]error:[/] {plain(self.format_message())}")
 
 
 def get_runtime(ctx: click.Context | None = None):
@@ -121,9 +151,23 @@ def cli(ctx: click.Context) -> None:
     ctx.command._load(ctx)
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """A user warning (a damaged line skipped, a library set aside) is one plain line naming
+    the file, not Python's ``file:line: Category`` with the source line under it."""
+    from halo_core.secrets import redact_console
+
+    if issubclass(category, UserWarning):
+        return f"warning: {redact_console(str(message))}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
+_python_format_warning = warnings.formatwarning
+
+
 def main() -> None:
     if not os.environ.get("HALO_NO_DOTENV"):
         load_dotenv()
+    warnings.formatwarning = _format_warning
     cli(prog_name="halo")
 
 

@@ -488,7 +488,9 @@ def export_datasets(trajectories: str | Path, out_dir: str | Path, *, modes: Seq
         "tasks": {"train": train_tasks, "val": val_tasks},
         "files": files,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    from halo_core.evaluation.store import atomic_write_text
+
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")  # readers see it whole
     return ExportResult(out, summary)
 
 
@@ -559,8 +561,11 @@ def export_command(trajectories, modes, run_ids, policies, split, include_debug,
                                  synthetic_negatives=synthetic_negatives, val_fraction=val_fraction, seed=seed)
     except (FileNotFoundError, TrajectoryError, ValueError) as exc:
         raise HaloError(str(exc)) from None
+    except OSError as exc:  # a read-only or full --out
+        raise HaloError(f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}; "
+                        f"pass --out DIR on a disk you can write to") from None
     summary = result.summary
-    console.print(format_summary(summary))
+    console.print(format_summary(summary), markup=False)  # mode and run names come from folder names
     if not summary["episodes_read"]:
         raise HaloError(f"no trajectories found under {trajectories}")
     if not summary["episodes_used"]:

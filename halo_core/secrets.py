@@ -1,16 +1,24 @@
-"""Secrets never reach logs, trajectories, traces or reports.
+"""Secrets never reach logs, trajectories, traces, reports or the console.
 
 :func:`env_secrets` names what counts as a secret: the values of ``*_API_KEY``,
 ``*_TOKEN`` and ``*_SECRET`` environment variables (and ``HF_TOKEN``). Writers call
 :func:`redact_known` on every line; model-call error messages go through the stricter
 ``halo_core.backends_http.redact``, which also masks anything shaped like a key.
+The consoles print through :func:`redact_console`: the same known-secret redaction as
+files, plus the credentials of URLs (``http://user:pass@host`` → ``http://***@host``),
+because a server address with a password in it is printed in errors and plans.
 """
 
 from __future__ import annotations
 
 import os
+import re
+
+__all__ = ["env_secrets", "redact_console", "redact_known", "redact_url_credentials"]
 
 _KEY_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET")
+#: ``scheme://userinfo@``: everything between ``//`` and the last ``@`` before the host ends
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@?#]+@")
 
 
 def env_secrets() -> list[str]:
@@ -25,3 +33,15 @@ def redact_known(text: str, secrets: list[str] | None = None, marker: str = "[RE
         if secret in text:
             text = text.replace(secret, marker)
     return text
+
+
+def redact_url_credentials(text: str) -> str:
+    """``text`` with the user and password of every URL replaced by ``***``."""
+    if "@" not in text or "://" not in text:
+        return text
+    return _URL_USERINFO.sub(lambda m: m.group(1) + "***@", text)
+
+
+def redact_console(text: str, secrets: list[str] | None = None) -> str:
+    """What the consoles print: :func:`redact_known` and :func:`redact_url_credentials`."""
+    return redact_url_credentials(redact_known(text, secrets))

@@ -58,26 +58,53 @@ class AgentArgs:
         """The config of mode (or experiment) ``name``, default the one the command line named;
         its policy checked against the installed ones. Raises :class:`HaloError`."""
         from halo_core.cli import HaloError
-        from halo_core.preflight import PreflightError, check_policy
+        from halo_core.preflight import PreflightError, check_name, check_policy
 
         experiment = None if name else (self.experiments[0] if self.experiments else None)
         if self.experiments and not self.config_path:
             raise HaloError(f"--experiment {self.experiments[0]} needs --config FILE (the experiments file)")
         try:
+            self.check_names()
             config = config_from_cli(mode=name or self.mode, config_path=self.config_path, experiment=experiment,
                                      sets=self.sets, runtime=runtime, **self.overrides())
+            # the mode names a folder of trajectories and caches, whichever file or plugin named it
+            check_name("mode", config.mode)
             check_policy(runtime, config)
         except (ConfigError, PreflightError) as exc:
             raise HaloError(str(exc)) from None
         return config
+
+    def check_names(self) -> None:
+        """Refuse a ``--mode`` or ``--experiment`` that could not be one folder name."""
+        from halo_core.preflight import check_name
+
+        for mode in self.modes:
+            check_name("--mode", mode)
+        for experiment in self.experiments:
+            check_name("--experiment", experiment)
+
+    def check_data_dir(self):
+        """``--data-dir``, created and checked writable before any episode starts (:class:`HaloError`)."""
+        from halo_core.cli import HaloError
+        from halo_core.preflight import PreflightError, check_writable
+
+        try:
+            return check_writable(self.data_dir, "--data-dir")
+        except PreflightError as exc:
+            raise HaloError(str(exc)) from None
 
     def configs(self, runtime, *, all_modes: bool = False) -> dict[str, Any]:
         """name -> config for every experiment and mode given (``all_modes``: every mode, or every
         experiment of ``--config``); ``baseline_worker`` when none is."""
         from halo_core.cli import HaloError
         from halo_core.config import load_experiments, mode_names
+        from halo_core.preflight import PreflightError
 
         names = list(dict.fromkeys([*self.experiments, *self.modes]))
+        try:
+            self.check_names()
+        except PreflightError as exc:
+            raise HaloError(str(exc)) from None
         if all_modes:
             try:
                 every = (list(load_experiments(self.config_path, runtime=runtime).experiments) if self.config_path

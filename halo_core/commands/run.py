@@ -8,17 +8,27 @@ from pathlib import Path
 import click
 
 from halo_core import hookimpl
-from halo_core.cli import HaloError, console, get_runtime, new_run_id
+from halo_core.cli import HaloError, console, get_runtime, new_run_id, plain
 from halo_core.commands.options import AgentCommand, agent_options
 
 __all__ = ["run_command"]
+
+
+def _check_run_id(value):
+    from halo_core.preflight import PreflightError, check_name
+
+    try:
+        return None if value is None else check_name("--run-id", value)
+    except PreflightError as exc:
+        raise HaloError(str(exc)) from None
 
 
 @click.command("run", cls=AgentCommand)
 @click.argument("task_id")
 @agent_options()
 @click.option("--dry-run", is_flag=True, help="Check task, config, backends and environment; make no model calls.")
-@click.option("--run-id", default=None, help="Run id (default: a new one).")
+@click.option("--run-id", default=None, callback=lambda ctx, param, value: _check_run_id(value),
+              help="Run id (default: a new one).")
 @click.pass_context
 def run_command(ctx, task_id, agent, dry_run, run_id) -> None:
     """Run one task with step-by-step debug output."""
@@ -38,15 +48,18 @@ def run_command(ctx, task_id, agent, dry_run, run_id) -> None:
     except PreflightError as exc:
         raise HaloError(str(exc)) from None
     run_id = run_id or new_run_id("debug")
-    console.print(f"[bold]{task.id}[/] ({suite.name}) mode={config.mode} policy={config.policy} run_id={run_id}")
-    console.print(f"goal: {task.goal}")
+    if not dry_run:
+        agent.check_data_dir()
+    console.print(f"[bold]{plain(task.id)}[/] ({plain(suite.name)}) mode={config.mode} policy={plain(config.policy)} "
+                  f"run_id={run_id}")
+    console.print(f"goal: {task.goal}", markup=False)
     env = make_environment(suite, task, EnvSettings(headless=agent.headless, screenshot=config.use_screenshot),
                            config.options)
     if dry_run:
         try:
             raw = env.reset(task)
-            console.print(f"[green]dry run ok[/]: reset reached {raw.url} with {len(raw.axtree)} AX nodes; "
-                          f"backends: {', '.join(f'{k}={v.name}' for k, v in backends.items()) or 'none needed'}")
+            console.print(f"[green]dry run ok[/]: reset reached {plain(raw.url)} with {len(raw.axtree)} AX nodes; "
+                          f"backends: {plain(', '.join(f'{k}={v.name}' for k, v in backends.items()) or 'none needed')}")
         except Exception as exc:
             raise HaloError(f"dry run failed: {exc}") from None
         finally:
@@ -54,10 +67,11 @@ def run_command(ctx, task_id, agent, dry_run, run_id) -> None:
         return
 
     def show(record, after):
+        # the URL, the action and the error carry page and model text: printed as written, never as markup
         flag = " manager" if record.manager_called else ""
-        error = f" [red]error: {record.error}[/]" if record.error else ""
-        console.print(f"[dim]{record.step_idx:>3}[/] {record.url}  [cyan]{record.decision.action}[/] "
-                      f"<{record.decision.source}> page={record.page_type}{flag}{error}")
+        error = f" [red]error: {plain(record.error)}[/]" if record.error else ""
+        console.print(f"[dim]{record.step_idx:>3}[/] {plain(record.url)}  [cyan]{plain(record.decision.action)}[/] "
+                      f"<{plain(record.decision.source)}> page={plain(record.page_type)}{flag}{error}")
 
     class Notices:
         """Prints what plugins announce for this episode (``{"type": "notice", "message": ...}``
@@ -80,12 +94,15 @@ def run_command(ctx, task_id, agent, dry_run, run_id) -> None:
                   f"time={result.wall_time_sec:.1f}s calls={result.usage.calls} tokens={result.usage.tokens_in}+"
                   f"{result.usage.tokens_out} cost=${result.usage.cost:.4f}")
     if result.counters:
-        console.print("counters: " + ", ".join(f"{k}={v:g}" for k, v in sorted(result.counters.items())))
+        console.print("counters: " + ", ".join(f"{k}={v:g}" for k, v in sorted(result.counters.items())),
+                      markup=False)
     for problem in result.plugin_errors:
-        console.print(f"[yellow]plugin error:[/] {problem}")
+        console.print(f"[yellow]plugin error:[/] {plain(problem)}")
     if result.error:
-        console.print(f"[red]error:[/] {result.error}")
-    console.print(f"trajectory: {Path(agent.data_dir) / 'trajectories' / config.mode / run_id}")
+        console.print(f"[red]error:[/] {plain(result.error)}")
+    if result.final_message:
+        console.print(f"message: {result.final_message}", markup=False)
+    console.print(f"trajectory: {Path(agent.data_dir) / 'trajectories' / config.mode / run_id}", markup=False)
     if result.terminated_by in ("error", "init_error"):
         sys.exit(1)
 

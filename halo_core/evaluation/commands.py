@@ -15,7 +15,7 @@ import click
 from rich.table import Table
 
 from halo_core import hookimpl
-from halo_core.cli import HaloError, console, err, get_runtime, new_run_id
+from halo_core.cli import HaloError, console, err, get_runtime, new_run_id, plain
 from halo_core.commands.options import AgentCommand, agent_options
 from halo_core.config import ConfigError
 from halo_core.env.protocol import TaskNotFound
@@ -31,9 +31,9 @@ from halo_core.evaluation.plan import (
     select_tasks,
     suite_options,
 )
-from halo_core.evaluation.runner import pending_jobs, run_plan
-from halo_core.evaluation.store import ResultsStore, read_jsonl
-from halo_core.preflight import PreflightError, preflight
+from halo_core.evaluation.runner import RunStopped, pending_jobs, run_plan
+from halo_core.evaluation.store import ResultsStore, StoreError, atomic_write_text, read_jsonl
+from halo_core.preflight import PreflightError, check_name, check_writable, preflight
 
 __all__ = ["eval_command", "halo_register_commands", "register_commands", "rollouts_command",
            "verify_exploration_command"]
@@ -57,6 +57,18 @@ selection_options = _options(
     click.option("--sample-size", type=click.IntRange(min=1), default=None, help="Run a random sample of N tasks."),
 )
 
+def _name_option(kind: str):
+    """A click callback refusing a run id that could not be one folder name, before anything starts."""
+    def check(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return check_name(kind, value)
+        except PreflightError as exc:
+            raise HaloError(str(exc)) from None
+    return check
+
+
 run_options = _options(
     click.option("--debug", is_flag=True, help="Print every step of every episode."),
     click.option("--dry-run", is_flag=True, help="Check the config and backends, print the plan; start no browser."),
@@ -65,8 +77,9 @@ run_options = _options(
     click.option("--executor", default="local", show_default=True,
                  help=f"Where episodes run: {', '.join(executor_names())} or one a plugin registered."),
     click.option("--ray-address", default=None, help="Ray cluster address (default: start a local Ray)."),
-    click.option("--run-id", default=None, help="Run id (default: a new one)."),
-    click.option("--resume", "resume_id", default=None, help="Finish the run with this id: only missing episodes run."),
+    click.option("--run-id", default=None, callback=_name_option("--run-id"), help="Run id (default: a new one)."),
+    click.option("--resume", "resume_id", default=None, callback=_name_option("--resume"),
+                 help="Finish the run with this id: only missing episodes run."),
     click.option("--retry-errors", is_flag=True, help="With --resume: also run again the episodes that errored."),
     click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False)),
 )
@@ -112,11 +125,32 @@ def _preflight(runtime, configs) -> None:
             raise _fail(exc) from None
 
 
-def _load_resume(results_dir: str, resume_id: str, kind: str) -> tuple[ResultsStore, dict]:
+def _writable_results(results_dir: str) -> None:
+    try:
+        check_writable(results_dir, "--results-dir")
+    except PreflightError as exc:
+        raise _fail(exc) from None
+
+
+def _lock(store: ResultsStore) -> None:
+    """Make this process the run's one writer (a second `--resume` of it is refused, its results intact)."""
+    _writable_results(str(store.dir.parent))
+    try:
+        store.lock()
+    except StoreError as exc:
+        raise _fail(exc) from None
+
+
+def _load_resume(results_dir: str, resume_id: str, kind: str, *, dry_run: bool = False) -> tuple[ResultsStore, dict]:
     store = ResultsStore(results_dir, resume_id)
     if not store.exists():
         raise HaloError(f"cannot resume {resume_id!r}: {store.plan_path} does not exist")
-    plan = store.read_plan()
+    if not dry_run:
+        _lock(store)
+    try:
+        plan = store.read_plan()
+    except StoreError as exc:
+        raise _fail(exc) from None
     if plan.get("kind", "eval") != kind:
         raise HaloError(f"run {resume_id!r} is a {plan.get('kind')!r} run; resume it with `halo {plan.get('kind')}`")
     return store, plan
@@ -124,16 +158,28 @@ def _load_resume(results_dir: str, resume_id: str, kind: str) -> tuple[ResultsSt
 
 def _resume_configs(plan, runtime) -> dict:
     try:
+        for name in plan["modes"]:  # run.json may have been edited: its names become folders too
+            check_name("mode in run.json", name)
         return configs_from_plan(plan, runtime)
-    except ConfigError as exc:
+    except (ConfigError, PreflightError) as exc:
         raise _fail(exc) from None
 
 
-def _new_store(results_dir: str, run_id: str) -> ResultsStore:
+def _new_store(results_dir: str, run_id: str, *, dry_run: bool = False) -> ResultsStore:
     store = ResultsStore(results_dir, run_id)
+    if not dry_run:
+        _lock(store)
     if store.exists():
         raise HaloError(f"run {run_id!r} already exists in {store.dir}; use --resume {run_id} to finish it")
     return store
+
+
+def _writable_data(plan: dict) -> None:
+    """The data folder of a resumed run (trajectories, caches), checked before any episode starts."""
+    try:
+        check_writable(plan["options"].get("data_dir", "data"), "data folder of the run (--data-dir)")
+    except PreflightError as exc:
+        raise _fail(exc) from None
 
 
 def _print_plan(plan: dict, runtime, store: ResultsStore, *, executor: str, workers: int | None,
@@ -143,21 +189,22 @@ def _print_plan(plan: dict, runtime, store: ResultsStore, *, executor: str, work
     options = plan["options"]
     n_tasks, n_modes = len(plan["tasks"]), len(configs)
     per_task = len(jobs) // max(1, n_tasks * n_modes)
-    console.print(f"[bold]plan[/] {plan['kind']} run_id={plan['run_id']}: {n_tasks} task(s) × {n_modes} mode(s) × "
+    console.print(f"[bold]plan[/] {plan['kind']} run_id={plain(plan['run_id'])}: {n_tasks} task(s) × {n_modes} mode(s) × "
                   f"{per_task} {'rollout' if plan['kind'] == 'rollouts' else 'attempt'}(s) = {len(jobs)} episode(s)"
                   + (f", {pending} still to run" if pending is not None else ""))
     for name, c in configs.items():
         declared = runtime.options.options
         extra = "".join(f" {k}={v}" for k, v in c.options.items() if k not in declared or v != declared[k].default)
-        console.print(f"  mode {name}: {describe_config(c)}; max_steps={c.max_steps} "
-                      f"temperature={c.worker_temperature}{extra}")
-    console.print(f"  tasks: {', '.join(t['id'] for t in plan['tasks'])}")
+        console.print(f"  mode {plain(name)}: {plain(describe_config(c))}; max_steps={c.max_steps} "
+                      f"temperature={c.worker_temperature}{plain(extra)}")
+    console.print(f"  tasks: {plain(', '.join(t['id'] for t in plan['tasks']))}")
     console.print(f"  executor: {executor}, {workers or default_workers()} worker(s); "
                   f"headless={options.get('headless')}")
-    console.print(f"  results: {store.dir}/{{run.json,episodes.jsonl,errors.jsonl,matrix.csv,matrix.md}}")
+    console.print(f"  results: {plain(store.dir)}/{{run.json,episodes.jsonl,errors.jsonl,matrix.csv,matrix.md}}")
     for name in configs:
-        console.print("  trajectories: " + str(trajectory_path(options.get("data_dir", "data"), name, plan["run_id"],
-                                                                "<task>", 0)).replace("attempt_0", "attempt_<k>"))
+        console.print("  trajectories: " + plain(str(trajectory_path(options.get("data_dir", "data"), name,
+                                                                      plan["run_id"], "<task>", 0)).replace(
+                                                                          "attempt_0", "attempt_<k>")))
 
 
 _SHOWN = (("mode", "mode"), ("policy", "policy"), ("episodes", "episodes"), ("valid_tasks", "valid"),
@@ -174,7 +221,7 @@ def _print_matrix(rows: list[dict], columns=()) -> None:
         table.add_column(header, justify="left" if column in ("mode", "policy") else "right",
                          no_wrap=column == "mode")
     for row in rows:
-        table.add_row(*(_fmt(c, row.get(c), percent) for c, _ in shown))
+        table.add_row(*(plain(_fmt(c, row.get(c), percent)) for c, _ in shown))
     console.print(table)
 
 
@@ -184,7 +231,7 @@ def _finish_errors(report, store: ResultsStore, allow_errors: bool) -> None:
     if not errors:
         console.print("errors: 0 episodes ended in init_error/error")
         return
-    console.print(f"errors: {errors} episode(s) ended in init_error/error (details: {store.errors_path})")
+    console.print(f"errors: {errors} episode(s) ended in init_error/error (details: {plain(store.errors_path)})")
     if not allow_errors:
         sys.exit(1)
 
@@ -197,8 +244,12 @@ def _run(runtime, plan, store, *, executor, workers, ray_address, debug, retry_e
                         retry_errors=retry_errors, console=console, on_record=on_record)
     except KeyboardInterrupt:
         err.print(f"[yellow]interrupted[/]: finished episodes are saved; continue with "
-                  f"`halo {plan['kind']} --resume {plan['run_id']} --results-dir {store.dir.parent}`")
+                  f"`halo {plan['kind']} --resume {plan['run_id']} --results-dir {plain(store.dir.parent)}`")
         sys.exit(130)
+    except RunStopped as exc:
+        raise HaloError(f"run stopped: {exc}; the finished episodes are saved in {store.dir}; free some space, "
+                        f"then `halo {plan['kind']} --resume {plan['run_id']} --results-dir {store.dir.parent}`") \
+            from None
 
 
 # --------------------------------------------------------------------------- eval
@@ -226,7 +277,7 @@ def eval_command(ctx, tasks_csv, suite, sites, split, task_version, subset, samp
     """
     runtime = get_runtime(ctx)
     if resume_id:
-        store, plan = _load_resume(results_dir, resume_id, "eval")
+        store, plan = _load_resume(results_dir, resume_id, "eval", dry_run=dry_run)
         configs = _resume_configs(plan, runtime)
         _preflight(runtime, configs)
         if dry_run:
@@ -245,23 +296,27 @@ def eval_command(ctx, tasks_csv, suite, sites, split, task_version, subset, samp
                                  split=split, task_version=task_version, subset=subset,
                                  config_path=agent.config_path, sample_size=sample_size, seed=seed)
         run_id = run_id or new_run_id("eval")
-        store = _new_store(results_dir, run_id)
+        if not dry_run:
+            agent.check_data_dir()
+        store = _new_store(results_dir, run_id, dry_run=dry_run)
         options.update(attempts=attempts, headless=agent.headless, data_dir=str(agent.data_dir), task_seed=task_seed,
                        config_path=agent.config_path)
         plan = new_plan("eval", run_id, plan_tasks(runtime, tasks), configs, options)
         if dry_run:
             _print_plan(plan, runtime, store, executor=executor, workers=workers)
             return
-    if not resume_id:
+    if resume_id:
+        _writable_data(plan)
+    else:
         store.write_plan(plan)
     console.print(f"[bold]halo eval[/] run_id={plan['run_id']} modes={', '.join(configs)} "
-                  f"tasks={len(plan['tasks'])} results={store.dir}")
+                  f"tasks={len(plan['tasks'])} results={plain(store.dir)}")
     report = _run(runtime, plan, store, executor=executor, workers=workers, ray_address=ray_address, debug=debug,
                   retry_errors=retry_errors)
     if report.skipped:
         console.print(f"resumed: {report.skipped} episode(s) were already finished, {report.ran} ran now")
     _print_matrix(report.rows, report.columns)
-    console.print(f"results: {store.dir}  (matrix.csv, matrix.md, episodes.jsonl, errors.jsonl)")
+    console.print(f"results: {plain(store.dir)}  (matrix.csv, matrix.md, episodes.jsonl, errors.jsonl)")
     _finish_errors(report, store, allow_errors)
 
 
@@ -287,7 +342,7 @@ def rollouts_command(ctx, tasks_csv, suite, sites, split, task_version, subset, 
     """
     runtime = get_runtime(ctx)
     if resume_id:
-        store, plan = _load_resume(results_dir, resume_id, "rollouts")
+        store, plan = _load_resume(results_dir, resume_id, "rollouts", dry_run=dry_run)
         configs = _resume_configs(plan, runtime)
     else:
         _require_selection(runtime, tasks_csv, suite, subset)
@@ -297,7 +352,9 @@ def rollouts_command(ctx, tasks_csv, suite, sites, split, task_version, subset, 
                                  task_version=task_version, subset=subset, config_path=agent.config_path,
                                  sample_size=sample_size, seed=agent.seed)
         run_id = run_id or new_run_id("rollouts")
-        store = _new_store(results_dir, run_id)
+        if not dry_run:
+            agent.check_data_dir()
+        store = _new_store(results_dir, run_id, dry_run=dry_run)
         options.update(rollouts_per_task=rollouts_per_task, task_seed=task_seed, temperature=agent.temperature,
                        seed=agent.seed, headless=agent.headless, data_dir=str(agent.data_dir),
                        config_path=agent.config_path)
@@ -306,7 +363,9 @@ def rollouts_command(ctx, tasks_csv, suite, sites, split, task_version, subset, 
     if dry_run:
         _print_plan(plan, runtime, store, executor=executor, workers=workers)
         return
-    if not resume_id:
+    if resume_id:
+        _writable_data(plan)
+    else:
         store.write_plan(plan)
     summary = store.appender("rollout_summary.jsonl")
 
@@ -324,7 +383,7 @@ def rollouts_command(ctx, tasks_csv, suite, sites, split, task_version, subset, 
                   retry_errors=retry_errors, on_record=on_record)
     columns = metric_columns(runtime)
     _print_matrix(matrix(report.records, plan["modes"], columns=columns), columns)
-    console.print(f"summary: {store.dir / 'rollout_summary.jsonl'}")
+    console.print(f"summary: {plain(store.dir / 'rollout_summary.jsonl')}")
     _finish_errors(report, store, allow_errors)
 
 
@@ -335,7 +394,7 @@ def action_sequence(path: Path) -> list[str]:
     """The actions of a trajectory file, in step order (:mod:`halo_core.trajectory` reads it)."""
     from halo_core.trajectory import read_trajectory
 
-    return read_trajectory(path).actions
+    return read_trajectory(path, skip_bad_lines=True).actions  # a damaged line is one step fewer, not a crash
 
 
 def first_divergence(a: list[str], b: list[str], compare_steps: int) -> int | None:
@@ -374,7 +433,9 @@ def verify_exploration_command(ctx, task_id, task_seed, temperature_a, temperatu
     tasks, options = _select(runtime, config, tasks_csv=task_id, suite=None, sites=(), split=None,
                              task_version=task_version, subset=None, config_path=None, sample_size=None, seed=0)
     run_id = run_id or new_run_id("explore")
-    store = _new_store(results_dir, run_id)
+    if not dry_run:
+        agent.check_data_dir()
+    store = _new_store(results_dir, run_id, dry_run=dry_run)
     options.update(temperatures=[temperature_a, temperature_b], task_seed=task_seed, headless=agent.headless,
                    data_dir=str(agent.data_dir), compare_steps=compare_steps)
     plan = new_plan("verify-exploration", run_id, plan_tasks(runtime, tasks), configs, options)
@@ -396,19 +457,19 @@ def verify_exploration_command(ctx, task_id, task_seed, temperature_a, temperatu
               "actions_a": seq_a[:compare_steps], "actions_b": seq_b[:compare_steps],
               "errors": [r.get("error", "") for r in (by_attempt[0], by_attempt[1]) if r.get("error")],
               "trajectories": [by_attempt[0]["trajectory"], by_attempt[1]["trajectory"]]}
-    (store.dir / "exploration.json").write_text(json.dumps(result, indent=2))
+    atomic_write_text(store.dir / "exploration.json", json.dumps(result, indent=2))
     for i in range(min(compare_steps, max(len(seq_a), len(seq_b)))):
         a = seq_a[i] if i < len(seq_a) else "-"
         b = seq_b[i] if i < len(seq_b) else "-"
         marker = "[bold red]≠[/]" if a != b else " "
-        console.print(f"{i:>3} {marker} T={temperature_a}: {a}   T={temperature_b}: {b}")
+        console.print(f"{i:>3} {marker} T={temperature_a}: {plain(a)}   T={temperature_b}: {plain(b)}")
     if index is None:
         console.print(f"[yellow]no divergence[/] within the first {compare_steps} step(s): the action sequences "
                       f"are identical at temperatures {temperature_a} and {temperature_b}")
     else:
         console.print(f"[green]diverged at step {index}[/] (temperatures {temperature_a} vs {temperature_b}, "
                       f"task seed {task_seed})")
-    console.print(f"details: {store.dir / 'exploration.json'}")
+    console.print(f"details: {plain(store.dir / 'exploration.json')}")
 
 
 COMMANDS = (eval_command, rollouts_command, verify_exploration_command)

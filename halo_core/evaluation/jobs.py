@@ -209,13 +209,16 @@ def _close_quietly(env) -> None:
 
 
 def _debug_printer(job: EpisodeJob):
+    from halo_core.secrets import redact_console
+
     prefix = f"[{job.task.id} {job.config.mode} #{job.attempt}]"
 
     def show(record: StepRecord, after) -> None:
         flag = " manager" if record.manager_called else ""
         error = f" error: {record.error}" if record.error else ""
-        print(f"{prefix} {record.step_idx:>3} {record.url} {record.decision.action} <{record.decision.source}> "
-              f"page={record.page_type}{flag}{error}".rstrip(), flush=True)
+        line = (f"{prefix} {record.step_idx:>3} {record.url} {record.decision.action} <{record.decision.source}> "
+                f"page={record.page_type}{flag}{error}")
+        print(redact_console(line).rstrip(), flush=True)  # plain text: the model's words as written, keys masked
 
     return show
 

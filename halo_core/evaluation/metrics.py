@@ -229,6 +229,6 @@ def write_matrix(rows: list[dict[str, Any]], directory: Path, *, title: str = ""
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    from halo_core.evaluation.store import atomic_write_text
+
+    atomic_write_text(path, text)

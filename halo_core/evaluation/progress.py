@@ -1,4 +1,8 @@
-"""Progress of a run: a live bar on a terminal, one plain line per episode otherwise."""
+"""Progress of a run: a live bar on a terminal, one plain line per episode otherwise.
+
+Task ids and error messages are not HALO's text (a model reply, a page, a suite wrote
+them): they are printed as written — no markup, no emoji codes — and redacted.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,11 @@ import time
 from typing import Any, Mapping
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from halo_core.evaluation.metrics import episode_kind
+from halo_core.secrets import redact_console
 
 __all__ = ["RunProgress"]
 
@@ -26,7 +32,7 @@ class RunProgress:
     def __init__(self, total: int, *, done: int = 0, successes: int = 0, errors: int = 0,
                  console: Console | None = None, live: bool | None = None, description: str = "episodes") -> None:
         self.total, self.done, self.successes, self.errors = total, done, successes, errors
-        self.console = console or Console(highlight=False)
+        self.console = console or Console(highlight=False, emoji=False)
         self.live = self.console.is_terminal if live is None else live
         self.description = description
         self._progress: Progress | None = None
@@ -68,8 +74,9 @@ class RunProgress:
         if self._progress is not None:
             self._progress.update(self._task, completed=self.done, ok=self.successes, err=self.errors)
             if kind == "error":
-                self._progress.console.print(f"[red]error[/] {record['task']} {record['mode']} "
-                                             f"#{record['attempt']}: {record.get('error', '')}")
+                detail = redact_console(f"{record['task']} {record['mode']} #{record['attempt']}: "
+                                        f"{record.get('error', '')}")
+                self._progress.console.print(f"[red]error[/] {escape(detail)}", emoji=False)
             return
         line = (f"[{self.done}/{self.total}] {record['task']} {record['mode']} #{record['attempt']}: "
                 f"{_LABEL[kind]} reward={record.get('reward', 0.0)} steps={record.get('steps', 0)} "
@@ -77,4 +84,4 @@ class RunProgress:
                 f"{self._eta()}")
         if kind == "error":
             line += f" error={record.get('error', '')}"
-        print(line, file=sys.stdout, flush=True)
+        print(redact_console(line), file=sys.stdout, flush=True)

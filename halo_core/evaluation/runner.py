@@ -7,6 +7,7 @@ resumed with nothing lost and nothing run twice.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Mapping
 
 from rich.console import Console
@@ -16,9 +17,23 @@ from halo_core.evaluation.jobs import EpisodeJob, EpisodeOutcome
 from halo_core.evaluation.metrics import episode_kind, matrix, metric_columns, write_matrix
 from halo_core.evaluation.plan import configs_from_plan, make_jobs, resolve_plan_tasks
 from halo_core.evaluation.progress import RunProgress
-from halo_core.evaluation.store import ResultsStore, episode_key
+from halo_core.evaluation.store import DISK_FULL_ERRNOS, ResultsStore, episode_key
 
-__all__ = ["RunReport", "pending_jobs", "run_plan"]
+__all__ = ["RunReport", "RunStopped", "pending_jobs", "run_plan"]
+
+#: how a worker reports that it could not write (its trajectory, a cache): ENOSPC, EDQUOT, EFBIG
+_DISK_FULL_TEXT = re.compile(r"\[Errno (28|122|27)\]|No space left on device|Disk quota exceeded|File too large")
+
+
+class RunStopped(RuntimeError):
+    """The run cannot go on (a full disk): every episode finished before is saved, the one
+    that hit the problem is not recorded, and ``--resume`` continues once it is fixed."""
+
+
+def _disk_full(record: Mapping[str, Any]) -> str:
+    """The error text of an episode that ended because a write failed for lack of room ('' otherwise)."""
+    texts = [str(record.get("error") or ""), *map(str, record.get("plugin_errors") or ())]
+    return next((t for t in texts if _DISK_FULL_TEXT.search(t)), "")
 
 
 class RunReport:
@@ -76,14 +91,22 @@ def run_plan(plan: Mapping[str, Any], runtime, store: ResultsStore, *, executor:
 
     def on_result(job: EpisodeJob, outcome: EpisodeOutcome) -> None:
         record = outcome.record
-        store.append_episode(record)
-        if outcome.is_error:
-            store.append_error({"task": job.task.id, "mode": job.config.mode, "attempt": job.attempt,
-                                "terminated_by": record.get("terminated_by"), "error": record.get("error", ""),
-                                "traceback": outcome.traceback, "trajectory": record.get("trajectory")})
-        records.append(record)
-        if on_record is not None:
-            on_record(job, record)
+        full = _disk_full(record)
+        if full:  # every later episode would fail the same way: stop, and leave this one to --resume
+            raise RunStopped(f"episode {job.task.id} {job.config.mode} #{job.attempt} could not write: {full}")
+        try:
+            store.append_episode(record)
+            if outcome.is_error:
+                store.append_error({"task": job.task.id, "mode": job.config.mode, "attempt": job.attempt,
+                                    "terminated_by": record.get("terminated_by"), "error": record.get("error", ""),
+                                    "traceback": outcome.traceback, "trajectory": record.get("trajectory")})
+            records.append(record)
+            if on_record is not None:
+                on_record(job, record)
+        except OSError as exc:
+            if exc.errno in DISK_FULL_ERRNOS:
+                raise RunStopped(f"cannot write {exc.filename or store.dir}: {exc.strerror or exc}") from None
+            raise
         progress.update(record)
 
     progress = RunProgress(total, done=len(finished), successes=kinds.count("success"), errors=kinds.count("error"),
@@ -91,8 +114,20 @@ def run_plan(plan: Mapping[str, Any], runtime, store: ResultsStore, *, executor:
     try:
         with progress:
             runner.map(jobs, on_result)
+    except BaseException:
+        try:  # the matrix of what finished; on a full disk this may fail too, and must not hide why the run stopped
+            _finish(plan, store, records, columns)
+        except OSError:
+            pass
+        raise
+    else:
+        try:
+            _finish(plan, store, records, columns)
+        except OSError as exc:
+            if exc.errno in DISK_FULL_ERRNOS:
+                raise RunStopped(f"cannot write the matrix in {store.dir}: {exc.strerror or exc}") from None
+            raise
     finally:
-        _finish(plan, store, records, columns)
         store.close()
     return RunReport(plan, records, len(jobs), len(finished), columns)
 

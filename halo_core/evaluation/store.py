@@ -11,22 +11,65 @@
 ``matrix.csv`` / ``matrix.md``
     Metrics per mode (:mod:`halo_core.evaluation.metrics`).
 
+``.lock``
+    Held (``fcntl.flock``) by the one process writing the run, for its whole life, with
+    its pid inside: a second ``halo eval --resume`` of the same run is refused instead of
+    running every missing episode twice.
+
 Reading is tolerant: a truncated or unparsable line (which single-write appends
-should never leave) is dropped with a warning and the file is rewritten without it
-before anything is appended.
+should never leave) is skipped with a warning; before anything is appended the file is
+rewritten without it and the bad bytes are kept in ``<name>.damaged`` beside it.
+Every file a reader may open while a run goes on (``run.json``, the matrix files,
+summaries) is written whole: a temporary file, then ``os.replace``.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
 from halo_core.builtins.jsonl_logger import redact
 
-__all__ = ["JsonlAppender", "ResultsStore", "read_jsonl"]
+__all__ = ["DISK_FULL_ERRNOS", "JsonlAppender", "ResultsStore", "RunBusy", "StoreError", "atomic_write_text",
+           "read_jsonl"]
+
+#: write errors that mean "no room": the run stops cleanly instead of failing every episode
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+class StoreError(ValueError):
+    """A results folder that cannot be used as it is; the message names the file and the fix."""
+
+
+class RunBusy(StoreError):
+    """Another live process is writing this run."""
+
+
+def atomic_write_text(path: str | os.PathLike, text: str | bytes) -> Path:
+    """Write ``path`` whole: a temporary file beside it (unique per writer), then ``os.replace``.
+
+    A reader sees the old file or the new one, never half of either; a failed write
+    (a full disk) leaves the old file and no temporary behind.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text if isinstance(text, bytes) else text.encode("utf-8"))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
 
 
 class ResultsWarning(UserWarning):
@@ -57,16 +100,19 @@ def read_jsonl(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
             good.append(raw)
         else:
             damaged += 1
+    kept_in = f" (kept in {path.name}.damaged)" if repair else ""
     if tail.strip():
         damaged += 1
-        warnings.warn(f"{path}: the last line is truncated ({len(tail)} bytes, no newline); it is ignored",
+        warnings.warn(f"{path}: the last line is truncated ({len(tail)} bytes, no newline); it is ignored{kept_in}",
                       ResultsWarning, stacklevel=2)
     elif damaged:
-        warnings.warn(f"{path}: {damaged} unreadable line(s) ignored", ResultsWarning, stacklevel=2)
+        warnings.warn(f"{path}: {damaged} unreadable line(s) ignored{kept_in}", ResultsWarning, stacklevel=2)
     if damaged and repair:
-        tmp = path.with_name(f".{path.name}.repair")
-        tmp.write_bytes(b"".join(line + b"\n" for line in good))
-        tmp.replace(path)
+        kept = set(good)
+        bad = [raw for raw in lines if raw.strip() and raw not in kept] + ([tail] if tail.strip() else [])
+        with open(path.with_name(path.name + ".damaged"), "ab") as fh:  # kept, never silently lost
+            fh.write(b"".join(line + b"\n" for line in bad))
+        atomic_write_text(path, b"".join(line + b"\n" for line in good))
     return records
 
 
@@ -82,7 +128,7 @@ class JsonlAppender:
         data = (redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n").encode()
         written = os.write(self._fd, data)
         if written != len(data):  # only on a full disk; say so rather than leave half a line unnoticed
-            raise OSError(f"short write to {self.path}: {written} of {len(data)} bytes")
+            raise OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)", str(self.path))
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -97,6 +143,7 @@ class ResultsStore:
         self.run_id = run_id
         self.dir = Path(results_dir) / run_id
         self._appenders: dict[str, JsonlAppender] = {}
+        self._lock_fd = -1
 
     @property
     def plan_path(self) -> Path:
@@ -110,17 +157,57 @@ class ResultsStore:
     def errors_path(self) -> Path:
         return self.dir / "errors.jsonl"
 
+    @property
+    def lock_path(self) -> Path:
+        return self.dir / ".lock"
+
     def exists(self) -> bool:
         return self.plan_path.exists()
 
+    def lock(self) -> None:
+        """Become the one writer of this run for the rest of this process's life.
+
+        ``flock`` is released by the kernel when the process ends, however it ends, so a
+        killed run never leaves a stale lock. Raises :class:`RunBusy` naming the holder.
+        """
+        if self._lock_fd >= 0:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "another process"
+            os.close(fd)
+            holder = f"pid {holder}" if holder.isdigit() else holder
+            raise RunBusy(f"run {self.run_id} is being written by {holder}; wait for it or pick another --run-id")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = -1
+
     def write_plan(self, plan: dict[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.plan_path.with_name(".run.json.tmp")
-        tmp.write_text(json.dumps(plan, indent=2, default=str), encoding="utf-8")
-        tmp.replace(self.plan_path)
+        atomic_write_text(self.plan_path, json.dumps(plan, indent=2, default=str))
 
     def read_plan(self) -> dict[str, Any]:
-        return json.loads(self.plan_path.read_text(encoding="utf-8"))
+        """The plan, checked for the keys ``--resume`` needs (:class:`StoreError` naming the file otherwise)."""
+        fix = ("it is the plan of the run and cannot be rebuilt; restore it from a backup, or start a new run "
+               "(the finished episodes stay in episodes.jsonl)")
+        try:
+            plan = json.loads(self.plan_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StoreError(f"{self.plan_path} does not exist") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise StoreError(f"{self.plan_path} is damaged ({type(exc).__name__}: {exc}); {fix}") from None
+        problem = _plan_problem(plan)
+        if problem:
+            raise StoreError(f"{self.plan_path} is damaged ({problem}); {fix}")
+        return plan
 
     def episodes(self, *, repair: bool = True) -> list[dict[str, Any]]:
         """Finished episodes; for a repeated (task, mode, attempt) the last line wins."""
@@ -135,9 +222,8 @@ class ResultsStore:
         if not drop or not self.episodes_path.exists():
             return
         kept = [r for r in read_jsonl(self.episodes_path, repair=True) if episode_key(r) not in drop]
-        tmp = self.episodes_path.with_name(".episodes.jsonl.tmp")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in kept), encoding="utf-8")
-        tmp.replace(self.episodes_path)
+        atomic_write_text(self.episodes_path, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n"
+                                                      for r in kept))
 
     def appender(self, name: str) -> JsonlAppender:
         if name not in self._appenders:
@@ -157,5 +243,23 @@ class ResultsStore:
         self._appenders.clear()
 
 
+def _plan_problem(plan: Any) -> str:
+    """What makes ``plan`` unusable for ``--resume`` ('' when nothing)."""
+    if not isinstance(plan, dict):
+        return f"a {type(plan).__name__}, not an object"
+    for key, kind in (("run_id", str), ("tasks", list), ("modes", dict), ("options", dict)):
+        if not isinstance(plan.get(key), kind):
+            return f"{key!r} is missing or not a {kind.__name__}"
+    if not all(isinstance(t, dict) and isinstance(t.get("id"), str) for t in plan["tasks"]):
+        return "a task entry has no 'id'"
+    if not all(isinstance(v, dict) for v in plan["modes"].values()):
+        return "a mode entry is not an object"
+    return ""
+
+
 def episode_key(record: dict[str, Any]) -> tuple[str, str, int]:
-    return (str(record.get("task")), str(record.get("mode")), int(record.get("attempt", 0)))
+    try:
+        attempt = int(record.get("attempt", 0))
+    except (TypeError, ValueError):
+        attempt = -1  # a line damaged in place: its own key, never a finished real episode
+    return (str(record.get("task")), str(record.get("mode")), attempt)

@@ -6,6 +6,8 @@ import json
 import os
 import re
 import tempfile
+import time
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -105,11 +107,43 @@ def save_macros(macros: list[Macro], path: str | os.PathLike) -> Path:
     return path
 
 
+class MacroLibraryError(ValueError):
+    """A macro library that cannot be read; the message names the file and the fix."""
+
+
 _CACHE: dict[str, tuple[float, list[Macro]]] = {}
 
 
-def load_macros(path: str | os.PathLike) -> list[Macro]:
-    """The macros in ``path`` ([] if there is no file); re-read only when the file changes."""
+def _parse(path: Path) -> list[Macro]:
+    """The good macros of ``path``; damaged entries are skipped with a warning, an unreadable file raises."""
+    fix = f"delete it, or rebuild it with `halo macros mine --out {path}`"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise MacroLibraryError(f"{path} is damaged ({type(exc).__name__}: {exc}); {fix}") from None
+    entries = data.get("macros") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise MacroLibraryError(f"{path} is damaged (no list of macros); {fix}")
+    macros, bad = [], 0
+    for entry in entries:
+        try:
+            macros.append(Macro.from_dict(entry))
+        except (AttributeError, KeyError, TypeError, ValueError):
+            bad += 1
+    if bad:
+        warnings.warn(f"{path}: {bad} damaged macro(s) skipped, {len(macros)} kept; {fix}", UserWarning,
+                      stacklevel=3)
+    return macros
+
+
+def load_macros(path: str | os.PathLike, *, strict: bool = False) -> list[Macro]:
+    """The macros in ``path`` ([] if there is no file); re-read only when the file changes.
+
+    A file that is not a macro library at all raises :class:`MacroLibraryError` when
+    ``strict`` (the ``halo macros`` commands); episodes (not strict) move it aside as
+    ``macros.json.corrupt-<time>`` with a warning and go on without macros — the bytes are
+    kept for inspection, and one damaged file cannot fail every episode of a run.
+    """
     path = Path(path)
     try:
         mtime = path.stat().st_mtime_ns
@@ -119,7 +153,19 @@ def load_macros(path: str | os.PathLike) -> list[Macro]:
     cached = _CACHE.get(key)
     if cached and cached[0] == mtime:
         return cached[1]
-    data = json.loads(path.read_text(encoding="utf-8"))
-    macros = [Macro.from_dict(m) for m in data.get("macros", [])]
+    try:
+        macros = _parse(path)
+    except MacroLibraryError as exc:
+        if strict:
+            raise
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        try:
+            os.replace(path, aside)
+        except FileNotFoundError:
+            return load_macros(path)  # another process moved it aside (and maybe replaced it) first
+        except OSError:
+            aside = None
+        warnings.warn(f"{exc}" + (f"; moved aside to {aside.name}" if aside else ""), UserWarning, stacklevel=2)
+        return []
     _CACHE[key] = (mtime, macros)
     return macros
