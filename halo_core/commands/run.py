@@ -80,7 +80,7 @@ def run_command(ctx, task_id, agent, dry_run, run_id) -> None:
         @hookimpl
         def halo_log(self, event, episode):
             if event.get("type") == "notice" and event.get("message"):
-                console.print(f"[dim]{event.get('plugin', 'note')}:[/] {event['message']}", markup=False)
+                console.print(f"[dim]{plain(event.get('plugin', 'note'))}:[/] {plain(event['message'])}")
 
     notices = runtime.pm.register(Notices(), name="cli-run-notices")
     try:
