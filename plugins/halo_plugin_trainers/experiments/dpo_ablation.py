@@ -136,11 +136,11 @@ def main() -> None:
     from halo_plugin_trainers import train_dpo
 
     run = args.run
-    results = json.loads((run / "results.json").read_text())
-    bc_dir = Path(results["models"]["bc"].removeprefix("local:"))
+    bc_dir = run / "models" / "bc"
     bc_rows = [json.loads(x) for x in (run / "datasets" / "bc.jsonl").read_text().splitlines()]
+    results = {"train_tasks": sorted({r["task_id"] for r in bc_rows})}
     if not (run / "datasets" / "dpo_real.jsonl").exists():
-        make_real_pairs(run)
+        make_real_pairs(run)  # real negatives exist once the demo has evaluated its models
     table = {}
     base_metrics, bc_logps = greedy_metrics(bc_dir, bc_rows, None)
     if args.live:
