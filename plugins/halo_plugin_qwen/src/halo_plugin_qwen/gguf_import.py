@@ -146,6 +146,8 @@ def convert_gguf(gguf_path: Path, out_dir: Path, echo: Callable[[str], None] = _
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
+    from halo_plugin_qwen.prompting import is_small_instruct_name
+
     started = time.perf_counter()
     echo(f"reading {gguf_path.name} ({gguf_path.stat().st_size / 1e6:.1f} MB; de-quantizing takes a while on CPU) …")
     folder, name = str(gguf_path.parent), gguf_path.name
@@ -180,11 +182,6 @@ def convert_gguf(gguf_path: Path, out_dir: Path, echo: Callable[[str], None] = _
     (out_dir / IMPORT_INFO).write_text(json.dumps(info, indent=2) + "\n")
     echo(f"done in {time.perf_counter() - started:.0f} s: use --worker-backend local:{out_dir}")
     return out_dir
-
-
-def is_small_instruct_name(text: str) -> bool:
-    """Names of the small instruct models that need the few-shot worker prompt."""
-    return "smollm" in text.lower()
 
 
 def import_gguf(source: Path | None, out_dir: Path, *, download: bool = False, search: tuple[Path, ...] = (),

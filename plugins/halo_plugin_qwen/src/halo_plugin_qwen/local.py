@@ -83,6 +83,30 @@ def _in_hub_cache(repo_id: str) -> bool:
         return False
 
 
+def first_line(text: str) -> str:
+    """The first line of ``text`` that holds more than whitespace (all of it when none ends)."""
+    stripped = text.lstrip()
+    return stripped.split("\n", 1)[0] if "\n" in stripped else text
+
+
+class FirstLineStop:
+    """A transformers stopping criterion: the reply has a non-empty line and a newline after it.
+
+    Small models write their action, then explanations; stopping at the newline saves the
+    time and keeps the reply one line (a leading newline does not stop generation).
+    """
+
+    def __init__(self, tokenizer, prompt_len: int) -> None:
+        self.tokenizer, self.prompt_len = tokenizer, prompt_len
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        done = [("\n" in self.tokenizer.decode(row[self.prompt_len:], skip_special_tokens=True).lstrip())
+                for row in input_ids]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
 class LocalBackend(RemoteBackend):
     prefix = "local"
     free = True
@@ -92,6 +116,8 @@ class LocalBackend(RemoteBackend):
         super().__init__(model, settings)
         self.base, self.adapter = resolve_spec(model)
         self.supports_images = False  # text-only Qwen
+        #: stop at the end of the first non-empty line (set by the few-shot worker prompt)
+        self.one_line = False
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any] | None = None
 
@@ -176,12 +202,16 @@ class LocalBackend(RemoteBackend):
             kwargs.update(do_sample=True, temperature=temperature, top_p=float(extra.get("top_p", 1.0)), top_k=0)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if self.one_line:
+            kwargs["stopping_criteria"] = [FirstLineStop(tokenizer, ids.shape[1])]
         with self._lock, torch.inference_mode():
             if temperature > 0 and options["seed"] is not None:
                 torch.manual_seed(int(options["seed"]))
             output = model.generate(ids, **kwargs)
         new = output[0, ids.shape[1]:]
         raw = tokenizer.decode(new, skip_special_tokens=False)
+        if self.one_line:
+            raw = first_line(raw)
         return {"text": raw, "tokens_in": int(ids.shape[1]), "tokens_out": int(new.shape[0]), "model": self.model}
 
     def _parse(self, response: dict[str, Any]) -> tuple[str, int, int, str]:

@@ -44,3 +44,29 @@ def halo_register_commands(cli):
     from halo_plugin_qwen.cli import models
 
     cli.add_command(models)
+
+
+@hookimpl
+def halo_addoption(register):
+    from halo_plugin_qwen.prompting import PROMPT_STYLES
+
+    register("worker_prompt", type=str, default="auto", choices=PROMPT_STYLES, flag="--worker-prompt",
+             help="worker prompt: fewshot (one-line contract + worked examples, for small instruct models), "
+                  "default, or auto (fewshot for a local:/vllm: SmolLM2 worker)")
+
+
+@hookimpl
+def halo_build_messages(role, observation, episode, proposed, reason):
+    if role != "worker":
+        return None
+    from halo_plugin_qwen.prompting import fewshot_messages, prompt_style
+
+    backend = episode.backend("worker")
+    fewshot = prompt_style(episode.config, backend) == "fewshot"
+    if hasattr(backend, "one_line"):
+        backend.one_line = fewshot  # the few-shot contract is one line: stop generating at its end
+    if not fewshot:
+        return None
+    config = episode.config
+    return fewshot_messages(episode.task.goal, observation, episode.history, history_len=config.history_len,
+                            max_page_chars=config.max_page_chars)

@@ -32,6 +32,8 @@ class VLLMBackend(RemoteBackend):
         self.base_url = (settings.base_url or os.environ.get("HALO_VLLM_URL", "").strip() or DEFAULT_URL).rstrip("/")
         super().__init__(model, settings)
         self._client = None
+        #: stop at the first newline (set by the few-shot worker prompt, whose contract is one line)
+        self.one_line = False
 
     def _host(self) -> str:
         return host_of(self.base_url)
@@ -79,6 +81,8 @@ class VLLMBackend(RemoteBackend):
         }
         if options["seed"] is not None:
             kwargs["seed"] = options["seed"]
+        if self.one_line:
+            kwargs["stop"] = ["\n"]
         return self.client().chat.completions.create(**kwargs)
 
     def _parse(self, response: Any) -> tuple[str, int, int, str]:
