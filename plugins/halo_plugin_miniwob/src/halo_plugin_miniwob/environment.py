@@ -87,8 +87,13 @@ class MiniwobEnvironment(BrowserEnvironment):
         return self.server
 
     def task_name(self, task: TaskSpec) -> str:
-        name, _seed = parse_task_id(task.id) if task.id.startswith(PREFIX) else (task.raw.get("name", ""), None)
-        return str(task.raw.get("name") or name)
+        """The MiniWoB page of ``task`` (``raw["name"]``, else parsed from a ``miniwob.`` id)."""
+        name = task.raw.get("name")
+        if name:
+            return str(name)
+        if task.id.startswith(PREFIX):
+            return parse_task_id(task.id)[0]
+        raise EnvironmentDead(f"task {task.id!r} is not a MiniWoB task (ids look like miniwob.click-button@3)")
 
     def task_seed(self, task: TaskSpec) -> int:
         """The instance seed: the task's, else ``EnvSettings.seed`` (``--task-seed``), else 0."""
