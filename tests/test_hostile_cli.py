@@ -421,20 +421,6 @@ def test_a_damaged_macro_library_is_named_and_set_aside(site, tmp_path):
     assert not library.exists()
 
 
-def test_bad_entries_of_a_macro_library_are_skipped_and_good_ones_kept(tmp_path):
-    from halo_plugin_macros import load_macros
-    from halo_plugin_macros._library import Macro, MacroStep, save_macros
-
-    good = Macro(id="m1", site="s", steps=(MacroStep("click", "link", "Home"),), slots={}, page_types=("home",),
-                 paths=("/",), support=2)
-    path = save_macros([good], tmp_path / "macros.json")
-    data = json.loads(path.read_text())
-    data["macros"].append({"id": "m2", "site": "s"})  # no steps
-    path.write_text(json.dumps(data))
-    with pytest.warns(UserWarning, match=r"macros.json: 1 damaged macro\(s\) skipped"):
-        assert [m.id for m in load_macros(path)] == ["m1"]
-
-
 # --------------------------------------------------------------------------- unwritable and full disks
 
 
