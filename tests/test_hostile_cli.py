@@ -229,7 +229,8 @@ def test_markup_and_emoji_in_a_model_reply_print_verbatim_in_halo_run(site, tmp_
     assert f"message: {FORGED}" in out.stdout  # as the model wrote it: no markup applied, no emoji
     assert "Say [bold red]hello[/] :x:" in out.stdout  # the task's goal too
     assert "❌" not in out.stdout
-    end = whole_lines(tmp_path / "data" / "trajectories" / "baseline_worker" / "m1" / "hostile.t-1__attempt_0.jsonl")[-1]
+    trajectory = tmp_path / "data" / "trajectories" / "baseline_worker" / "m1" / "hostile.t-1__attempt_0.jsonl"
+    end = whole_lines(trajectory)[-1]
     assert end["terminated_by"] == "message" and end["success"] is True
 
 

@@ -58,8 +58,9 @@ def run_command(ctx, task_id, agent, dry_run, run_id) -> None:
     if dry_run:
         try:
             raw = env.reset(task)
+            names = ", ".join(f"{k}={v.name}" for k, v in backends.items()) or "none needed"
             console.print(f"[green]dry run ok[/]: reset reached {plain(raw.url)} with {len(raw.axtree)} AX nodes; "
-                          f"backends: {plain(', '.join(f'{k}={v.name}' for k, v in backends.items()) or 'none needed')}")
+                          f"backends: {plain(names)}")
         except Exception as exc:
             raise HaloError(f"dry run failed: {exc}") from None
         finally:

@@ -189,7 +189,8 @@ def _print_plan(plan: dict, runtime, store: ResultsStore, *, executor: str, work
     options = plan["options"]
     n_tasks, n_modes = len(plan["tasks"]), len(configs)
     per_task = len(jobs) // max(1, n_tasks * n_modes)
-    console.print(f"[bold]plan[/] {plan['kind']} run_id={plain(plan['run_id'])}: {n_tasks} task(s) × {n_modes} mode(s) × "
+    console.print(f"[bold]plan[/] {plan['kind']} run_id={plain(plan['run_id'])}: {n_tasks} task(s) × "
+                  f"{n_modes} mode(s) × "
                   f"{per_task} {'rollout' if plan['kind'] == 'rollouts' else 'attempt'}(s) = {len(jobs)} episode(s)"
                   + (f", {pending} still to run" if pending is not None else ""))
     for name, c in configs.items():
