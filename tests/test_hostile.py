@@ -60,3 +60,11 @@ def test_non_utf8_and_directory_configs_are_refused(tmp_path):
         load_experiments(bad)
     with pytest.raises(ConfigError, match="is not a file"):
         load_experiments(tmp_path)
+
+
+def test_url_credentials_never_reach_a_trajectory(tmp_path):
+    worker = ScriptedBackend(["send_msg_to_user('the server is http://admin:hunter22@10.0.0.1:8000/v1')"])
+    run_episode(shop_task(), mode_config("baseline_worker", env={}), shop_env(), make_runtime(), data_dir=tmp_path,
+                backends={"worker": worker})
+    text = next(tmp_path.rglob("*.jsonl")).read_text()
+    assert "hunter22" not in text and "http://***@10.0.0.1:8000/v1" in text

@@ -16,15 +16,16 @@ import os
 from pathlib import Path
 
 from halo_core import hookimpl
-from halo_core.secrets import env_secrets, redact_known
+from halo_core.secrets import env_secrets, redact_known, redact_url_credentials
 from halo_core.stash import StashKey
 
 _SECRETS = StashKey[list]()
 
 
 def redact(text: str, secrets: list[str] | None = None) -> str:
-    """Replace every configured secret value in ``text`` with ``[REDACTED]``."""
-    return redact_known(text, secrets)
+    """Replace every configured secret value in ``text`` with ``[REDACTED]``, and the
+    credentials of URLs (``http://user:pass@host``) with ``***``."""
+    return redact_url_credentials(redact_known(text, secrets))
 
 
 def append_line(path: os.PathLike | str, record: dict, secrets: list[str] | None = None) -> None:
