@@ -122,3 +122,18 @@ def test_halo_run_says_where_its_cache_lives(tmp_path, monkeypatch):
                                       "--manager-backend", "none", "--run-id", "r1", "--max-steps", "3"])
     assert "verified action cache: data/cache/baseline_worker/r1/vac.sqlite (isolated: private to this run and mode)" \
         in result.output, result.output
+
+
+def test_cache_commands_follow_the_data_dir_and_find_a_runs_cache(tmp_path):
+    from click.testing import CliRunner
+
+    from halo_core.cli import cli
+
+    episode(tmp_path / "d", "m1", "r1", EXPERT)
+    runner = CliRunner()
+    out = runner.invoke(cli, ["cache", "stats", "--data-dir", str(tmp_path / "d"), "--mode", "m1", "--run", "r1",
+                              "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["verified"] == 6
+    missing = runner.invoke(cli, ["cache", "stats", "--data-dir", str(tmp_path / "d")])
+    assert missing.exit_code != 0 and f"no cache at {tmp_path / 'd' / 'cache' / 'vac.sqlite'}" in missing.output

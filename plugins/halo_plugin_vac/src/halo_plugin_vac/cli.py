@@ -7,17 +7,35 @@ from pathlib import Path
 
 import click
 
-#: the shared cache (``--shared-cache``); a run's private cache is
-#: ``data/cache/<mode>/<run id>/vac.sqlite``
+#: the shared cache (``--shared-cache``) under the default data dir; a run's private cache is
+#: ``<data dir>/cache/<mode>/<run id>/vac.sqlite``
 DEFAULT_PATH = "data/cache/vac.sqlite"
-_path_option = click.option("--path", default=DEFAULT_PATH, show_default=True,
-                            help="The cache file (SQLite); a run's own cache is data/cache/<mode>/<run id>/vac.sqlite.")
+
+
+def _resolve_path(ctx, param, value):
+    if value:
+        return value
+    data_dir = ctx.params.get("data_dir") or "data"
+    mode, run = ctx.params.get("mode"), ctx.params.get("run")
+    if bool(mode) != bool(run):
+        raise click.BadParameter("--mode and --run go together (a run's private cache)", param_hint="--mode/--run")
+    if mode and run:
+        return str(Path(data_dir) / "cache" / mode / run / "vac.sqlite")
+    return str(Path(data_dir) / "cache" / "vac.sqlite")
+
+
+def _path_option(f):
+    f = click.option("--path", default=None, callback=_resolve_path,
+                     help="The cache file (default: <data dir>/cache/vac.sqlite, the shared cache; "
+                          "with --mode and --run, that run's private cache).")(f)
+    f = click.option("--run", default=None, is_eager=True, help="Run id of a private cache.")(f)
+    f = click.option("--mode", default=None, is_eager=True, help="Mode of a private cache.")(f)
+    return click.option("--data-dir", default="data", show_default=True, is_eager=True,
+                        help="HALO's data folder.")(f)
 
 
 def _store(path: str, *, must_exist: bool = True):
-    from halo_plugin_vac._store import VacStore
-
-    from halo_plugin_vac._store import CorruptCacheError
+    from halo_plugin_vac._store import CorruptCacheError, VacStore
 
     if must_exist and not Path(path).exists():
         raise click.ClickException(f"no cache at {path} (run with use_vac to create one, or pass --path)")
@@ -35,7 +53,7 @@ def cache() -> None:
 @cache.command()
 @_path_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def stats(path: str, as_json: bool) -> None:
+def stats(data_dir: str, mode: str | None, run: str | None, path: str, as_json: bool) -> None:
     """Entries, verified, evicted and hits."""
     data = _store(path).stats()
     if as_json:
@@ -48,7 +66,7 @@ def stats(path: str, as_json: bool) -> None:
 @cache.command()
 @_path_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def clear(path: str, yes: bool) -> None:
+def clear(data_dir: str, mode: str | None, run: str | None, path: str, yes: bool) -> None:
     """Delete every entry (a damaged cache file is moved aside, not deleted)."""
     from halo_plugin_vac._store import CorruptCacheError, VacStore, quarantine_file
 
@@ -71,7 +89,7 @@ def clear(path: str, yes: bool) -> None:
 @cache.command()
 @_path_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL file to write.")
-def export(path: str, out: str) -> None:
+def export(data_dir: str, mode: str | None, run: str | None, path: str, out: str) -> None:
     """Write every entry as one JSON line."""
     n = _store(path).export_jsonl(out)
     click.echo(f"wrote {n} entries to {out}")
