@@ -31,12 +31,13 @@ from ._common import (
 DEFAULT_LR = 5e-5
 
 
-def train_dpo(*, beta: float = 0.1, sft_weight: float = 0.0, **options: Any) -> Path:
+def train_dpo(*, beta: float = 0.1, sft_weight: float = 1.0, **options: Any) -> Path:
     """Train a DPO adapter; returns the output directory.
 
-    ``sft_weight`` > 0 adds the negative log-likelihood of the chosen action to the loss
-    (RPO; trl's ``loss_type=["sigmoid", "sft"]``), which keeps DPO from lowering the
-    chosen action's probability along with the rejected one's.
+    ``sft_weight`` > 0 (default 1) adds the negative log-likelihood of the chosen action
+    to the loss (RPO; trl's ``loss_type=["sigmoid", "sft"]``), which keeps DPO from
+    lowering the chosen action's probability along with the rejected one's — what plain
+    DPO does on pairs that differ only in a bid (see the README); 0 is plain DPO.
     """
     opts = TrainOptions(**options)
     opts.extra.setdefault("beta", beta)
