@@ -9,7 +9,6 @@ popups are summarised as ``value``/``options``, and consecutive text runs merge.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from halo_core.model import AXNode
@@ -34,11 +33,10 @@ _BOOL_PROPS = ("focused", "disabled", "expanded", "selected", "required", "reado
                "modal", "pressed", "busy")
 _TEXT_ROLES = frozenset({"StaticText"})
 
-_WS = re.compile(r"\s+")
-
 
 def _clean(text: Any) -> str:
-    return _WS.sub(" ", str(text)).strip() if text else ""
+    # the same as re.sub(r"\s+", " ", text).strip(): str.split() and \s agree on Unicode whitespace
+    return " ".join(str(text).split()) if text else ""
 
 
 
@@ -80,6 +78,13 @@ def flatten_axtree(nodes: list[dict], bid_of: dict[int, str], max_nodes: int | N
     last node with role :data:`TRUNCATED_ROLE` says so (``props``: ``max_nodes``,
     ``source_nodes``, ``unvisited_source_nodes``). Chromium never reports that role,
     so a page cannot fake the marker.
+
+    An element with a bid that Chromium left without a name (a ``<span>`` with a click
+    handler) is named by its text, as a person reads it; its text is then not repeated
+    below it, as for a button named by its content.
+
+    This runs on every observation over tens of thousands of nodes, so the loop reads
+    each node's fields once and computes a name only where it is used.
     """
     if not nodes:
         return ()
@@ -90,80 +95,129 @@ def flatten_axtree(nodes: list[dict], bid_of: dict[int, str], max_nodes: int | N
             root = n
             break
     out: list[AXNode] = []
+    append = out.append
+    get_bid, get_child = bid_of.get, by_id.get
+    drop_roles, text_roles, leaf_roles, value_roles = _DROP_ROLES, _TEXT_ROLES, _LEAF_ROLES, _VALUE_ROLES
+    limit = max_nodes if max_nodes is not None else len(nodes) + 1
+    n_out = 0  # len(out)
     # stack of (node, depth, ancestor names for redundancy checks)
     stack: list[tuple[dict, int, str]] = [(root, 0, "")]
+    pop, push = stack.pop, stack.append
     visited = 0
     while stack:
-        if max_nodes is not None and len(out) >= max_nodes:
-            out.append(AXNode(role=TRUNCATED_ROLE, props={
+        if n_out >= limit:
+            append(AXNode(role=TRUNCATED_ROLE, props={
                 "max_nodes": max_nodes, "source_nodes": len(nodes), "unvisited_source_nodes": len(nodes) - visited}))
             break
-        node, depth, ancestor_text = stack.pop()
+        node, depth, ancestor_text = pop()
         visited += 1
-        role = (node.get("role") or {}).get("value", "") or ""
+        r = node.get("role")
+        role = (r.get("value", "") or "") if r else ""
         if role == "InlineTextBox":
             continue
-        children = node.get("childIds") or []
-        ignored = node.get("ignored", False)
-        bid = bid_of.get(node.get("backendDOMNodeId")) if not ignored else None
-        name = _clean((node.get("name") or {}).get("value", ""))
-        emit = not ignored
-        if emit:
-            if role in _DROP_ROLES and not (bid or (role == "generic" and name)):
-                emit = False
+        if node.get("ignored", False):
+            children = node.get("childIds")
+            if children:
+                for cid in reversed(children):
+                    child = get_child(cid)
+                    if child is not None:
+                        push((child, depth, ancestor_text))
+            continue
+        bid = get_bid(node.get("backendDOMNodeId"))
+        if role in drop_roles and not bid and role != "generic":
+            emit = False
+            name = ""
+        else:
+            nm = node.get("name")
+            name = _clean(nm.get("value", "")) if nm else ""
+            if role in drop_roles:
+                emit = bool(bid or name)  # role is generic here, or the node has a bid
             elif role == "LabelText" and not name:
                 emit = False
-            elif role in ("MenuListPopup",):
+            elif role == "MenuListPopup":
                 emit = False
-        if emit and role in _TEXT_ROLES:
+            else:
+                emit = True
+        if emit and role in text_roles:
             if not name or name in ancestor_text:
                 continue
-            if out and out[-1].role == "StaticText" and out[-1].depth == depth and out[-1].bid is None:
-                prev = out[-1]
+            prev = out[-1] if out else None
+            if prev is not None and prev.role == "StaticText" and prev.depth == depth and prev.bid is None:
                 out[-1] = AXNode(role="StaticText", name=_clean(prev.name + " " + name), depth=depth)
             else:
-                out.append(AXNode(role="StaticText", name=name, depth=depth))
+                append(AXNode(role="StaticText", name=name, depth=depth))
+                n_out += 1
             continue
         child_depth = depth
         child_text = ancestor_text
         if emit:
             props: dict[str, Any] = {}
-            for prop in node.get("properties") or ():
-                pname = prop.get("name")
-                if pname in _BOOL_PROPS:
-                    val = _prop_value(prop)
-                    if val is True or val == "true":
-                        props[pname] = True
-                    elif pname in ("expanded", "selected", "pressed") and val in (False, "false"):
-                        props[pname] = False
-                elif pname == "checked":
-                    val = _prop_value(prop)
-                    props["checked"] = "mixed" if val == "mixed" else (val is True or val == "true")
-                elif pname == "invalid":
-                    val = _prop_value(prop)
-                    if val and val != "false":
-                        props["invalid"] = True if val == "true" else val
-                elif pname in ("level", "valuemin", "valuemax", "valuetext", "autocomplete", "haspopup"):
-                    val = _prop_value(prop)
-                    if val not in (None, "", "false"):
-                        props[pname] = val
+            properties = node.get("properties")
+            if properties:
+                for prop in properties:
+                    pname = prop.get("name")
+                    if pname in _BOOL_PROPS:
+                        val = _prop_value(prop)
+                        if val is True or val == "true":
+                            props[pname] = True
+                        elif pname in ("expanded", "selected", "pressed") and val in (False, "false"):
+                            props[pname] = False
+                    elif pname == "checked":
+                        val = _prop_value(prop)
+                        props["checked"] = "mixed" if val == "mixed" else (val is True or val == "true")
+                    elif pname == "invalid":
+                        val = _prop_value(prop)
+                        if val and val != "false":
+                            props["invalid"] = True if val == "true" else val
+                    elif pname in ("level", "valuemin", "valuemax", "valuetext", "autocomplete", "haspopup"):
+                        val = _prop_value(prop)
+                        if val not in (None, "", "false"):
+                            props[pname] = val
             value = ""
-            if role in _VALUE_ROLES:
+            if role in value_roles:
                 value = _clean((node.get("value") or {}).get("value", ""))
             if role == "combobox" or role == "listbox":
                 options = _option_labels(node, by_id)
                 if options:
                     props["options"] = tuple(options)
-            out.append(AXNode(role=role, name=name, bid=bid, value=value, depth=depth, props=props))
+            if bid and not name and role not in leaf_roles:
+                name = _text_content(node, by_id)
+            append(AXNode(role=role, name=name, bid=bid, value=value, depth=depth, props=props))
+            n_out += 1
             child_depth = depth + 1
             child_text = name if name else ancestor_text
-            if role in _LEAF_ROLES:
+            if role in leaf_roles:
                 continue  # editor internals / <select> popups are summarised in value/options
-        for cid in reversed(children):
-            child = by_id.get(cid)
-            if child is not None:
-                stack.append((child, child_depth, child_text))
+        children = node.get("childIds")
+        if children:
+            for cid in reversed(children):
+                child = get_child(cid)
+                if child is not None:
+                    push((child, child_depth, child_text))
     return tuple(out)
+
+
+def _text_content(node: dict, by_id: dict, limit: int = 2000) -> str:
+    """The text under ``node`` as its StaticText nodes read, in order (bounded by ``limit`` nodes)."""
+    parts: list[str] = []
+    stack = list(reversed(node.get("childIds") or []))
+    seen = 0
+    while stack and seen < limit:
+        seen += 1
+        child = by_id.get(stack.pop())
+        if child is None:
+            continue
+        role = (child.get("role") or {}).get("value", "")
+        if role == "StaticText":
+            if not child.get("ignored", False):
+                text = (child.get("name") or {}).get("value", "")
+                if text:
+                    parts.append(text)
+            continue
+        if role in _LEAF_ROLES or role == "InlineTextBox":
+            continue
+        stack.extend(reversed(child.get("childIds") or []))
+    return _clean(" ".join(parts))
 
 
 def _option_labels(node: dict, by_id: dict) -> list[str]:
