@@ -1,4 +1,11 @@
-"""The MiniWoB expert as a policy plugin (``--policy expert`` on ``miniwob.*`` tasks)."""
+"""The MiniWoB expert as a policy plugin: ``--policy expert`` on ``miniwob.*`` tasks.
+
+It answers only for the ``miniwob`` suite and returns None elsewhere, so it shares the
+policy name ``expert`` with other suites' experts (the web clones' answers for its own
+tasks). It reads the page through the environment that the episode's thread last reset
+(:func:`~halo_plugin_miniwob.environment.current_environment`): ``run_episode`` drives
+the environment and calls the hooks in one thread, so that is this episode's page.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +29,8 @@ def halo_decide(observation, episode):
 
 @hookimpl
 def halo_register_policies(register):
-    register("expert", "scripted experts: the web clones' solutions and MiniWoB++'s page-reading solvers")
+    register("expert", "scripted experts: each suite's expert answers for its own tasks (MiniWoB++: page-reading "
+                       "solvers for 49 tasks)")
 
 
 @hookimpl
