@@ -95,7 +95,8 @@ def rss_mb(pids: set[int]) -> float:
 BG_SCRIPT = r"""
 import json, statistics, sys, time
 from playwright.sync_api import sync_playwright
-from browsergym.core.observation import extract_merged_axtree, extract_screenshot, _pre_extract, _post_extract
+from browsergym.core.observation import (extract_merged_axtree, extract_screenshot, _pre_extract, _post_extract,
+    extract_dom_snapshot, extract_dom_extra_properties)
 from browsergym.utils.obs import flatten_axtree_to_str
 url, exe, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with sync_playwright() as pw:
@@ -105,6 +106,7 @@ with sync_playwright() as pw:
     out = {}
     for part, fn in (("mark", lambda: _pre_extract(page, lenient=True)),
                      ("axtree", lambda: extract_merged_axtree(page)),
+                     ("snapshot", lambda: extract_dom_extra_properties(extract_dom_snapshot(page), 1.0)),
                      ("screenshot", lambda: extract_screenshot(page))):
         ts = []
         for _ in range(n):
@@ -118,8 +120,9 @@ with sync_playwright() as pw:
     ts = []
     for _ in range(n):
         t = time.perf_counter()
-        _pre_extract(page, lenient=True); tree = extract_merged_axtree(page); extract_screenshot(page)
-        _post_extract(page); flatten_axtree_to_str(tree)
+        _pre_extract(page, lenient=True); dom = extract_dom_snapshot(page); tree = extract_merged_axtree(page)
+        props = extract_dom_extra_properties(dom, 1.0); extract_screenshot(page)
+        _post_extract(page); flatten_axtree_to_str(tree, extra_properties=props)
         ts.append((time.perf_counter() - t) * 1000)
     out["total"] = statistics.median(ts)
     print(json.dumps(out))

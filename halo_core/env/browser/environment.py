@@ -96,6 +96,8 @@ class BrowserEnvironment(ActionExecution, PageSettling):
         self._last_allowed: dict[int, str] = {}
         self._refusals: list[str] = []
         self._refused_pages: dict[int, Any] = {}
+        # page -> ((document token, bid generation, bid counter), backendNodeId -> bid) of its last DOM snapshot
+        self._bid_maps: dict[int, tuple[tuple, dict[int, str]]] = {}
 
     # ------------------------------------------------------------------ episode API
 
@@ -123,6 +125,7 @@ class BrowserEnvironment(ActionExecution, PageSettling):
         self._last_allowed = {}
         self._refusals = []
         self._refused_pages = {}
+        self._bid_maps = {}
         self._new_context()
 
     _begin_episode = begin_episode
@@ -350,23 +353,36 @@ class BrowserEnvironment(ActionExecution, PageSettling):
         commands: list[tuple[str, dict]] = [
             ("Runtime.evaluate", {"expression": scripts.MARK_BIDS, "returnByValue": True}),
             ("Accessibility.getFullAXTree", {}),
-            ("DOMSnapshot.captureSnapshot", {"computedStyles": [], "includeDOMRects": False}),
         ]
         if self.settings.screenshot:
             shot: dict[str, Any] = {"format": self.screenshot_format, "optimizeForSpeed": True}
             if self.screenshot_format == "jpeg":
                 shot["quality"] = self.screenshot_quality
             commands.append(("Page.captureScreenshot", shot))
-        results = cdp_batch(cdp, commands, timeout_ms=max(15000, 2 * self.settings.navigation_timeout_ms))
-        t1 = time.perf_counter()
+        timeout_ms = max(15000, 2 * self.settings.navigation_timeout_ms)
+        results = cdp_batch(cdp, commands, timeout_ms=timeout_ms)
         mark = results[0].get("result", {}).get("value") or {}
         if results[0].get("exceptionDetails"):
             raise playwright_error_type()(f"bid marking failed: {results[0]['exceptionDetails'].get('text', '')}")
-        bid_of = bids_from_snapshot(results[2])
+        # The DOM snapshot only maps bids to AX nodes; no bid attribute changed since the
+        # last one of this document (mark_bids.js counts the changes): its map still holds.
+        key = (str(mark.get("token") or ""), mark.get("gen"), mark.get("n"))
+        cached = self._bid_maps.get(id(page))
+        if key[0] and cached is not None and cached[0] == key:
+            bid_of = cached[1]
+        else:
+            snap = cdp_batch(cdp, [("DOMSnapshot.captureSnapshot", {"computedStyles": [], "includeDOMRects": False})],
+                             timeout_ms=timeout_ms)[0]
+            bid_of = bids_from_snapshot(snap)
+            del snap
+            if key[0]:
+                self._bid_maps[id(page)] = (key, bid_of)
+        t1 = time.perf_counter()
         axtree = flatten_axtree(results[1].get("nodes", []), bid_of, max_nodes=_max_ax_nodes())
         screenshot = None
-        if self.settings.screenshot and len(results) > 3:
-            screenshot = base64.b64decode(results[3].get("data", ""))
+        if self.settings.screenshot and len(results) > 2:
+            screenshot = base64.b64decode(results[2].get("data", ""))
+        del results
         timings["extract"] = (t1 - t0) * 1000
         timings["build"] = (time.perf_counter() - t1) * 1000
         timings["observe"] = (time.perf_counter() - t0) * 1000

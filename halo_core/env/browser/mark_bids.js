@@ -2,14 +2,27 @@
 // actionable element that lacks one a `data-halo-bid` attribute. The counter
 // lives on window (per document), so an element keeps its bid across steps and
 // the same server-rendered page gets the same bids on every visit.
-// Evaluated as an expression; returns {focused, title, scrollX, scrollY}.
+// A MutationObserver counts changes to the attribute (ours or the page's) in `gen`,
+// so the environment can reuse its bid map while `token` (this document) and `gen`
+// are the same as when it last read the DOM.
+// Evaluated as an expression; returns {focused, title, n, token, gen}.
 (() => {
   const ATTR = "data-halo-bid";
   let st = window.__haloBidState;
   if (!st) {
-    st = { n: 0, seen: new WeakSet() };
+    st = { n: 0, seen: new WeakSet(), gen: 0, dirty: false, mo: null,
+           token: Math.random().toString(36).slice(2) + Date.now().toString(36) };
+    st.mo = new MutationObserver(() => { st.dirty = true; });
+    st.mo.observe(document, { attributes: true, attributeFilter: [ATTR], subtree: true });
     Object.defineProperty(window, "__haloBidState", { value: st, enumerable: false });
   }
+  const done = (focused) => {
+    if (st.mo.takeRecords().length || st.dirty) {
+      st.gen++;
+      st.dirty = false;
+    }
+    return { focused, title: document.title, n: st.n, token: st.token, gen: st.gen };
+  };
   const ROLES = new Set([
     "button", "link", "checkbox", "radio", "textbox", "searchbox", "combobox", "listbox",
     "option", "menuitem", "menuitemcheckbox", "menuitemradio", "tab", "switch", "slider",
@@ -17,7 +30,7 @@
   ]);
   const TAGS = new Set(["A", "BUTTON", "INPUT", "SELECT", "TEXTAREA", "OPTION", "SUMMARY", "AREA"]);
   const root = document.body || document.documentElement;
-  if (!root) return { focused: null, title: document.title, n: st.n };
+  if (!root) return done(null);
   // A page may write the attribute itself, to pose as an element HALO marked: only ours count.
   const stale = root.querySelectorAll("[" + ATTR + "]");
   for (let i = 0; i < stale.length; i++) if (!st.seen.has(stale[i])) stale[i].removeAttribute(ATTR);
@@ -60,5 +73,5 @@
   let f = document.activeElement;
   while (f && f.shadowRoot && f.shadowRoot.activeElement) f = f.shadowRoot.activeElement;
   const fb = f && f !== document.body && f.closest ? f.closest("[" + ATTR + "]") : null;
-  return { focused: fb ? fb.getAttribute(ATTR) : null, title: document.title, n: st.n };
+  return done(fb ? fb.getAttribute(ATTR) : null);
 })()
