@@ -6,8 +6,11 @@ it is an action. Shown one worked example as earlier chat turns, it copies the s
 the answer. So for those models the worker gets:
 
 * a system text that states the one-line output contract first;
-* worked examples as user/assistant turns, in the exact page format the real step uses
-  (:func:`halo_core.prompts.worker_prompt`): type, submit, answer;
+* worked examples as user/assistant turns, in the page format the real step uses: type,
+  submit, answer;
+* each step with the previous actions *before* the page, so the page's ids are the last
+  thing the model reads (placed after the page, as in the default prompt, the last
+  action's id is what a 135M model repeats, whether or not it is still on the page);
 * a backend told to stop at the end of the first line (``one_line``).
 
 Which prompt applies is the ``worker_prompt`` option: ``auto`` (default) picks ``fewshot``
@@ -23,7 +26,7 @@ import json
 from pathlib import Path
 
 from halo_core.backends import Message
-from halo_core.prompts import worker_prompt
+from halo_core.prompts import origin_of, render_history, site_relative
 
 PROMPT_STYLES = ("auto", "default", "fewshot")
 
@@ -38,7 +41,8 @@ scroll(0, 500)
 go_back()
 send_msg_to_user('the answer, or Done')
 report_infeasible('why')
-Use only ids shown in brackets on the current page. When the goal is reached, use send_msg_to_user."""
+Use only ids shown in brackets on the current page; numbers inside names (dates, prices) are not ids.
+To answer a question, or when the goal is reached, use send_msg_to_user."""
 
 #: (goal, url, page, previous actions, last error, the answer) — short, and on a made-up site
 #: so the model copies the form, not the content. No failed step: a 135M model copies the
@@ -71,16 +75,28 @@ def example_turns() -> list[Message]:
         observation = Observation(url=url, title="", text=page, elements=(), page_type="other", fingerprint="",
                                   last_action_error=error)
         history = [_Step(i, a) for i, a in enumerate(previous)]
-        turns.append(Message("user", worker_prompt(goal, observation, history)))
+        turns.append(Message("user", fewshot_prompt(goal, observation, history)))
         turns.append(Message("assistant", answer))
     return turns
 
 
+def fewshot_prompt(goal: str, observation, history, history_len: int = 5, max_page_chars: int = 6000) -> str:
+    """One step: goal, previous actions, last error, URL, then the page (site-relative URLs)."""
+    page = observation.text
+    if len(page) > max_page_chars:
+        page = page[:max_page_chars] + "\n…(truncated)"
+    parts = [f"Goal: {goal}", f"Previous actions:\n{render_history(history, history_len)}"]
+    if observation.last_action_error:
+        parts.append(f"Last action error: {observation.last_action_error}")
+    parts += [f"URL: {observation.url}", f"Page:\n{page}", "Next action:"]
+    return site_relative("\n\n".join(parts), (origin_of(observation.url),))
+
+
 def fewshot_messages(goal: str, observation, history, *, history_len: int = 5,
                      max_page_chars: int = 6000) -> list[Message]:
-    """System contract, worked examples, then this step in the default page format."""
+    """System contract, worked examples, then this step."""
     return [Message("system", FEWSHOT_SYSTEM), *example_turns(),
-            Message("user", worker_prompt(goal, observation, history, history_len, max_page_chars))]
+            Message("user", fewshot_prompt(goal, observation, history, history_len, max_page_chars))]
 
 
 def is_small_instruct_name(text: str) -> bool:
