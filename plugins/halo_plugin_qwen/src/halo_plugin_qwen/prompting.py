@@ -41,8 +41,7 @@ scroll(0, 500)
 go_back()
 send_msg_to_user('the answer, or Done')
 report_infeasible('why')
-Use only ids shown in brackets on the current page; numbers inside names (dates, prices) are not ids.
-To answer a question, or when the goal is reached, use send_msg_to_user."""
+Use only ids shown in brackets on the current page. When the goal is reached, use send_msg_to_user."""
 
 #: (goal, url, page, previous actions, last error, the answer) — short, and on a made-up site
 #: so the model copies the form, not the content. No failed step: a 135M model copies the
