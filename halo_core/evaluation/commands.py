@@ -223,7 +223,13 @@ def _print_matrix(rows: list[dict], columns=()) -> None:
                          no_wrap=column == "mode")
     for row in rows:
         table.add_row(*(plain(_fmt(c, row.get(c), percent)) for c, _ in shown))
-    console.print(table)
+    if console.is_terminal:
+        console.print(table)
+        return
+    # no terminal (CI logs, a pipe): a fixed-width table would elide its columns; print them all
+    from rich.console import Console
+
+    Console(width=max(160, 14 * len(shown)), highlight=False, emoji=False, soft_wrap=False).print(table)
 
 
 def _finish_errors(report, store: ResultsStore, allow_errors: bool) -> None:

@@ -360,7 +360,8 @@ class BrowserEnvironment(ActionExecution, PageSettling):
                 shot["quality"] = self.screenshot_quality
             commands.append(("Page.captureScreenshot", shot))
         timeout_ms = max(15000, 2 * self.settings.navigation_timeout_ms)
-        results = cdp_batch(cdp, commands, timeout_ms=timeout_ms)
+        # a screenshot a busy renderer refuses leaves the observation without one, not the episode dead
+        results = cdp_batch(cdp, commands, timeout_ms=timeout_ms, optional=frozenset({"Page.captureScreenshot"}))
         mark = results[0].get("result", {}).get("value") or {}
         if results[0].get("exceptionDetails"):
             raise playwright_error_type()(f"bid marking failed: {results[0]['exceptionDetails'].get('text', '')}")
@@ -381,7 +382,7 @@ class BrowserEnvironment(ActionExecution, PageSettling):
         axtree = flatten_axtree(results[1].get("nodes", []), bid_of, max_nodes=_max_ax_nodes())
         screenshot = None
         if self.settings.screenshot and len(results) > 2:
-            screenshot = base64.b64decode(results[2].get("data", ""))
+            screenshot = base64.b64decode(results[2].get("data", "")) or None
         del results
         timings["extract"] = (t1 - t0) * 1000
         timings["build"] = (time.perf_counter() - t1) * 1000

@@ -81,21 +81,38 @@ def one_line(exc: BaseException | str, limit: int = 300) -> str:
     return out[:limit]
 
 
-def cdp_batch(cdp, commands: list[tuple[str, dict]], timeout_ms: float = 30000) -> list[dict]:
+def cdp_batch(cdp, commands: list[tuple[str, dict]], timeout_ms: float = 30000,
+              optional: frozenset[str] = frozenset()) -> list[dict]:
     """Send several CDP commands at once (pipelined, answered in order).
 
     Goes below the sync wrapper: its result post-processing walks every value of
     a multi-megabyte AX tree in Python and costs more than Chromium itself.
+    A command named in ``optional`` (e.g. a screenshot, which a busy renderer may
+    refuse) that fails gives ``{}`` instead of failing the batch.
     """
     impl = getattr(cdp, "_impl_obj", None)
     sync = getattr(cdp, "_sync", None)
     if impl is None or sync is None:  # pragma: no cover - other Playwright layouts
-        return [cdp.send(m, p) for m, p in commands]
+        return [_send_one(cdp, m, p, m in optional) for m, p in commands]
 
     async def run() -> list[dict]:
-        return list(await asyncio.gather(*(impl.send(m, p, timeout_ms) for m, p in commands)))
+        return list(await asyncio.gather(*(impl.send(m, p, timeout_ms) for m, p in commands),
+                                         return_exceptions=True))
 
-    return sync(run())
+    results = sync(run())
+    for (method, _), result in zip(commands, results):
+        if isinstance(result, BaseException) and method not in optional:
+            raise result
+    return [{} if isinstance(r, BaseException) else r for r in results]
+
+
+def _send_one(cdp, method: str, params: dict, optional: bool) -> dict:  # pragma: no cover - other layouts
+    try:
+        return cdp.send(method, params)
+    except Exception:
+        if optional:
+            return {}
+        raise
 
 
 class BrowserSession:
