@@ -13,54 +13,26 @@ import pytest
 pytest.importorskip("halo_plugin_webclones.policy")
 pytest.importorskip("halo_core.env.browser")
 
+from halo_plugin_webclones.testing import ExpertOracle, run_oracle_episode  # noqa: E402
+
 import halo_plugin_litellm.plugin as litellm_plugin  # noqa: E402
 from halo_plugin_litellm import LiteLLMBackend  # noqa: E402
-from halo_plugin_webclones.policy import expert_action  # noqa: E402
-from halo_plugin_webclones.suite import WebclonesSuite  # noqa: E402
 from llm_loopback import LiteLLMLoopback  # noqa: E402
 
-from halo_core import hookimpl  # noqa: E402
 from halo_core.backends import BackendSettings  # noqa: E402
-from halo_core.config import mode_config  # noqa: E402
-from halo_core.env.protocol import EnvSettings  # noqa: E402
-from halo_core.loop import run_episode  # noqa: E402
-from halo_core.testing import make_runtime  # noqa: E402
 
 pytestmark = pytest.mark.slow
 KEY = "sk-test-e2e-000000"
 
 
-class Watch:
-    """Remembers the episode being decided, so the server can ask the expert about it."""
-
-    episode = None
-
-    @hookimpl(tryfirst=True)
-    def halo_decide(self, observation, episode):
-        self.episode = episode
-        return None
-
-
 def test_webclone_task_through_the_browser(monkeypatch, tmp_path):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    suite = WebclonesSuite()
-    task = suite.resolve("webclones.mail-8")
-    watch = Watch()
-
-    def reply(body):
-        ep = watch.episode
-        return "Action: " + expert_action(ep.task.id, ep.observations[-1], ep.history, ep.observations)
-
-    env = suite.make_environment(task, EnvSettings(screenshot=True))
-    try:
-        with LiteLLMLoopback(reply, key=KEY) as server:
-            backend = LiteLLMBackend("openai/gpt-4o-mini", BackendSettings(base_url=server.url))
-            config = mode_config("baseline_worker", env={}, max_steps=10, worker_backend="litellm:openai/gpt-4o-mini")
-            result = run_episode(task, config, env, make_runtime(litellm_plugin, watch),
-                                 backends={"worker": backend}, data_dir=tmp_path)
-            assert result.success, (result.terminated_by, result.error, result.final_message)
-            assert result.usage.calls == result.steps == len(server.requests)
-            content = server.requests[0]["body"]["messages"][1]["content"]
-            assert isinstance(content, list) and content[1]["image_url"]["url"].startswith("data:image/")
-    finally:
-        env.close()
+    oracle = ExpertOracle()
+    with LiteLLMLoopback(lambda body: "Action: " + oracle.next_action(), key=KEY) as server:
+        backend = LiteLLMBackend("openai/gpt-4o-mini", BackendSettings(base_url=server.url))
+        result = run_oracle_episode(oracle, "webclones.mail-8", tmp_path, plugins=(litellm_plugin,),
+                                    worker_backend="litellm:openai/gpt-4o-mini", backends={"worker": backend})
+        assert result.success, (result.terminated_by, result.error, result.final_message)
+        assert result.usage.calls == result.steps == len(server.requests)
+        content = server.requests[0]["body"]["messages"][1]["content"]
+        assert isinstance(content, list) and content[1]["image_url"]["url"].startswith("data:image/")

@@ -1,0 +1,61 @@
+"""Test helpers for plugins that drive the web clones through a model backend.
+
+A backend plugin's end-to-end test serves a loopback model whose replies are the web-clone
+expert's next action for the page the browser is on; :class:`ExpertOracle` knows that action
+and :func:`run_oracle_episode` runs the episode through the real stack (browser →
+observation → prompt → HTTP → parsing → action → browser)::
+
+    oracle = ExpertOracle()
+    with OpenAILoopback(lambda body: "Action: " + oracle.next_action(), key=KEY) as server:
+        result = run_oracle_episode(oracle, "webclones.mail-8", tmp_path, plugins=(openai_plugin,),
+                                    worker_backend="openai:gpt-4o-mini", backends={"worker": backend})
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from halo_core import hookimpl
+
+__all__ = ["ExpertOracle", "run_oracle_episode"]
+
+
+class ExpertOracle:
+    """A plugin that remembers the episode being decided, so a loopback model server can
+    answer with the expert's next action for it."""
+
+    episode = None
+
+    @hookimpl(tryfirst=True)
+    def halo_decide(self, observation, episode):
+        self.episode = episode
+        return None
+
+    def next_action(self) -> str:
+        from halo_plugin_webclones.policy import expert_action
+
+        ep = self.episode
+        return expert_action(ep.task.id, ep.observations[-1], ep.history, ep.observations)
+
+
+def run_oracle_episode(oracle: ExpertOracle, task_id: str, data_dir: str | Path, *, plugins: tuple[Any, ...] = (),
+                       mode: str = "baseline_worker", backends: dict | None = None, screenshot: bool = True,
+                       max_steps: int = 10, **config: Any):
+    """One episode of ``task_id`` in a real browser with ``oracle`` and ``plugins`` registered."""
+    from halo_core.config import mode_config
+    from halo_core.env.protocol import EnvSettings
+    from halo_core.loop import run_episode
+    from halo_core.testing import make_runtime
+
+    from halo_plugin_webclones.suite import WebclonesSuite
+
+    suite = WebclonesSuite()
+    task = suite.resolve(task_id)
+    env = suite.make_environment(task, EnvSettings(screenshot=screenshot))
+    try:
+        cfg = mode_config(mode, env={}, max_steps=max_steps, **config)
+        return run_episode(task, cfg, env, make_runtime(*plugins, oracle), backends=backends or {},
+                           data_dir=data_dir)
+    finally:
+        env.close()
