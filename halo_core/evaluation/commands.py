@@ -214,6 +214,13 @@ _SHOWN = (("mode", "mode"), ("policy", "policy"), ("episodes", "episodes"), ("va
           ("median_wall_time", "time~ s"), ("manager_call_rate", "mgr/step"), ("cost_per_task", "$/ep"))
 
 
+def _open_run(agent, results_dir: str, run_id: str, dry_run: bool):
+    """(run id, its results store) for a new run; the data folder is checked writable first."""
+    if not dry_run:
+        agent.check_data_dir()
+    return run_id, _new_store(results_dir, run_id, dry_run=dry_run)
+
+
 def _print_matrix(rows: list[dict], columns=()) -> None:
     shown = _SHOWN + tuple((c.name, c.name) for c in columns)
     percent = {c.name for c in columns if c.percent}
@@ -302,10 +309,7 @@ def eval_command(ctx, tasks_csv, suite, sites, split, task_version, subset, samp
         tasks, options = _select(runtime, next(iter(configs.values())), tasks_csv=tasks_csv, suite=suite, sites=sites,
                                  split=split, task_version=task_version, subset=subset,
                                  config_path=agent.config_path, sample_size=sample_size, seed=seed)
-        run_id = run_id or new_run_id("eval")
-        if not dry_run:
-            agent.check_data_dir()
-        store = _new_store(results_dir, run_id, dry_run=dry_run)
+        run_id, store = _open_run(agent, results_dir, run_id or new_run_id("eval"), dry_run)
         options.update(attempts=attempts, headless=agent.headless, data_dir=str(agent.data_dir), task_seed=task_seed,
                        config_path=agent.config_path)
         plan = new_plan("eval", run_id, plan_tasks(runtime, tasks), configs, options)
@@ -358,10 +362,7 @@ def rollouts_command(ctx, tasks_csv, suite, sites, split, task_version, subset, 
         tasks, options = _select(runtime, config, tasks_csv=tasks_csv, suite=suite, sites=sites, split=split,
                                  task_version=task_version, subset=subset, config_path=agent.config_path,
                                  sample_size=sample_size, seed=agent.seed)
-        run_id = run_id or new_run_id("rollouts")
-        if not dry_run:
-            agent.check_data_dir()
-        store = _new_store(results_dir, run_id, dry_run=dry_run)
+        run_id, store = _open_run(agent, results_dir, run_id or new_run_id("rollouts"), dry_run)
         options.update(rollouts_per_task=rollouts_per_task, task_seed=task_seed, temperature=agent.temperature,
                        seed=agent.seed, headless=agent.headless, data_dir=str(agent.data_dir),
                        config_path=agent.config_path)
