@@ -96,6 +96,47 @@ def check_backend(backend: Backend) -> None:
     assert u.tokens_in >= 0 and u.tokens_out >= 0 and u.cost >= 0 and u.latency_ms >= 0
 
 
+def assert_key_never_leaks(canary: str, make_backend: Callable[..., Any], wrong_server: Any, server: Any,
+                           run: Callable[[Any, int], str], logs: Callable[[], str], data_dir) -> None:
+    """Drive a backend through the failures that tend to echo an API key — a rejected key,
+    a persistent 500, a 400, timeouts — and assert ``canary`` (the configured key) appears in
+    no error, traceback, result, log line or trajectory.
+
+    ``make_backend(server, **settings)`` builds the backend against a loopback server that
+    speaks its wire protocol (``fail_always``, ``push(sleep=...)``); ``run(backend, attempt)``
+    runs one episode with it and returns the text it produced (error and info); ``logs()``
+    returns what logging captured.
+    """
+    import traceback as _traceback
+
+    texts: list[str] = []
+
+    def attempt(backend, n: int) -> None:
+        try:
+            backend.complete([Message("user", "hi")])
+        except Exception as exc:  # the backend's own error type
+            texts.append(str(exc) + "".join(_traceback.format_exception(exc)))
+        texts.append(run(backend, n))
+
+    attempt(make_backend(wrong_server), 0)
+    server.fail_always = 500
+    attempt(make_backend(server, max_retries=1), 1)
+    server.fail_always = 400
+    attempt(make_backend(server, max_retries=1), 2)
+    server.fail_always = None
+    for _ in range(4):
+        server.push(sleep=0.6)
+    attempt(make_backend(server, max_retries=1, timeout_s=0.3), 3)
+    attempt(make_backend(server), 4)
+    for text in texts:
+        assert canary not in text, text[:500]
+    assert canary not in logs()
+    from pathlib import Path as _Path
+
+    for path in _Path(data_dir).rglob("*.jsonl"):
+        assert canary not in path.read_text()
+
+
 # --------------------------------------------------------------------------- GraphEnvironment
 
 

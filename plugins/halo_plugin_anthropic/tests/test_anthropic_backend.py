@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import traceback
 from importlib.metadata import entry_points
 
 import halo_plugin_anthropic.plugin as anthropic_plugin
@@ -18,7 +17,7 @@ from halo_core.backends_http import DEFAULT_PRICES
 from halo_core.config import mode_config
 from halo_core.loop import run_episode
 from halo_core.model import TaskSpec
-from halo_core.testing import check_backend, make_runtime
+from halo_core.testing import assert_key_never_leaks, check_backend, make_runtime
 
 KEY = "sk-ant-test-0123456789"
 FAST = {"retry_base_s": 0.01}
@@ -171,30 +170,12 @@ def test_key_canary_never_leaks(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("ANTHROPIC_API_KEY", canary)
     caplog.set_level(logging.DEBUG)
     runtime = make_runtime(anthropic_plugin)
-    texts = []
+
+    def run(backend, n):
+        result = run_episode(TASK, config(max_steps=1), shop_site(), runtime, backends={"worker": backend},
+                             data_dir=tmp_path, attempt=n)
+        return result.error + json.dumps(dict(result.info))
+
     with AnthropicLoopback(lambda body: "nothing", key="sk-ant-other") as wrong, \
             AnthropicLoopback(lambda body: "nothing", key=canary) as srv:
-        def attempt(backend, n):
-            try:
-                backend.complete([Message("user", "hi")])
-            except BackendError as exc:
-                texts.append(str(exc) + "".join(traceback.format_exception(exc)))
-            result = run_episode(TASK, config(max_steps=1), shop_site(), runtime, backends={"worker": backend},
-                                 data_dir=tmp_path, attempt=n)
-            texts.append(result.error + json.dumps(dict(result.info)))
-
-        attempt(make(wrong), 0)
-        srv.fail_always = 500
-        attempt(make(srv, max_retries=1), 1)
-        srv.fail_always = 400
-        attempt(make(srv, max_retries=1), 2)
-        srv.fail_always = None
-        for _ in range(4):
-            srv.push(sleep=0.6)
-        attempt(make(srv, max_retries=1, timeout_s=0.3), 3)
-        attempt(make(srv), 4)
-    for text in texts:
-        assert canary not in text
-    assert canary not in caplog.text
-    for path in tmp_path.rglob("*.jsonl"):
-        assert canary not in path.read_text()
+        assert_key_never_leaks(canary, make, wrong, srv, run, lambda: caplog.text, tmp_path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import traceback
 import warnings
 from importlib.metadata import entry_points
 
@@ -18,7 +17,7 @@ from halo_core.backends_http import DEFAULT_PRICES, PriceWarning
 from halo_core.config import mode_config
 from halo_core.loop import run_episode
 from halo_core.model import TaskSpec
-from halo_core.testing import check_backend, make_runtime
+from halo_core.testing import assert_key_never_leaks, check_backend, make_runtime
 
 KEY = "sk-test-litellm-0123"
 FAST = {"retry_base_s": 0.01}
@@ -146,35 +145,17 @@ def test_wrong_key_and_missing_key(server, monkeypatch):
         LiteLLMBackend("anthropic/claude-3-5-haiku-latest").check()
 
 
-def test_key_canary_never_leaks(monkeypatch, tmp_path, caplog, capsys):
+def test_key_canary_never_leaks(monkeypatch, tmp_path, caplog):
     canary = "sk-canary-XXXX"
     monkeypatch.setenv("OPENAI_API_KEY", canary)
     caplog.set_level(logging.DEBUG)
     runtime = make_runtime(litellm_plugin)
-    texts = []
+
+    def run(backend, n):
+        result = run_episode(TASK, config(max_steps=1), shop_site(), runtime, backends={"worker": backend},
+                             data_dir=tmp_path, attempt=n)
+        return result.error + json.dumps(dict(result.info))
+
     with LiteLLMLoopback(lambda body: "nothing", key="sk-other-000") as wrong, \
             LiteLLMLoopback(lambda body: "nothing", key=canary) as srv:
-        def attempt(backend, n):
-            try:
-                backend.complete([Message("user", "hi")])
-            except BackendError as exc:
-                texts.append(str(exc) + "".join(traceback.format_exception(exc)))
-            result = run_episode(TASK, config(max_steps=1), shop_site(), runtime, backends={"worker": backend},
-                                 data_dir=tmp_path, attempt=n)
-            texts.append(result.error + json.dumps(dict(result.info)))
-
-        attempt(make(wrong), 0)
-        srv.fail_always = 500
-        attempt(make(srv, max_retries=1), 1)
-        srv.fail_always = 400
-        attempt(make(srv, max_retries=1), 2)
-        srv.fail_always = None
-        for _ in range(4):
-            srv.push(sleep=0.6)
-        attempt(make(srv, max_retries=1, timeout_s=0.3), 3)
-        attempt(make(srv), 4)
-    captured = capsys.readouterr()
-    for text in texts + [captured.out, captured.err, caplog.text]:
-        assert canary not in text
-    for path in tmp_path.rglob("*.jsonl"):
-        assert canary not in path.read_text()
+        assert_key_never_leaks(canary, make, wrong, srv, run, lambda: caplog.text, tmp_path)
