@@ -8,29 +8,16 @@ import pytest
 
 pytest.importorskip("halo_plugin_webclones")
 
-from halo_core import hookimpl, mode_config, run_episode  # noqa: E402
+from halo_plugin_webclones.testing import ExpertOracle  # noqa: E402
+
+from halo_core import mode_config, run_episode  # noqa: E402
 from halo_core.env.protocol import EnvSettings  # noqa: E402
 from halo_core.plugins import make_plugin_manager  # noqa: E402
 from halo_core.runtime import Runtime  # noqa: E402
-from halo_core.testing import ScriptedBackend  # noqa: E402
 from halo_plugin_macros import mine_macros, read_traces, save_macros  # noqa: E402
 
 
-class CountingExpert:
-    """The worker's model is the web clones' expert, asked through a backend that counts calls."""
-
-    def __init__(self):
-        self.episode = self.observation = None
-        self.backend = ScriptedBackend(self._reply, name="expert:counting")
-
-    @hookimpl
-    def halo_annotate(self, observation, episode):
-        self.episode, self.observation = episode, observation
-
-    def _reply(self, messages):
-        from halo_plugin_webclones.policy import expert_action
-
-        return expert_action(self.episode.task.id, self.observation, self.episode.history, self.episode.observations)
+CountingExpert = ExpertOracle  # the worker's model is the web clones' expert, counting calls
 
 
 @pytest.fixture(scope="module")

@@ -22,21 +22,28 @@ __all__ = ["ExpertOracle", "run_oracle_episode"]
 
 
 class ExpertOracle:
-    """A plugin that remembers the episode being decided, so a loopback model server can
-    answer with the expert's next action for it."""
+    """A plugin that remembers the episode and the page being decided on, so a model — a
+    loopback server, or :attr:`backend` in-process — can answer with the expert's next action.
 
-    episode = None
+    :attr:`backend` is a counting :class:`~halo_core.testing.ScriptedBackend` that replies
+    with that action (``backend.calls`` records every model call, e.g. to show a cache saved them).
+    """
 
-    @hookimpl(tryfirst=True)
-    def halo_decide(self, observation, episode):
-        self.episode = episode
-        return None
+    def __init__(self) -> None:
+        from halo_core.testing import ScriptedBackend
+
+        self.episode = self.observation = None
+        self.backend = ScriptedBackend(lambda messages: self.next_action(), name="expert:counting")
+
+    @hookimpl
+    def halo_annotate(self, observation, episode):
+        self.episode, self.observation = episode, observation
 
     def next_action(self) -> str:
         from halo_plugin_webclones.policy import expert_action
 
         ep = self.episode
-        return expert_action(ep.task.id, ep.observations[-1], ep.history, ep.observations)
+        return expert_action(ep.task.id, self.observation, ep.history, ep.observations)
 
 
 def run_oracle_episode(oracle: ExpertOracle, task_id: str, data_dir: str | Path, *, plugins: tuple[Any, ...] = (),
