@@ -192,3 +192,32 @@ def test_twenty_thousand_elements_stay_within_the_caps(env, site):
     first = obs.elements[0]
     assert first.name == "b0"
     assert env.step(f"click('{first.bid}')").last_action_error == ""
+
+
+def _max_nodes() -> int:
+    from halo_core.env.browser import MAX_AX_NODES
+
+    return MAX_AX_NODES
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_over_fifteen_steps_on_a_twenty_thousand_element_page(env, site):
+    """Python-side allocations of observing a 20,000-element page do not grow step by step
+    (each observation is capped and nothing of it is kept by the environment)."""
+    import gc
+    import tracemalloc
+
+    env.reset(_task(site + "/many"))
+    tracemalloc.start()
+    try:
+        sizes = []
+        for _ in range(15):
+            raw = env.step("noop()")
+            assert raw.last_action_error == "" and len(raw.axtree) == _max_nodes() + 1
+            del raw
+            gc.collect()
+            sizes.append(tracemalloc.get_traced_memory()[0])
+    finally:
+        tracemalloc.stop()
+    growth = sizes[-1] - sizes[4]
+    assert growth < 2_000_000, f"grew {growth / 1e6:.1f} MB from step 5 to 15: {[round(s / 1e6, 1) for s in sizes]}"
