@@ -1,19 +1,20 @@
-"""The web clones through agisdk's own harness score exactly as through HALO's loop.
+"""The web clones through agisdk's own harness score exactly as through ``halo eval``.
 
-One expert run of all 36 web-clone tasks each way: HALO's loop on one reused browser,
-then agisdk's ``harness.run`` (which launches its own browsers per task) on one clone
-server per site. Rewards must agree task by task, and agisdk's results must carry the
-answer HALO sent for every retrieval task.
+One expert run of all 36 web-clone tasks each way: ``halo eval --suite webclones`` as a
+user runs it (two workers, each reusing one browser), then agisdk's ``harness.run``
+(which launches its own browsers per task) on one clone server per site. Rewards must
+agree task by task, and agisdk's results must carry the answer HALO sent for every
+retrieval task.
 """
 
 import json
+import os
+import subprocess
+import sys
 import time
+from types import SimpleNamespace
 
 import pytest
-
-from halo_core import mode_config, run_episode
-from halo_core.env.protocol import EnvSettings
-from halo_core.runtime import Runtime
 
 pytest.importorskip("halo_plugin_webclones")
 from halo_plugin_webclones.server import SITES, start_site  # noqa: E402
@@ -21,16 +22,21 @@ from halo_plugin_webclones.suite import WebclonesSuite  # noqa: E402
 
 
 def _halo_results(tmp_path):
-    suite = WebclonesSuite()
-    tasks = suite.list_tasks()
-    config = mode_config("baseline_worker", policy="expert", env={})
-    runtime = Runtime()
-    env = suite.make_environment(tasks[0], EnvSettings(screenshot=False))
-    try:
-        return tasks, {t.raw["id"]: run_episode(t, config, env, runtime, run_id="parity", data_dir=tmp_path / "halo")
-                       for t in tasks}
-    finally:
-        env.close()
+    tasks = WebclonesSuite().list_tasks()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HALO_")}
+    env["HALO_NO_DOTENV"] = "1"
+    done = subprocess.run([sys.executable, "-m", "halo_core.cli", "eval", "--suite", "webclones", "--policy", "expert",
+                           "--workers", "2", "--run-id", "parity", "--data-dir", str(tmp_path / "halo"),
+                           "--results-dir", str(tmp_path / "halo_results"), "--set", "use_screenshot=false"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=3000)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    records = [json.loads(line) for line in
+               (tmp_path / "halo_results" / "parity" / "episodes.jsonl").read_text().splitlines()]
+    assert len(records) == len(tasks) and {r["policy"] for r in records} == {"expert"}
+    return tasks, {r["task"].split(".", 1)[1]: SimpleNamespace(reward=r["reward"], success=r["success"],
+                                                               final_message=r["final_message"],
+                                                               terminated_by=r["terminated_by"], error=r["error"])
+                   for r in records}
 
 
 def _harness_results(tmp_path, names):
@@ -58,7 +64,7 @@ def test_every_webclone_task_scores_the_same_in_agisdks_harness_and_in_halo(tmp_
     assert len(tasks) == 36
     results = _harness_results(tmp_path, [t.raw["id"] for t in tasks])
     harness_s = time.monotonic() - started - halo_s
-    print(f"HALO loop {halo_s:.0f} s, agisdk harness {harness_s:.0f} s")
+    print(f"halo eval {halo_s:.0f} s, agisdk harness {harness_s:.0f} s")
 
     errors = {name: r.get("err_msg") for name, r in results.items() if r.get("err_msg")}
     assert not errors, errors
