@@ -127,7 +127,7 @@ def test_online_grpo_takes_steps_from_real_episodes(bc_model, tmp_path):
     assert [h["step"] for h in history] == [1, 2] and all(h["episodes"] == 4 for h in history)
     assert any(h["groups_with_signal"] for h in history), history  # rewards differed within a group
     # the episodes are real: trajectories of the policy acting as the worker
-    trajectories = list((out / "rollouts" / "trajectories").rglob("*.jsonl"))
+    trajectories = list((out / "rollouts" / "trajectories").rglob("*__attempt_*.jsonl"))
     assert len(trajectories) == 8
     steps = [json.loads(x) for t in trajectories for x in t.read_text().splitlines() if '"type": "step"' in x]
     assert steps and all(s["decision_meta"]["model"] == "grpo:policy" for s in steps if s["action_source"] == "worker")
@@ -172,6 +172,6 @@ def test_online_grpo_on_a_web_clone(bc_model, tmp_path):
     assert "[grpo-online] step 1/1" in result.output and "[grpo] done: 1 steps" in result.output
     history = [json.loads(x) for x in (out / "rollouts.jsonl").read_text().splitlines()]
     assert history[0]["episodes"] == 2 and history[0]["tasks"] == ["webclones.calendar-1"]
-    trajectories = list((out / "rollouts" / "trajectories").rglob("*.jsonl"))
-    assert len(trajectories) == 2
+    trajectories = list((out / "rollouts" / "trajectories").rglob("*__attempt_*.jsonl"))
+    assert len(trajectories) == 2, trajectories
     assert (out / "adapter_config.json").is_file()

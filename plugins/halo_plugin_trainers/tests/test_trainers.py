@@ -89,7 +89,7 @@ def _one_step_with(adapter: Path) -> dict:
     result = run_episode(TASK, config, shop(), runtime, run_id="t", data_dir=adapter / "_episode",
                          backends={"worker": backend})
     assert result.terminated_by == "max_steps" and result.steps == 1, result.error
-    lines = [json.loads(x) for x in next((adapter / "_episode").rglob("*.jsonl")).read_text().splitlines()]
+    lines = [json.loads(x) for x in next((adapter / "_episode").rglob("*__attempt_*.jsonl")).read_text().splitlines()]
     step = next(e for e in lines if e["type"] == "step")
     assert step["action_source"] == "worker" and step["decision_meta"]["model"].startswith("local:")
     assert result.usage.calls >= 1
@@ -247,7 +247,7 @@ def test_halo_run_with_a_local_adapter_in_a_qwen_mode(workspace):
                                       "--worker-backend", f"local:{adapter}", "--manager-backend",
                                       f"local:{adapter}", "--max-steps", "2", "--data-dir", str(root / "run")])
     assert "ended_by=" in result.output, result.output
-    trajectories = list((root / "run" / "trajectories" / "qwen_worker_bc").rglob("*.jsonl"))
+    trajectories = list((root / "run" / "trajectories" / "qwen_worker_bc").rglob("*__attempt_*.jsonl"))
     assert trajectories
     steps = [json.loads(x) for x in trajectories[0].read_text().splitlines() if '"type": "step"' in x]
     assert steps and all(s["decision_meta"].get("model", "").startswith("local:") for s in steps

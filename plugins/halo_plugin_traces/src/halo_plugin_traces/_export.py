@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -142,7 +143,8 @@ def phoenix_annotation(a: dict[str, Any]) -> dict[str, Any]:
     return {k: a[k] for k in ("span_id", "name", "annotator_kind", "result", "metadata", "identifier") if a.get(k)}
 
 
-def post_annotations(base_url: str, annotations: list[dict[str, Any]], *, timeout: float = 10.0) -> int:
+def post_annotations(base_url: str, annotations: list[dict[str, Any]], *, timeout: float = 10.0,
+                     retry_s: float = 30.0) -> int:
     """Send annotations to a Phoenix server's REST API; returns how many it accepted."""
     from halo_plugin_traces._otlp import OtlpUnavailable
 
@@ -150,14 +152,21 @@ def post_annotations(base_url: str, annotations: list[dict[str, Any]], *, timeou
         return 0
     url = base_url.rstrip("/") + "/v1/span_annotations?sync=true"
     body = json.dumps({"data": [phoenix_annotation(a) for a in annotations]}).encode("utf-8")
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
-            reply.read()
-    except (urllib.error.URLError, OSError) as exc:
-        detail = exc.read().decode("utf-8", "replace")[:300] if isinstance(exc, urllib.error.HTTPError) else ""
-        raise OtlpUnavailable(f"Phoenix at {base_url} refused the span annotations: {exc} {detail}".strip()) from None
-    return len(annotations)
+    # Phoenix ingests OTLP spans asynchronously: annotations sent right after the spans may
+    # name spans it has not stored yet (404 "do not exist"), so that answer is retried briefly
+    deadline = time.monotonic() + retry_s
+    while True:
+        request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
+                reply.read()
+            return len(annotations)
+        except (urllib.error.URLError, OSError) as exc:
+            detail = exc.read().decode("utf-8", "replace")[:300] if isinstance(exc, urllib.error.HTTPError) else ""
+            if getattr(exc, "code", None) == 404 and "not exist" in detail and time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            raise OtlpUnavailable(f"Phoenix at {base_url} refused the span annotations: {exc} {detail}".strip()) from None
 
 
 def export_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, project: str = "halo",
