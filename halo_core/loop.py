@@ -157,7 +157,6 @@ class EpisodeRunner:
         self.traceback = ""
         self.result: EpisodeResult | None = None
         self.started = False
-        self.env_reward: float | None = None
         self._started = time.monotonic()
         self._last_raw: RawObservation | None = None
 
@@ -188,8 +187,6 @@ class EpisodeRunner:
     def observe(self, raw: RawObservation) -> Observation:
         """Turn a raw observation (after reset or after the last action) into an Observation."""
         self._last_raw = raw
-        if raw.reward is not None:
-            self.env_reward = float(raw.reward)
         return observe(self.runtime, raw, self.episode)
 
     def decide(self, observation: Observation) -> Decision:
@@ -368,6 +365,6 @@ def run_episode(
         try:
             evaluation = env.evaluate(runner.final_message, runner.terminated_by == "infeasible")
         except Exception as exc:
-            runner.fail(RuntimeError(f"evaluation failed: {type(exc).__name__}: {exc}"))
-            runner.error = f"evaluation failed: {type(exc).__name__}: {exc}"
+            runner.fail(exc)
+            runner.error = f"evaluation failed: {runner.error}"
     return runner.finish(evaluation)
