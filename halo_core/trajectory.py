@@ -397,14 +397,36 @@ def step_event(record: StepRecord, observation: Observation, *, started_at: floa
     d = record.decision
     lines = observation.annotations.get("actionable_elements") or [e.describe() for e in observation.elements]
     bids = observation.annotations.get("bids") or [e.bid for e in observation.elements]
-    return Step(step_idx=record.step_idx, action=d.action, source=d.source, url=record.url, title=observation.title,
-                page_type=record.page_type, fingerprint=record.fingerprint,
-                obs_hash=observation.annotations.get("obs_hash", ""), reason=d.reason, error=record.error,
-                elapsed_ms=record.elapsed_ms, started_at=started_at, manager_called=record.manager_called,
-                usage=d.usage, verdicts=tuple(record.verdicts),
-                decision_meta=dict(d.meta), obs_summary=observation.text, element_lines=tuple(lines),
-                elements=tuple(ElementRecord.from_node(e) for e in observation.elements),
-                valid_bids=tuple(bids)).to_event()
+    # The event is built here without a typed Step and its per-element records: this runs
+    # every step on pages of hundreds of elements. ``Step.from_event(e).to_event()`` gives
+    # back the same dict (tests/test_trajectory.py holds the two together).
+    event: dict[str, Any] = {
+        "type": Step.type,
+        "step_idx": record.step_idx,
+        "url": record.url,
+        "title": observation.title,
+        "obs_hash": observation.annotations.get("obs_hash", ""),
+        "fingerprint": record.fingerprint,
+        "page_type": record.page_type,
+        "action": d.action,
+        "action_source": d.source,
+        "reason": d.reason,
+        "last_action_error": record.error,
+        "elapsed_ms": round(record.elapsed_ms, 3),
+        "manager_called": record.manager_called,
+        "tokens": {"in": d.usage.tokens_in, "out": d.usage.tokens_out},
+        "usage": attrs.asdict(d.usage),
+        "verdicts": [attrs.asdict(v) for v in record.verdicts],
+        "decision_meta": dict(d.meta),
+        "obs_summary": observation.text,
+        "actionable_elements": list(lines),
+        "elements": [{"bid": str(n.bid), "role": n.role, "name": n.name, "value": n.value,
+                      "props": dict(n.props) if n.props else {}} for n in observation.elements],
+        "valid_bids": list(bids),
+    }
+    if started_at is not None:
+        event["started_at"] = started_at
+    return event
 
 
 def end_event(result: EpisodeResult) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pytest
 from halo_core.builtins.summarizer import summarize
 from halo_core.config import mode_config
 from halo_core.loop import Episode, run_episode
-from halo_core.model import Decision, EpisodeResult, StepRecord, TaskSpec, Usage, Verdict
+from halo_core.model import AXNode, Decision, EpisodeResult, RawObservation, StepRecord, TaskSpec, Usage, Verdict
 from halo_core.testing import GraphEnvironment, Page, ScriptedBackend, make_runtime
 from halo_core.trajectory import (
     SCHEMA_VERSION,
@@ -231,4 +231,25 @@ def test_step_event_keeps_what_the_loop_wrote(tmp_path):
         "actionable_elements"]
     assert event["elements"][0] == {"bid": "1", "role": "link", "name": "Bob's \"best\" shop", "value": "",
                                     "props": {}}
+    assert Step.from_event(event).to_event() == event
+
+
+def test_step_event_round_trips_props_verdicts_and_usage():
+    """The loop's fast builder and the typed Step agree on every field, props and verdicts included."""
+    raw = RawObservation(url="http://x.test/form", title="Form", axtree=(
+        AXNode("RootWebArea", "Form", depth=0),
+        AXNode("checkbox", "Gift", bid="9", props={"checked": True}, depth=1),
+        AXNode("textbox", "Name", bid="10", value="Bo", props={"disabled": True}, depth=1)))
+    observation = summarize(raw)
+    record = StepRecord(step_idx=3, url=observation.url, fingerprint=observation.fingerprint,
+                        page_type=observation.page_type,
+                        decision=Decision("click('9')", "worker", reason="tick", usage=Usage(tokens_in=5, tokens_out=2),
+                                          meta={"prompt": "p"}),
+                        error="", verdicts=(Verdict("postcondition", False, "no change", {"k": 1}),),
+                        elapsed_ms=2.0, manager_called=False)
+    event = step_event(record, observation)
+    assert event["elements"][0] == {"bid": "9", "role": "checkbox", "name": "Gift", "value": "",
+                                    "props": {"checked": True}}
+    assert event["verdicts"][0]["ok"] is False and event["tokens"] == {"in": 5, "out": 2}
+    assert "started_at" not in event
     assert Step.from_event(event).to_event() == event

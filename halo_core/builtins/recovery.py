@@ -46,9 +46,10 @@ def recovery_action(observation: Observation, episode) -> tuple[str, str] | None
     last = history[-1]
     if last.decision.source == "recovery":
         return None  # one recovery step per trigger; then the worker decides again
-    dialog_close = next((e for e in observation.elements
-                         if e.role == "button" and e.name.strip().lower() in _DISMISS
-                         and observation.annotations.get("dialog_open")), None)
+    dialog_close = None
+    if observation.annotations.get("dialog_open"):  # scan the elements only when a dialog is open
+        dialog_close = next((e for e in observation.elements
+                             if e.role == "button" and e.name.strip().lower() in _DISMISS), None)
     repeated_error = len(history) >= 2 and history[-1].error and history[-2].error
     loop = observation.annotations.get("loop")
     if loop:

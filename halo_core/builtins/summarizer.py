@@ -115,6 +115,19 @@ TRUNCATED_ROLE = "truncated"
 _NOTE_ROOM = 160
 
 
+#: Bids already found safe (most pages reuse the same bids step after step); bounded.
+_SAFE_SEEN: set[str] = set()
+
+
+def _safe_bid(bid: str) -> bool:
+    if _SAFE_BID.match(bid) is None:
+        return False
+    if len(_SAFE_SEEN) > 100_000:
+        _SAFE_SEEN.clear()
+    _SAFE_SEEN.add(bid)
+    return True
+
+
 def max_obs_chars() -> int:
     """The text cap: ``HALO_MAX_OBS_CHARS`` or :data:`MAX_OBS_CHARS`."""
     raw = os.environ.get("HALO_MAX_OBS_CHARS", "")
@@ -144,7 +157,7 @@ def summarize(raw: RawObservation) -> Observation:
     headings: list[str] = []
     add_line, add_key, add_described = lines.append, keys.append, described.append
     add_element, add_bid = elements.append, bids.append
-    indents, skip, safe_bid = _INDENT, _SKIP_ROLES, _SAFE_BID.match
+    indents, skip, safe_seen = _INDENT, _SKIP_ROLES, _SAFE_SEEN
     budget = max_obs_chars()
     room = budget - _NOTE_ROOM  # characters left for lines (and their newlines)
     truncated: dict = {}
@@ -154,7 +167,7 @@ def summarize(raw: RawObservation) -> Observation:
         depth = node.depth
         indent = indents[depth] if depth < 12 else indents[12]
         bid = node.bid
-        element = bool(bid) and safe_bid(bid) is not None
+        element = bool(bid) and (bid in safe_seen or _safe_bid(bid))
         if element:
             if node.value or node.props:
                 key = node.key()
