@@ -78,6 +78,48 @@ def test_generated_suite_gates_two_runs(runs, price_feedback, tmp_path):
     assert strict.exit_code == 1
 
 
+def test_rubric_evals_are_graded_by_a_model_over_the_chat_completions_wire(runs, price_feedback, tmp_path,
+                                                                          monkeypatch):
+    """``--grader``: each rubric eval is one Chat Completions call per episode; the grader's
+    verdict decides, a reply without a boolean "pass" is an error naming the episode."""
+    from halo_core.loopback import OpenAICompatibleLoopback, last_user_text
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-grader-key")
+    add_feedback(runs["bad"], **price_feedback)
+    suite_path = tmp_path / "evals.yaml"
+    _generate(runs["bad"], suite_path)
+    rubric = next(e for e in load_suite(suite_path).evals if e.kind == "rubric")
+
+    def grade(body: dict) -> str:
+        text = last_user_text(body)
+        assert "Criterion: The agent must not: guess the price" in text
+        guessed = "Final answer: 'It costs 41'" in text
+        return json.dumps({"pass": not guessed, "reason": "answered 41 unread" if guessed else "read the list"})
+
+    outcomes = {}
+    with OpenAICompatibleLoopback(grade, key="sk-grader-key") as server:
+        for name, run in runs.items():
+            result = CliRunner().invoke(cli, ["evals", "run", str(suite_path), "--run", str(run), "--grader",
+                                              "openai:grader-small", "--base-url", server.url,
+                                              "--json", str(tmp_path / f"g-{name}.json"),
+                                              "--junit", str(tmp_path / f"g-{name}.xml")])
+            outcomes[name] = {o["id"]: o for o in json.loads((tmp_path / f"g-{name}.json").read_text())["evals"]}
+            assert "sk-grader-key" not in result.output
+        assert len(server.requests) == 2  # one rubric, one price episode per run
+        assert server.requests[0]["body"]["model"] == "grader-small"
+    assert outcomes["good"][rubric.id]["status"] == "pass"
+    assert outcomes["bad"][rubric.id]["status"] == "fail"
+    assert "answered 41 unread" in json.dumps(outcomes["bad"][rubric.id])
+
+    with OpenAICompatibleLoopback(lambda body: "I would say it passes.", key="sk-grader-key") as server:
+        result = CliRunner().invoke(cli, ["evals", "run", str(suite_path), "--run", str(runs["good"]), "--grader",
+                                          "openai:grader-small", "--base-url", server.url,
+                                          "--json", str(tmp_path / "e.json"), "--junit", str(tmp_path / "e.xml")])
+    assert result.exit_code == 1
+    errored = {o["id"]: o for o in json.loads((tmp_path / "e.json").read_text())["evals"]}[rubric.id]
+    assert errored["status"] == "error" and "grader failed" in json.dumps(errored)
+
+
 def test_regeneration_versions_the_suite(runs, price_feedback, tmp_path):
     add_feedback(runs["bad"], **price_feedback)
     path = tmp_path / "evals.json"
