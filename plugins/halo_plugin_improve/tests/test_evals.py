@@ -174,7 +174,11 @@ def test_promptfoo_export_asserts_what_the_gate_checks(runs, price_feedback, tmp
             if check["type"] != "javascript":
                 assert expected[test["description"]] == "skipped"
                 continue
-            js = f"const output = {json.dumps(outputs[test['vars']['task']])};\nconsole.log((() => {{ {check['value']} }})());"
+            # Promptfoo's rule (0.121): a value with a newline is the function body as it is; a
+            # one-line value must be an expression and gets "return " put before it
+            assert "\n" in check["value"].rstrip(), "a one-line value would be read as an expression"
+            js = (f"const output = {json.dumps(outputs[test['vars']['task']])};\n"
+                  f"console.log(new Function('output', 'context', {json.dumps(check['value'].rstrip())})(output, {{}}));")
             verdict = subprocess.run(["node", "-e", js], capture_output=True, text=True, check=True).stdout.strip()
             assert (verdict == "true") == (expected[test["description"]] == "pass"), (test["description"], verdict)
         assert gate.exit_code == (1 if name == "bad" else 0)

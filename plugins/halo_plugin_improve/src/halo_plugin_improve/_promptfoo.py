@@ -65,7 +65,9 @@ def js_assertion(kind: str, value) -> str:
     else:
         match = f"(a => a.split('(')[0].trim().toLowerCase() === {text})"
     body = _JS[kind].replace("V", text).replace("N", str(value)).replace("M(a)", f"{match}(a)")
-    return f"const r = JSON.parse(output); return r.episodes.length > 0 && r.episodes.every(e => {body});"
+    # two lines: Promptfoo runs a multi-line value as a function body as it is, but turns a
+    # one-line value into ``return <value>`` (a one-liner must be a bare expression)
+    return f"const r = JSON.parse(output);\nreturn r.episodes.length > 0 && r.episodes.every(e => {body});"
 
 
 def export_promptfoo(suite: EvalSuite, run: RunDir, folder: Path) -> Path:
