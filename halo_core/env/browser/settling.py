@@ -73,9 +73,14 @@ class PageSettling(BrowserSession):
         page = self._ensure_active()
         state = self._net.get(id(page))
         cap = self.settle_cap_ms
-        self._dom_quiet(page, self.settle_quiet_ms, cap)
         if state is None:
+            self._dom_quiet(page, self.settle_quiet_ms, cap)
             return
+        if not state["navs"] and state["commits"] == navs_before.get(id(page), -1):
+            # no navigation under way: the DOM going quiet is what "ready" means. (With one
+            # under way the old document's quiet means nothing; the new one is waited for
+            # below, and its DOM once it has loaded.)
+            self._dom_quiet(page, self.settle_quiet_ms, cap)
         self._await_unload(page, state, navs_before)
         nav_deadline = time.monotonic() + self.settings.navigation_timeout_ms / 1000.0
         waited = False
