@@ -274,3 +274,29 @@ def test_halo_demo_quick(tmp_path):
             assert f"({row['successes']}/{row['tasks']})" in report.read_text()
     # the expert demonstrations all succeeded and became training data
     assert results["datasets"]["episodes_successful"] == len(results["train_tasks"])
+
+
+@pytest.mark.slow
+def test_halo_demo_on_miniwob_seeds(tmp_path):
+    """``halo demo --suite miniwob``: expert demos on train seeds, the four models on held-out
+    test seeds of the same tasks, online GRPO in live episodes, a per-task table."""
+    from halo_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["demo", "--suite", "miniwob", "--quick", "--tasks", "click-button,focus-text",
+                                      "--train-seeds", "2", "--test-seeds", "1", "--train-steps", "60",
+                                      "--out", str(tmp_path), "--run-id", "m"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert results["suite"] == "miniwob" and results["grpo"] == "online"
+    assert sorted(results["test_tasks"]) == ["miniwob.click-button@10000", "miniwob.focus-text@10000"]
+    assert all(int(t.rsplit("@", 1)[1]) < 10000 for t in results["train_tasks"])
+    assert results["datasets"]["episodes_successful"] == 4  # every demonstration succeeded and was exported
+    per_task = results["per_task_test"]
+    assert sorted(per_task) == ["click-button", "focus-text"]
+    for model in ("zero", "bc", "dpo", "grpo"):
+        assert all(per_task[name][model]["episodes"] == 1 for name in per_task)
+        assert results["results"][model]["test"]["tasks"] == 2 and results["results"][model]["test"]["errors"] == 0
+    report = (tmp_path / "m" / "report.md").read_text()
+    assert "Held-out seeds per task" in report and "| focus-text |" in report and "GRPO: online" in report
+    grpo = json.loads((tmp_path / "m" / "models" / "grpo" / "training_summary.json").read_text())
+    assert grpo["online"] is True and grpo["metrics"]["episodes"] == 8  # 2 updates x groups of 4

@@ -165,6 +165,10 @@ class LocalBackend(RemoteBackend):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         extra = self.settings.extra or {}
+        threads = os.environ.get("HALO_TORCH_THREADS", "")
+        if device == "cpu" and threads.isdigit() and int(threads) > 0:
+            # parallel episodes each run a model: more torch threads than cores slows all of them
+            torch.set_num_threads(int(threads))
         dtype = extra.get("dtype") or ("bfloat16" if device.startswith("cuda") else "float32")
         tokenizer_dir = self.adapter if self.adapter and (Path(self.adapter) / "tokenizer_config.json").exists() \
             else self.base

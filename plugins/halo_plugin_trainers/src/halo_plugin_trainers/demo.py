@@ -21,6 +21,12 @@
 6. **report** — a success-rate table, ``report.md`` and ``results.json`` in
    ``<out>/<run_id>/``.
 
+``--suite miniwob`` runs the same loop on MiniWoB++: the expert-covered tasks, expert
+demonstrations on *train seeds* (0, 1, …) and evaluation on *held-out test seeds* (10000, …)
+of the same tasks — new instances the model never saw — and GRPO **online**: groups of live
+episodes in Chromium with MiniWoB's own reward (:mod:`.grpo_online`). The report lists each
+task's held-out success beside the totals.
+
 Everything is real: real browser episodes on the clones, real trl training, real
 evaluation. The numbers are what they are: a few-hundred-K-parameter model trained for
 minutes memorises the train demonstrations; it is not expected to generalise to the
@@ -76,6 +82,57 @@ def select_demo_tasks(runtime, sites: Sequence[str], quick: bool) -> tuple[list,
         train += site_train
         test += site_test
     return train, test
+
+
+SUITES = ("webclones", "miniwob")
+#: MiniWoB tasks of the quick run: one-step and two-step tasks of four families
+QUICK_MINIWOB = ("click-button", "click-link", "enter-text", "focus-text")
+
+
+def select_miniwob_tasks(runtime, quick: bool, train_seeds: int, test_seeds: int,
+                         names: Sequence[str] | None = None) -> tuple[list, list]:
+    """(train instances, held-out instances) of the expert-covered MiniWoB tasks: train
+    seeds 0…train_seeds−1 and test seeds from the first test seed, for every task (or
+    ``names``), in a fixed order chosen before any result is seen."""
+    from halo_plugin_miniwob import TEST_SEED_START
+    from halo_plugin_miniwob.experts import SOLVERS
+
+    chosen = list(names) if names else (list(QUICK_MINIWOB) if quick else sorted(SOLVERS))
+    unknown = [n for n in chosen if n not in SOLVERS]
+    if unknown:
+        raise click.UsageError(f"MiniWoB task {unknown[0]!r} has no expert; tasks with one: {', '.join(sorted(SOLVERS))}")
+    suite = runtime.suite("miniwob")
+    train = [suite.resolve(f"miniwob.{n}@{s}") for n in chosen for s in range(train_seeds)]
+    test = [suite.resolve(f"miniwob.{n}@{TEST_SEED_START + s}") for n in chosen for s in range(test_seeds)]
+    return train, test
+
+
+def per_task(records: list[dict], ids: set[str]) -> dict[str, dict[str, dict[str, int]]]:
+    """{task name: {model: {"successes": k, "episodes": n}}} over the records of ``ids``
+    (MiniWoB instances ``miniwob.<name>@<seed>`` grouped by name)."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for r in records:
+        if r["task"] not in ids or not str(r["mode"]).startswith("qwen_worker_"):
+            continue
+        name = r["task"].split("@", 1)[0].split(".", 1)[-1]
+        cell = out.setdefault(name, {}).setdefault(r["mode"].removeprefix("qwen_worker_"),
+                                                    {"successes": 0, "episodes": 0})
+        cell["episodes"] += 1
+        cell["successes"] += int(bool(r.get("success")))
+    return dict(sorted(out.items()))
+
+
+def per_task_table(tasks: dict[str, dict[str, dict[str, int]]]) -> str:
+    lines = ["| task | " + " | ".join(MODELS) + " |", "|---|" + "--:|" * len(MODELS)]
+    for name, cells in tasks.items():
+        row = [f"{cells[m]['successes']}/{cells[m]['episodes']}" if m in cells else "-" for m in MODELS]
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    means = []
+    for m in MODELS:  # the mean over tasks of each task's success rate (every task counts once)
+        rates = [c[m]["successes"] / c[m]["episodes"] for c in tasks.values() if m in c and c[m]["episodes"]]
+        means.append(f"**{100 * sum(rates) / len(rates):.0f}%**" if rates else "-")
+    lines.append("| **mean over tasks** | " + " | ".join(means) + " |")
+    return "\n".join(lines)
 
 
 def _run_episodes(runtime, run_id: str, tasks: list, configs: dict, *, data_dir: Path, results_dir: Path,
@@ -192,7 +249,9 @@ def results_table(results: dict[str, dict[str, Any]]) -> str:
 
 def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Sequence[str] | None = None,
              max_steps: int | None = None, train_steps: int | None = None, quick: bool = False,
-             workers: int | None = None, seed: int = 0, log: Callable[[str], None] = _log) -> dict[str, Any]:
+             workers: int | None = None, seed: int = 0, suite: str = "webclones", train_seeds: int | None = None,
+             test_seeds: int | None = None, tasks: Sequence[str] | None = None, grpo_steps: int | None = None,
+             log: Callable[[str], None] = _log) -> dict[str, Any]:
     """Run the demo; returns the ``results.json`` content."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -210,10 +269,18 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     from .dpo import train_dpo
     from .grpo import train_grpo
 
-    sites = tuple(sites or (("calendar",) if quick else ALL_SITES))
-    unknown = [s for s in sites if s not in ALL_SITES]
-    if unknown:
-        raise click.UsageError(f"unknown site {unknown[0]!r}; sites: {', '.join(ALL_SITES)}")
+    if suite not in SUITES:
+        raise click.UsageError(f"unknown demo suite {suite!r}; suites: {', '.join(SUITES)}")
+    miniwob = suite == "miniwob"
+    if miniwob:
+        sites = ("miniwob",)
+        train_seeds = train_seeds or (3 if quick else 20)
+        test_seeds = test_seeds or (2 if quick else 10)
+    else:
+        sites = tuple(sites or (("calendar",) if quick else ALL_SITES))
+        unknown = [s for s in sites if s not in ALL_SITES]
+        if unknown:
+            raise click.UsageError(f"unknown site {unknown[0]!r}; sites: {', '.join(ALL_SITES)}")
     torch.set_num_threads(max(1, min(torch.get_num_threads(), int(os.environ.get("HALO_TORCH_THREADS", "2")))))
     started_all = time.monotonic()
     run_id = run_id or new_run_id("demo")
@@ -221,20 +288,25 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     data_dir, results_dir, models = root / "data", root / "results", root / "models"
     datasets_dir = root / "datasets"
     root.mkdir(parents=True, exist_ok=True)
-    max_steps = max_steps or (4 if quick else 10)
+    max_steps = max_steps or (4 if quick else (12 if miniwob else 10))
     train_steps = train_steps or (150 if quick else 800)
     warmup_steps = max(10, train_steps // 5)
     workers = workers or 2
     runtime = Runtime()
     timings: dict[str, float] = {}
     total = 7  # phases 3 and 3b share a number
-    log(f"halo demo run_id={run_id} sites={','.join(sites)} quick={quick} max_steps={max_steps} "
+    log(f"halo demo run_id={run_id} suite={suite} sites={','.join(sites)} quick={quick} max_steps={max_steps} "
         f"train_steps={train_steps} -> {root}")
 
     # 1. expert demonstrations
     t = _phase(1, total, "expert demonstrations on the train tasks")
-    train_tasks, test_tasks = select_demo_tasks(runtime, sites, quick)
-    log(f"   {len(train_tasks)} train tasks, {len(test_tasks)} held-out test tasks")
+    if miniwob:
+        train_tasks, test_tasks = select_miniwob_tasks(runtime, quick, train_seeds, test_seeds, tasks)
+        log(f"   {len(train_tasks) // train_seeds} MiniWoB tasks: {train_seeds} train seeds each "
+            f"({len(train_tasks)} instances), {test_seeds} held-out test seeds each ({len(test_tasks)} instances)")
+    else:
+        train_tasks, test_tasks = select_demo_tasks(runtime, sites, quick)
+        log(f"   {len(train_tasks)} train tasks, {len(test_tasks)} held-out test tasks")
     expert = mode_config("baseline_worker", policy="expert", use_screenshot=False, max_steps=40,
                          max_page_chars=DEMO_PAGE_CHARS).replace(mode="expert_demo")
     demo_records = _run_episodes(runtime, f"{run_id}_demos", train_tasks, {"expert_demo": expert},
@@ -300,30 +372,56 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     dpo_dir = train_dpo(dataset=str(dpo_path), base_model=str(bc_dir), output=str(models / "dpo"),
                         max_steps=dpo_steps, lr=5e-4, batch_size=4, beta=0.1, lora_r=16, lora_alpha=32,
                         **{**common, "logging_steps": max(1, dpo_steps // 4)})
-    grpo_steps = 2 if quick else max(4, train_steps // 30)
-    grpo_dir = train_grpo(dataset=str(bc_path), base_model=str(bc_dir), output=str(models / "grpo"),
-                          max_steps=grpo_steps, lr=2e-4, batch_size=4, num_generations=4, max_completion_length=32,
-                          lora_r=16, lora_alpha=32,
-                          temperature=1.0, **{**common, "logging_steps": 1})
+    if miniwob:
+        # online: each update samples a group of live episodes of one train instance and
+        # learns from MiniWoB's own reward (group-relative advantages)
+        from .grpo_online import suite_environments, train_grpo_online
+
+        grpo_steps = grpo_steps or (2 if quick else max(8, train_steps // 10))
+        _suite, envs = suite_environments(runtime, "miniwob")
+        order = __import__("random").Random(seed).sample(train_tasks, len(train_tasks))
+        grpo_dir = train_grpo_online(tasks=order, envs=envs, runtime=runtime, group_size=4, temperature=1.0,
+                                     beta=0.04, max_completion_length=32, episode_max_steps=max_steps,
+                                     valid_bonus=0.1, max_page_chars=DEMO_PAGE_CHARS, base_model=str(bc_dir),
+                                     output=str(models / "grpo"), max_steps=grpo_steps, lr=2e-4, lora_r=16,
+                                     lora_alpha=32, seed=seed, progress="lines", log=log)
+    else:
+        grpo_steps = grpo_steps or (2 if quick else max(4, train_steps // 30))
+        grpo_dir = train_grpo(dataset=str(bc_path), base_model=str(bc_dir), output=str(models / "grpo"),
+                              max_steps=grpo_steps, lr=2e-4, batch_size=4, num_generations=4, max_completion_length=32,
+                              lora_r=16, lora_alpha=32,
+                              temperature=1.0, **{**common, "logging_steps": 1})
     timings["dpo_grpo"] = _done(t, f"DPO adapter: {dpo_dir}; GRPO adapter: {grpo_dir}")
 
     # 6. evaluate
-    t = _phase(6, total, f"evaluate zero-shot, BC, DPO, GRPO on {len(test_tasks)} test + {len(train_tasks)} train "
+    # MiniWoB: the train column checks memorisation on each task's first train seed
+    eval_train = [x for x in train_tasks if (x.seed or 0) == 0] if miniwob else train_tasks
+    t = _phase(6, total, f"evaluate zero-shot, BC, DPO, GRPO on {len(test_tasks)} test + {len(eval_train)} train "
                          f"tasks (max {max_steps} steps)")
     backends = {"zero": f"local:{base}", "bc": f"local:{bc_dir}", "dpo": f"local:{dpo_dir}", "grpo": f"local:{grpo_dir}"}
     configs = {f"qwen_worker_{m}": _worker_config(f"qwen_worker_{m}", backends[m], max_steps) for m in MODELS}
-    records = _run_episodes(runtime, f"{run_id}_eval", test_tasks + train_tasks, configs, data_dir=data_dir,
-                            results_dir=results_dir, workers=workers)
+    threads_before = os.environ.get("HALO_TORCH_THREADS")
+    if workers > 1 and threads_before is None:  # each parallel episode runs its own model on the CPU
+        os.environ["HALO_TORCH_THREADS"] = "1"
+    try:
+        records = _run_episodes(runtime, f"{run_id}_eval", test_tasks + eval_train, configs, data_dir=data_dir,
+                                results_dir=results_dir, workers=workers)
+    finally:
+        if threads_before is None:
+            os.environ.pop("HALO_TORCH_THREADS", None)
     timings["evaluate"] = _done(t, f"{len(records)} episodes")
 
     # 7. report
     t = _phase(7, total, "report")
-    results = summarize(records, {x.id for x in train_tasks}, {x.id for x in test_tasks})
+    results = summarize(records, {x.id for x in eval_train}, {x.id for x in test_tasks})
     table = results_table(results)
+    tasks_table = per_task(records, {x.id for x in test_tasks}) if miniwob else {}
     timings["report"] = time.monotonic() - t
     timings["total"] = time.monotonic() - started_all
     payload = {
-        "run_id": run_id, "sites": list(sites), "quick": quick, "max_steps": max_steps, "train_steps": train_steps,
+        "run_id": run_id, "suite": suite, "sites": list(sites), "quick": quick, "max_steps": max_steps,
+        "train_steps": train_steps, "grpo_steps": grpo_steps, "grpo": "online" if miniwob else "offline",
+        "train_seeds": train_seeds, "test_seeds": test_seeds, "per_task_test": tasks_table,
         "warmup_steps": warmup_steps, "train_tasks": [x.id for x in train_tasks], "test_tasks": [x.id for x in test_tasks],
         "tiny_model": {"path": str(base), "parameters": params, **sizes},
         "datasets": exported.summary, "models": {m: backends[m] for m in MODELS},
@@ -332,6 +430,8 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     }
     (root / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
     (root / "report.md").write_text(_report_md(payload, table))
+    if tasks_table:
+        log("\nheld-out seeds, per task (successes/episodes):\n" + per_task_table(tasks_table))
     log("\n" + table)
     log(f"\nreport: {root / 'report.md'}  results: {root / 'results.json'}  "
         f"(total {timings['total'] / 60:.1f} min)")
@@ -351,6 +451,14 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
         "(no manager, cache, macros or recovery).",
         "",
         table,
+        "",
+        *([f"## Held-out seeds per task ({payload['test_seeds']} test seeds each; train seeds 0–"
+           f"{payload['train_seeds'] - 1})", "", per_task_table(payload["per_task_test"]), "",
+           "Mean over tasks: each task's held-out success rate, averaged with every task counted once.", ""]
+          if payload.get("per_task_test") else []),
+        f"GRPO: {payload.get('grpo', 'offline')}"
+        + (" (groups of 4 live episodes per update, the environment's reward)" if payload.get("grpo") == "online"
+           else " (trl's GRPOTrainer on the exported prompts)") + ".",
         "",
         "## Pipeline",
         "",
@@ -387,8 +495,21 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
               "model, fewer steps: for tests.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Parallel episodes.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def demo_command(out, run_id, sites, max_steps, train_steps, quick, workers, seed) -> None:
+@click.option("--suite", type=click.Choice(SUITES), default="webclones", show_default=True,
+              help="webclones: train/test tasks; miniwob: the expert-covered tasks, train seeds vs held-out seeds.")
+@click.option("--train-seeds", type=click.IntRange(min=1), default=None,
+              help="MiniWoB: expert demonstrations per task, on seeds 0..N-1 (20; quick 3).")
+@click.option("--test-seeds", type=click.IntRange(min=1), default=None,
+              help="MiniWoB: held-out instances per task, on test seeds 10000.. (10; quick 2).")
+@click.option("--tasks", "task_names", default=None,
+              help="MiniWoB: comma-separated task names (default: every task with an expert; quick: 4).")
+@click.option("--grpo-steps", type=click.IntRange(min=1), default=None,
+              help="GRPO updates (MiniWoB: online, one group of 4 episodes each; default train-steps/10).")
+def demo_command(out, run_id, sites, max_steps, train_steps, quick, workers, seed, suite, train_seeds, test_seeds,
+                 task_names, grpo_steps) -> None:
     """The learning loop end to end, offline: expert demos → export → tiny Qwen2 → BC → DPO,
     GRPO → evaluate zero-shot/BC/DPO/GRPO on held-out and train tasks → report."""
     run_demo(out=out, run_id=run_id, sites=tuple(s.strip() for s in (sites or "").split(",") if s.strip()) or None,
-             max_steps=max_steps, train_steps=train_steps, quick=quick, workers=workers, seed=seed)
+             max_steps=max_steps, train_steps=train_steps, quick=quick, workers=workers, seed=seed, suite=suite,
+             train_seeds=train_seeds, test_seeds=test_seeds, grpo_steps=grpo_steps,
+             tasks=tuple(t.strip() for t in (task_names or "").split(",") if t.strip()) or None)
