@@ -278,31 +278,13 @@ class Step:
                    extra={k: v for k, v in e.items() if k not in cls._KNOWN})
 
     def to_event(self) -> dict[str, Any]:
-        event: dict[str, Any] = {
-            "type": self.type,
-            "step_idx": self.step_idx,
-            "url": self.url,
-            "title": self.title,
-            "obs_hash": self.obs_hash,
-            "fingerprint": self.fingerprint,
-            "page_type": self.page_type,
-            "action": self.action,
-            "action_source": self.source,
-            "reason": self.reason,
-            "last_action_error": self.error,
-            "elapsed_ms": round(self.elapsed_ms, 3),
-            "manager_called": self.manager_called,
-            "tokens": {"in": self.usage.tokens_in, "out": self.usage.tokens_out},
-            "usage": attrs.asdict(self.usage),
-            "verdicts": [attrs.asdict(v) for v in self.verdicts],
-            "decision_meta": dict(self.decision_meta),
-            "obs_summary": self.obs_summary,
-            "actionable_elements": list(self.element_lines),
-            "elements": [e.to_dict() for e in self.elements],
-            "valid_bids": list(self.valid_bids),
-        }
-        if self.started_at is not None:
-            event["started_at"] = self.started_at
+        event = _step_dict(step_idx=self.step_idx, url=self.url, title=self.title, obs_hash=self.obs_hash,
+                           fingerprint=self.fingerprint, page_type=self.page_type, action=self.action,
+                           source=self.source, reason=self.reason, error=self.error, elapsed_ms=self.elapsed_ms,
+                           manager_called=self.manager_called, usage=self.usage, verdicts=self.verdicts,
+                           decision_meta=self.decision_meta, obs_summary=self.obs_summary,
+                           element_lines=self.element_lines, elements=[e.to_dict() for e in self.elements],
+                           valid_bids=self.valid_bids, started_at=self.started_at)
         if self.screenshot:
             event["screenshot"] = self.screenshot
         return {**event, **self.extra}
@@ -397,32 +379,48 @@ def step_event(record: StepRecord, observation: Observation, *, started_at: floa
     d = record.decision
     lines = observation.annotations.get("actionable_elements") or [e.describe() for e in observation.elements]
     bids = observation.annotations.get("bids") or [e.bid for e in observation.elements]
-    # The event is built here without a typed Step and its per-element records: this runs
-    # every step on pages of hundreds of elements. ``Step.from_event(e).to_event()`` gives
-    # back the same dict (tests/test_trajectory.py holds the two together).
+    # Built without a typed Step and its per-element records: this runs every step on pages of
+    # hundreds of elements. ``Step.from_event(e).to_event()`` gives back the same dict
+    # (tests/test_trajectory.py holds the two together).
+    return _step_dict(step_idx=record.step_idx, url=record.url, title=observation.title,
+                      obs_hash=observation.annotations.get("obs_hash", ""), fingerprint=record.fingerprint,
+                      page_type=record.page_type, action=d.action, source=d.source, reason=d.reason,
+                      error=record.error, elapsed_ms=record.elapsed_ms, manager_called=record.manager_called,
+                      usage=d.usage, verdicts=record.verdicts, decision_meta=d.meta, obs_summary=observation.text,
+                      element_lines=lines,
+                      elements=[{"bid": str(n.bid), "role": n.role, "name": n.name, "value": n.value,
+                                 "props": dict(n.props) if n.props else {}} for n in observation.elements],
+                      valid_bids=bids, started_at=started_at)
+
+
+def _step_dict(*, step_idx: int, url: str, title: str, obs_hash: str, fingerprint: str, page_type: str, action: str,
+               source: str, reason: str, error: str, elapsed_ms: float, manager_called: bool, usage: Usage,
+               verdicts: Iterable[Verdict], decision_meta: Mapping[str, Any], obs_summary: str,
+               element_lines: Iterable[str], elements: list[dict[str, Any]], valid_bids: Iterable[str],
+               started_at: float | None) -> dict[str, Any]:
+    """The ``step`` event's fields, in file order (``elements`` already as dicts)."""
     event: dict[str, Any] = {
         "type": Step.type,
-        "step_idx": record.step_idx,
-        "url": record.url,
-        "title": observation.title,
-        "obs_hash": observation.annotations.get("obs_hash", ""),
-        "fingerprint": record.fingerprint,
-        "page_type": record.page_type,
-        "action": d.action,
-        "action_source": d.source,
-        "reason": d.reason,
-        "last_action_error": record.error,
-        "elapsed_ms": round(record.elapsed_ms, 3),
-        "manager_called": record.manager_called,
-        "tokens": {"in": d.usage.tokens_in, "out": d.usage.tokens_out},
-        "usage": attrs.asdict(d.usage),
-        "verdicts": [attrs.asdict(v) for v in record.verdicts],
-        "decision_meta": dict(d.meta),
-        "obs_summary": observation.text,
-        "actionable_elements": list(lines),
-        "elements": [{"bid": str(n.bid), "role": n.role, "name": n.name, "value": n.value,
-                      "props": dict(n.props) if n.props else {}} for n in observation.elements],
-        "valid_bids": list(bids),
+        "step_idx": step_idx,
+        "url": url,
+        "title": title,
+        "obs_hash": obs_hash,
+        "fingerprint": fingerprint,
+        "page_type": page_type,
+        "action": action,
+        "action_source": source,
+        "reason": reason,
+        "last_action_error": error,
+        "elapsed_ms": round(elapsed_ms, 3),
+        "manager_called": manager_called,
+        "tokens": {"in": usage.tokens_in, "out": usage.tokens_out},
+        "usage": attrs.asdict(usage),
+        "verdicts": [attrs.asdict(v) for v in verdicts],
+        "decision_meta": dict(decision_meta),
+        "obs_summary": obs_summary,
+        "actionable_elements": list(element_lines),
+        "elements": elements,
+        "valid_bids": list(valid_bids),
     }
     if started_at is not None:
         event["started_at"] = started_at
