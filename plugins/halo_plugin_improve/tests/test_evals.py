@@ -182,3 +182,36 @@ def test_promptfoo_export_asserts_what_the_gate_checks(runs, price_feedback, tmp
             verdict = subprocess.run(["node", "-e", js], capture_output=True, text=True, check=True).stdout.strip()
             assert (verdict == "true") == (expected[test["description"]] == "pass"), (test["description"], verdict)
         assert gate.exit_code == (1 if name == "bad" else 0)
+
+
+def test_gate_refuses_run_and_mode_together_or_neither(runs, price_feedback, tmp_path):
+    add_feedback(runs["bad"], **price_feedback)
+    suite_path = tmp_path / "evals.yaml"
+    _generate(runs["bad"], suite_path)
+    neither = CliRunner().invoke(cli, ["evals", "run", str(suite_path)])
+    assert neither.exit_code == 1 and "give --run RUN_DIR" in neither.output
+    both = CliRunner().invoke(cli, ["evals", "run", str(suite_path), "--run", str(runs["good"]), "--mode", "x"])
+    assert both.exit_code == 1 and "not both" in both.output
+    stray = CliRunner().invoke(cli, ["evals", "run", str(suite_path), "--run", str(runs["good"]), "--policy", "expert"])
+    assert stray.exit_code == 1 and "pass through only with --mode" in stray.output
+
+
+@pytest.mark.slow
+def test_gate_runs_the_agent_first_with_mode(tmp_path, monkeypatch):
+    """``--mode``: the suite's tasks run through ``halo eval`` in real Chromium (its options pass
+    through), then the gate judges that run: here one eval passes and one fails."""
+    monkeypatch.chdir(tmp_path)
+    suite_path = tmp_path / "evals.yaml"
+    suite_path.write_text("halo_eval_suite: 1\nname: shop\nversion: 1\nevals:\n"
+                          "  - {id: shop-1/succeeds, task: webclones.shop-1, kind: task_success}\n"
+                          "  - {id: shop-1/one-step, task: webclones.shop-1, kind: max_steps, n: 1}\n")
+    result = CliRunner().invoke(cli, ["evals", "run", str(suite_path), "--mode", "baseline_worker",
+                                      "--results-dir", str(tmp_path / "results"), "--policy", "expert",
+                                      "--manager-backend", "none", "--json", str(tmp_path / "gate.json"),
+                                      "--junit", str(tmp_path / "gate.xml")])
+    assert "running the agent first: halo eval --tasks webclones.shop-1 --mode baseline_worker" in result.output
+    assert result.exit_code == 1, result.output  # the one-step eval fails: the expert needs more steps
+    outcomes = {o["id"]: o["status"] for o in json.loads((tmp_path / "gate.json").read_text())["evals"]}
+    assert outcomes == {"shop-1/succeeds": "pass", "shop-1/one-step": "fail"}
+    runs = list((tmp_path / "results").iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("gate") and (runs[0] / "episodes.jsonl").is_file()

@@ -154,10 +154,46 @@ def gate_for(suite_path: str, run_dir: str, *, grader: str | None, base_url: str
     return result, junit_path, json_path
 
 
-@evals.command("run")
+def run_agent_for(suite_path: str, modes: tuple[str, ...], eval_args: tuple[str, ...], results_dir: str) -> str:
+    """Run ``halo eval`` in ``modes`` on the suite's tasks (``eval_args`` passed through);
+    returns the new run's folder. Episode errors do not stop the gate: it reports them."""
+    from halo_core.cli import cli, new_run_id
+    from halo_plugin_improve._suite import SuiteError, load_suite
+
+    try:
+        suite = load_suite(suite_path)
+    except SuiteError as exc:
+        raise _fail(str(exc)) from None
+    tasks = sorted({e.task for e in suite.evals})
+    if not tasks:
+        raise _fail(f"{suite_path}: the suite has no evals, so no task to run")
+    run_id = new_run_id("gate")
+    args = ["eval", "--tasks", ",".join(tasks), *[a for m in modes for a in ("--mode", m)], "--run-id", run_id,
+            "--results-dir", results_dir, *eval_args]
+    click.echo(f"running the agent first: halo {' '.join(args)}")
+    try:
+        cli.main(args, standalone_mode=False)
+    except SystemExit as exc:  # halo eval exits 1 when an episode errored; the run is still there
+        if exc.code not in (0, None, 1):
+            raise
+    except click.ClickException as exc:
+        raise _fail(f"halo eval could not run: {exc.format_message()}") from None
+    folder = Path(results_dir) / run_id
+    if not (folder / "episodes.jsonl").exists():
+        raise _fail(f"halo eval wrote no episodes to {folder}; nothing to gate")
+    return str(folder)
+
+
+@evals.command("run", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("suite", type=click.Path(exists=True, dir_okay=False))
-@click.option("--run", "run_dir", required=True, type=click.Path(exists=True, file_okay=False),
+@click.option("--run", "run_dir", default=None, type=click.Path(exists=True, file_okay=False),
               help="The run to gate (a results or trajectories folder).")
+@click.option("--mode", "modes", multiple=True,
+              help="Instead of --run: run the agent first in this mode (repeatable) on the suite's tasks with "
+                   "`halo eval`, then gate that run. Other `halo eval` options (--policy, --worker-backend, "
+                   "--set, ...) pass through.")
+@click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False),
+              help="Where --mode writes its run.")
 @click.option("--grader", default=None, help="Model for rubric evals, prefix:model (without one they are skipped).")
 @BASE_URL
 @click.option("--junit", default=None, type=click.Path(dir_okay=False),
@@ -165,9 +201,18 @@ def gate_for(suite_path: str, run_dir: str, *, grader: str | None, base_url: str
 @click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False),
               help="JSON results path (default RUN/evals/results.json).")
 @click.option("--strict", is_flag=True, help="Skipped evals fail the gate too.")
-def evals_run(suite, run_dir, grader, base_url, junit, json_out, strict) -> None:
-    """The gate: run SUITE on a run; pass/fail per eval, JUnit XML and JSON; exit 1 on failure."""
+@click.pass_context
+def evals_run(ctx, suite, run_dir, modes, results_dir, grader, base_url, junit, json_out, strict) -> None:
+    """The gate: run SUITE on a run (--run, or --mode to run the agent first); pass/fail per
+    eval, JUnit XML and JSON; exit 1 on failure."""
     marks = {"pass": "PASS", "fail": "FAIL", "skipped": "SKIP", "error": "ERR "}
+    if ctx.args and not modes:
+        raise _fail(f"unknown option {ctx.args[0]!r} (options for `halo eval` pass through only with --mode)")
+    if bool(run_dir) == bool(modes):
+        raise _fail("give --run RUN_DIR (a finished run) or --mode MODE (run the agent first), not both" if run_dir
+                    else "give --run RUN_DIR (a finished run) or --mode MODE (run the agent first on the suite's tasks)")
+    if modes:
+        run_dir = run_agent_for(suite, tuple(modes), tuple(ctx.args), results_dir)
 
     def show(o):
         click.echo(f"{marks[o.status]} {o.case.id}  {o.case.description}")
