@@ -339,8 +339,8 @@ def main() -> int:
             print(f"    error: {e}")
     if "HALO" in results and "agisdk" in results:
         ratio = statistics.median(results["HALO"][0]) / statistics.median(results["agisdk"][0])
-        print(f"\nmedian step latency ratio HALO/agisdk = {ratio:.2f} (target <= 0.50: "
-              f"{'met' if ratio <= 0.5 else 'MISSED'})")
+        print(f"\nmedian step latency ratio HALO/agisdk = {ratio:.2f} (target <= 0.15: "
+              f"{'met' if ratio <= 0.15 else 'MISSED'}; first target <= 0.50: {'met' if ratio <= 0.5 else 'MISSED'})")
     print("big-page: HALO counts flattened AXNodes, agisdk raw CDP AX nodes; obs ms = one observation "
           "(HALO: noop step, agisdk: _get_obs)")
     if phases:
