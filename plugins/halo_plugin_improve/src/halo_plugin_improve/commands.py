@@ -246,7 +246,8 @@ def evals_export(suite, run_dir, promptfoo_dir) -> None:
         raise _fail(str(exc)) from None
     run = _run(run_dir)
     config = export_promptfoo(loaded, run, Path(promptfoo_dir))
-    click.echo(f"promptfoo config: {config} (run: npx promptfoo@0.121.3 eval -c {config})")
+    click.echo(f"promptfoo config: {config}\nrun it with: npx -y promptfoo@0.121.3 eval -c {config} --no-cache "
+               "(where npm must build better-sqlite3 itself, prefix npm_config_nodedir=/usr)")
 
 
 # --------------------------------------------------------------------------- improve
