@@ -50,9 +50,14 @@ class PageSettling(BrowserSession):
         if leaving and state is not None and navs_before is not None:
             self._wait_nav_start(page, state, navs_before)
 
+    @staticmethod
+    def _navigation_started(page, state: dict, navs_before: dict[int, int]) -> bool:
+        """A navigation of ``page`` is pending or has committed since ``navs_before``."""
+        return bool(state["navs"]) or state["commits"] != navs_before.get(id(page), -1)
+
     def _await_unload(self, page, state: dict, navs_before: dict[int, int]) -> None:
         """The page began unloading while it looked quiet: wait for that navigation to show up."""
-        if state["navs"] or state["commits"] != navs_before.get(id(page), -1) or page.is_closed():
+        if self._navigation_started(page, state, navs_before) or page.is_closed():
             return
         try:
             _opened, leaving = page.evaluate(_TAKE_MARKS)
@@ -63,7 +68,7 @@ class PageSettling(BrowserSession):
 
     def _wait_nav_start(self, page, state: dict, navs_before: dict[int, int]) -> None:
         deadline = time.monotonic() + min(2.0, self.settings.navigation_timeout_ms / 1000.0)
-        while (not state["navs"] and state["commits"] == navs_before.get(id(page), -1)
+        while (not self._navigation_started(page, state, navs_before)
                and not page.is_closed() and time.monotonic() < deadline):
             page.wait_for_timeout(10)
 
@@ -76,7 +81,7 @@ class PageSettling(BrowserSession):
         if state is None:
             self._dom_quiet(page, self.settle_quiet_ms, cap)
             return
-        if not state["navs"] and state["commits"] == navs_before.get(id(page), -1):
+        if not self._navigation_started(page, state, navs_before):
             # no navigation under way: the DOM going quiet is what "ready" means. (With one
             # under way the old document's quiet means nothing; the new one is waited for
             # below, and its DOM once it has loaded.)
