@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -110,11 +111,13 @@ def select_miniwob_tasks(runtime, quick: bool, train_seeds: int, test_seeds: int
 def per_task(records: list[dict], ids: set[str]) -> dict[str, dict[str, dict[str, int]]]:
     """{task name: {model: {"successes": k, "episodes": n}}} over the records of ``ids``
     (MiniWoB instances ``miniwob.<name>@<seed>`` grouped by name)."""
+    from halo_plugin_miniwob import parse_task_id
+
     out: dict[str, dict[str, dict[str, int]]] = {}
     for r in records:
         if r["task"] not in ids or not str(r["mode"]).startswith("qwen_worker_"):
             continue
-        name = r["task"].split("@", 1)[0].split(".", 1)[-1]
+        name, _seed = parse_task_id(r["task"])
         cell = out.setdefault(name, {}).setdefault(r["mode"].removeprefix("qwen_worker_"),
                                                     {"successes": 0, "episodes": 0})
         cell["episodes"] += 1
@@ -379,7 +382,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
 
         grpo_steps = grpo_steps or (2 if quick else max(8, train_steps // 10))
         _suite, envs = suite_environments(runtime, "miniwob")
-        order = __import__("random").Random(seed).sample(train_tasks, len(train_tasks))
+        order = random.Random(seed).sample(train_tasks, len(train_tasks))
         grpo_dir = train_grpo_online(tasks=order, envs=envs, runtime=runtime, group_size=4, temperature=1.0,
                                      beta=0.04, max_completion_length=32, episode_max_steps=max_steps,
                                      valid_bonus=0.1, max_page_chars=DEMO_PAGE_CHARS, base_model=str(bc_dir),
