@@ -34,6 +34,16 @@ _CACHE: dict[tuple, tuple[Any, Any]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+def set_torch_threads() -> None:
+    """Respect ``HALO_TORCH_THREADS`` / ``OMP_NUM_THREADS`` on shared CPU machines (the
+    local backend and the trainers both use it)."""
+    import torch
+
+    n = os.environ.get("HALO_TORCH_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    if n and n.isdigit() and int(n) > 0:
+        torch.set_num_threads(int(n))
+
+
 def resolve_spec(spec: str) -> tuple[str, str | None]:
     """(base, adapter or None) for a ``local:`` model string."""
     path = Path(spec).expanduser()
@@ -165,10 +175,8 @@ class LocalBackend(RemoteBackend):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         extra = self.settings.extra or {}
-        threads = os.environ.get("HALO_TORCH_THREADS", "")
-        if device == "cpu" and threads.isdigit() and int(threads) > 0:
-            # parallel episodes each run a model: more torch threads than cores slows all of them
-            torch.set_num_threads(int(threads))
+        if device == "cpu":  # parallel episodes each run a model: more threads than cores slows them all
+            set_torch_threads()
         dtype = extra.get("dtype") or ("bfloat16" if device.startswith("cuda") else "float32")
         tokenizer_dir = self.adapter if self.adapter and (Path(self.adapter) / "tokenizer_config.json").exists() \
             else self.base

@@ -53,11 +53,9 @@ class TrainOptions:
 
 def set_threads() -> None:
     """Respect ``HALO_TORCH_THREADS`` / ``OMP_NUM_THREADS`` on shared CPU machines."""
-    import torch
+    from halo_plugin_qwen.local import set_torch_threads
 
-    n = os.environ.get("HALO_TORCH_THREADS") or os.environ.get("OMP_NUM_THREADS")
-    if n and n.isdigit() and int(n) > 0:
-        torch.set_num_threads(int(n))
+    set_torch_threads()
 
 
 # --------------------------------------------------------------------------- models
