@@ -1,13 +1,17 @@
-"""Valid-action rate of a small local model on the web clones: default vs few-shot prompt.
+"""Valid-action rate of a small local model: prompt style × decoding, on any suite's tasks.
 
-Runs a handful of web-clone tasks for a few steps each with the ``local:`` worker (no
-manager, no cache), once per prompt style, in the real browser, and prints per style the
-worker steps n, the valid-action rate (the output contract: valid after at most one
-re-ask) with a 95% Wilson interval, the first-try rate, successes and wall time.
+Runs a handful of tasks (web clones by default; MiniWoB++ instances such as
+``miniwob.click-button@10000``) for a few steps each with the ``local:`` worker (no
+manager, no cache), once per ``prompt/decoding`` pair, in the real browser, and prints
+per pair the worker steps n, the valid-action rate (the output contract: valid after at
+most one re-ask) with a 95% Wilson interval, the first-try rate, successes and wall time.
+Decoding ``free`` is the model's own text; ``actions`` is constrained to one action on
+the page (:mod:`halo_plugin_qwen.constrain`).
 
     halo models import-gguf --download --out models/smollm2-135m
     .venv/bin/python plugins/halo_plugin_qwen/bench/bench_smollm2.py --model models/smollm2-135m \\
-        [--tasks shop-1,mail-1,...] [--max-steps 4] [--styles default,fewshot] [--threads 1]
+        [--tasks shop-1,mail-1,miniwob.click-button@10000,...] [--max-steps 4] \\
+        [--styles default/free,fewshot/free,fewshot/actions] [--threads 1]
 """
 
 from __future__ import annotations
@@ -47,6 +51,14 @@ class CountingBackend:
     def one_line(self, value: bool) -> None:
         self.inner.one_line = value
 
+    @property
+    def constrain_bids(self):
+        return self.inner.constrain_bids
+
+    @constrain_bids.setter
+    def constrain_bids(self, value) -> None:
+        self.inner.constrain_bids = value
+
     def check(self) -> None:
         self.inner.check()
 
@@ -80,9 +92,11 @@ class StepWatch:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="a local model folder (halo models import-gguf --out)")
-    parser.add_argument("--tasks", default=DEFAULT_TASKS, help=f"web-clone task ids (default {DEFAULT_TASKS})")
+    parser.add_argument("--tasks", default=DEFAULT_TASKS,
+                        help=f"task ids; a bare name is a web clone (default {DEFAULT_TASKS})")
     parser.add_argument("--max-steps", type=int, default=4)
-    parser.add_argument("--styles", default="default,fewshot")
+    parser.add_argument("--styles", default="default/free,fewshot/free,fewshot/actions",
+                        help="prompt/decoding pairs (prompt: default|fewshot; decoding: free|actions)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine may be shared)")
     args = parser.parse_args(argv)
 
@@ -96,27 +110,29 @@ def main(argv: list[str] | None = None) -> int:
     from halo_core.testing import make_runtime
     from halo_plugin_qwen import plugin as qwen_plugin
     from halo_plugin_qwen.local import LocalBackend
-    from halo_plugin_webclones.suite import WebclonesSuite
+    from halo_core.runtime import Runtime
 
-    suite = WebclonesSuite()
-    tasks = [suite.resolve(t if t.startswith("webclones.") else f"webclones.{t}") for t in args.tasks.split(",")]
+    resolved = [Runtime().resolve_task(t if "." in t.split("@")[0] else f"webclones.{t}")
+                for t in args.tasks.split(",")]
     backend = LocalBackend(os.path.abspath(args.model), BackendSettings(max_tokens=48))
     started = time.perf_counter()
     backend.load()
     print(f"model {args.model} loaded in {time.perf_counter() - started:.1f} s; "
-          f"{len(tasks)} tasks × ≤{args.max_steps} steps; torch threads {args.threads}", flush=True)
+          f"{len(resolved)} tasks × ≤{args.max_steps} steps; torch threads {args.threads}", flush=True)
     runtime = make_runtime(qwen_plugin)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-smollm2-") as data_dir:
-        for style in args.styles.split(","):
+        for pair in args.styles.split(","):
+            style, _, decoding = pair.partition("/")
+            decoding = decoding or "free"
             counting = CountingBackend(backend)
             watch = StepWatch(counting)
             steps = invalid = successes = 0
             style_started = time.perf_counter()
-            for task in tasks:
+            for suite, task in resolved:
                 config = mode_config("baseline_worker", env={}, runtime=runtime, max_steps=args.max_steps,
-                                     worker_backend=f"local:{backend.model}",
-                                     use_screenshot=False, worker_prompt=style)
+                                     worker_backend=f"local:{backend.model}", use_screenshot=False,
+                                     worker_prompt=style, worker_decoding=decoding)
                 env = suite.make_environment(task, EnvSettings(screenshot=False))
                 try:
                     result = run_episode(task, config, env, runtime, data_dir=data_dir,
@@ -126,20 +142,20 @@ def main(argv: list[str] | None = None) -> int:
                 steps += int(result.counter("worker_steps"))
                 invalid += int(result.counter("invalid_outputs"))
                 successes += int(result.success)
-                print(f"  [{style}] {task.id}: {int(result.counter('worker_steps'))} steps, "
+                print(f"  [{pair}] {task.id}: {int(result.counter('worker_steps'))} steps, "
                       f"{int(result.counter('invalid_outputs'))} invalid, {result.terminated_by}"
                       f"{' ' + result.error[:100] if result.error else ''}, success={result.success}", flush=True)
             wall = time.perf_counter() - style_started
             valid = steps - invalid
             low, high = wilson(valid, steps)
-            rows.append((style, steps, valid, low, high, watch.first_try, successes, len(tasks), wall,
+            rows.append((pair, steps, valid, low, high, watch.first_try, successes, len(resolved), wall,
                          len(counting.replies), watch.invalid[:3]))
     print()
-    print(f"{'prompt':<8} {'n':>3} {'valid':>6} {'95% CI':>13} {'1st try':>7} {'success':>7} {'calls':>5} {'wall s':>7} "
+    print(f"{'prompt/decoding':<16} {'n':>3} {'valid':>6} {'95% CI':>13} {'1st try':>7} {'success':>7} {'calls':>5} {'wall s':>7} "
           f"{'s/call':>6}")
     for style, n, valid, low, high, first, ok, total, wall, calls, samples in rows:
         rate = valid / n if n else 0.0
-        print(f"{style:<8} {n:>3} {rate:>6.0%} {f'{low:.0%}–{high:.0%}':>13} {first:>7} {f'{ok}/{total}':>7} "
+        print(f"{style:<16} {n:>3} {rate:>6.0%} {f'{low:.0%}–{high:.0%}':>13} {first:>7} {f'{ok}/{total}':>7} "
               f"{calls:>5} {wall:>7.0f} {wall / max(calls, 1):>6.1f}")
         for sample in samples:
             print(f"         invalid reply: {sample!r}")

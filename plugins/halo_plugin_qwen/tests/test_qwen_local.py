@@ -103,10 +103,10 @@ def test_local_adapter_runs_a_worker_step(tiny, tmp_path):
     assert backend.name == f"local:{adapter}" and backend.supports_images is False
     backend.check()
     config = mode_config("baseline_worker", env={}, max_steps=1, use_screenshot=False,
-                         worker_backend=f"local:{adapter}", max_tokens=16)
+                         worker_backend=f"local:{adapter}", max_tokens=16, worker_decoding="free")
     result = run_episode(TASK, config, site(), runtime, data_dir=tmp_path)
     assert result.steps == 1 and result.terminated_by == "max_steps", result.error
-    # a random model writes no action: the worker asked twice and recorded the failure
+    # a random model decoding freely writes no action: the worker asked twice and recorded the failure
     assert result.usage.calls == 2 and result.usage.tokens_in > 0 and result.usage.cost == 0
     step = [json.loads(line) for line in next(tmp_path.rglob("*.jsonl")).read_text().splitlines()][1]
     assert step["decision_meta"]["parse_error"] and step["decision_meta"]["model"] == f"local:{adapter}"

@@ -59,7 +59,7 @@ def _config(model, **options):
 
 @pytest.mark.parametrize("style", ["default", "fewshot"])
 def test_garbage_from_a_real_model_is_recorded_and_never_sent(tiny, tmp_path, style):
-    runtime, config = _config(tiny, worker_prompt=style)
+    runtime, config = _config(tiny, worker_prompt=style, worker_decoding="free")
     env = RecordingEnvironment()
     steps = []
     result = run_episode(TASK, config, env, runtime, data_dir=tmp_path, on_step=lambda record, after: steps.append(record))

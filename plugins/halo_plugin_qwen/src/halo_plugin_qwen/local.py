@@ -15,6 +15,10 @@ cached per (base, adapter, device), so backends made per episode share one copy.
 ``settings.extra``: ``device`` (``cuda`` when available, else ``cpu``), ``dtype``
 (``bfloat16`` on GPU, ``float32`` on CPU), ``merge_lora`` (True), ``top_p`` (1.0),
 ``max_input_tokens`` (the prompt is cut from the left beyond it), ``strip_thinking`` (True).
+
+With ``worker_decoding`` ``actions`` (the default for this backend as a worker) the reply
+is decoded under :mod:`halo_plugin_qwen.constrain`: one well-formed action naming ids of
+the current page.
 """
 
 from __future__ import annotations
@@ -117,6 +121,15 @@ class FirstLineStop:
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
+def action_constraint(tokenizer, bids, prompt_len: int, stop_ids, max_new_tokens: int | None = None):
+    """A ``LogitsProcessorList`` holding :class:`~halo_plugin_qwen.constrain.ActionConstraint`."""
+    from transformers import LogitsProcessorList
+
+    from halo_plugin_qwen.constrain import ActionConstraint
+
+    return LogitsProcessorList([ActionConstraint(tokenizer, bids, prompt_len, stop_ids, max_new_tokens)])
+
+
 class LocalBackend(RemoteBackend):
     prefix = "local"
     free = True
@@ -128,6 +141,9 @@ class LocalBackend(RemoteBackend):
         self.supports_images = False  # text-only Qwen
         #: stop at the end of the first non-empty line (set by the few-shot worker prompt)
         self.one_line = False
+        #: element ids of the current page when decoding is constrained to one valid action
+        #: (``worker_decoding``, set each step by the plugin's prompt hook); None: free text
+        self.constrain_bids: frozenset[str] | None = None
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any] | None = None
 
@@ -216,6 +232,9 @@ class LocalBackend(RemoteBackend):
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if self.one_line:
             kwargs["stopping_criteria"] = [FirstLineStop(tokenizer, ids.shape[1])]
+        if self.constrain_bids is not None:
+            kwargs["logits_processor"] = action_constraint(tokenizer, self.constrain_bids, ids.shape[1], stop,
+                                                          int(options["max_tokens"]))
         with self._lock, torch.inference_mode():
             if temperature > 0 and options["seed"] is not None:
                 torch.manual_seed(int(options["seed"]))

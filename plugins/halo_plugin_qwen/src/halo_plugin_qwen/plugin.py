@@ -53,18 +53,26 @@ def halo_addoption(register):
     register("worker_prompt", type=str, default="auto", choices=PROMPT_STYLES, flag="--worker-prompt",
              help="worker prompt: fewshot (one-line contract + worked examples, for small instruct models), "
                   "default, or auto (fewshot for a local:/vllm: SmolLM2 worker)")
+    from halo_plugin_qwen.constrain import DECODING_STYLES
+
+    register("worker_decoding", type=str, default="auto", choices=DECODING_STYLES, flag="--worker-decoding",
+             help="worker decoding: actions (every reply one well-formed action naming ids on the page), "
+                  "free, or auto (actions for a worker decoded in-process, e.g. local:)")
 
 
 @hookimpl
 def halo_build_messages(role, observation, episode, proposed, reason):
     if role != "worker":
         return None
-    from halo_plugin_qwen.prompting import fewshot_messages, prompt_style
+    from halo_plugin_qwen.prompting import decoding_style, fewshot_messages, prompt_style
 
     backend = episode.backend("worker")
     fewshot = prompt_style(episode.config, backend) == "fewshot"
     if hasattr(backend, "one_line"):
         backend.one_line = fewshot  # the few-shot contract is one line: stop generating at its end
+    if hasattr(backend, "constrain_bids"):
+        constrained = decoding_style(episode.config, backend) == "actions"
+        backend.constrain_bids = frozenset(observation.valid_bids) if constrained else None
     if not fewshot:
         return None
     config = episode.config

@@ -132,3 +132,12 @@ def prompt_style(config, backend) -> str:
     if style == "auto":
         return "fewshot" if wants_fewshot(backend) else "default"
     return style
+
+
+def decoding_style(config, backend) -> str:
+    """``actions`` or ``free`` for this run's worker: ``auto`` constrains a backend that
+    decodes in-process (it has ``constrain_bids``: ``local:``, the online GRPO policy)."""
+    style = config.get("worker_decoding", "auto") or "auto"
+    if style == "auto":
+        return "actions" if hasattr(backend, "constrain_bids") else "free"
+    return style

@@ -80,6 +80,8 @@ class SamplingPolicy:
         self.model, self.tokenizer = model, tokenizer
         self.temperature, self.max_tokens, self.name = temperature, max_tokens, name
         self.turns: list[Turn] = []
+        #: set each step by the worker prompt hook (``worker_decoding``), as for ``local:``
+        self.constrain_bids: frozenset[str] | None = None
         ids = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
         self.stop = [t for t in {tokenizer.eos_token_id, *ids}
                      if isinstance(t, int) and t >= 0 and t != tokenizer.unk_token_id]
@@ -105,6 +107,11 @@ class SamplingPolicy:
             kwargs.update(do_sample=True, temperature=self.temperature, top_p=1.0, top_k=0)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if self.constrain_bids is not None:  # sampled as the local backend decodes in evaluation
+            from halo_plugin_qwen.local import action_constraint
+
+            kwargs["logits_processor"] = action_constraint(self.tokenizer, self.constrain_bids, ids.shape[1],
+                                                           self.stop, self.max_tokens)
         with torch.no_grad():
             output = self.model.generate(input_ids=ids, **kwargs)
         if was_training:
