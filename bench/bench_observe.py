@@ -10,7 +10,8 @@ from 127.0.0.1. For each size the bench times, in one run and one Chromium:
 * HALO's whole ``observe()`` and its bytes (AX nodes kept, summary text);
 * BrowserGym's own extraction (``browsergym.core.observation``) when
   ``--browsergym /tmp/bgcore/bin/python`` names an interpreter that has it;
-* RSS (this process + Chromium) over 15 steps on the 20k page, and that step's time.
+* memory (PSS of this process and every process under it: Playwright, all of Chromium) over 15
+  steps on the 20k page, and that step's time.
 
 Medians of ``-n`` repeats; ratios are HALO ÷ floor (AX tree + screenshot).
 
@@ -37,7 +38,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from halo_core.builtins.summarizer import summarize  # noqa: E402
 from halo_core.env.browser import BrowserEnvironment, scripts  # noqa: E402
 from halo_core.env.browser.axtree import bids_from_snapshot, flatten_axtree  # noqa: E402
-from halo_core.env.browser.processes import chromium_pids  # noqa: E402
 from halo_core.env.browser.session import cdp_batch as _cdp_batch  # noqa: E402
 from halo_core.env.protocol import EnvSettings  # noqa: E402
 from halo_core.model import TaskSpec  # noqa: E402
@@ -81,15 +81,29 @@ def timed(fn, n: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
-def rss_mb(pids: set[int]) -> float:
-    total = 0
-    for pid in pids | {os.getpid()}:
+def tree_pss_mb() -> float:
+    """Proportional set size of this process and all its descendants (Playwright's driver,
+    Chromium's browser, renderer, GPU and utility processes), in MB: shared pages are
+    split between the processes that share them, so nothing is counted twice."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    ppid = int(fh.read().decode("utf-8", "replace").rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total_kb, todo = 0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
         try:
-            with open(f"/proc/{pid}/statm") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, ValueError, IndexError):
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                total_kb += next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))
+        except (OSError, ValueError, StopIteration):
             pass
-    return total / 2**20
+    return total_kb / 1024
 
 
 BG_SCRIPT = r"""
@@ -219,18 +233,17 @@ def main() -> None:
             size = 20000 if 20000 in sizes else sizes[-1]
             url = f"{base}/p{size}.html"
             env.reset(TaskSpec(id="bench.observe.mem", goal="observe", start_url=url, suite="bench"))
-            pids = chromium_pids()
             rss, steps = [], []
             bids = [n.bid for n in env.last_observation.axtree if n.bid and n.role == "button"]
             for i in range(args.steps):
                 t = time.perf_counter()
                 env.step(f"click('{bids[i % len(bids)]}')")
                 steps.append((time.perf_counter() - t) * 1000)
-                rss.append(rss_mb(pids | chromium_pids()))
+                rss.append(tree_pss_mb())
             print(f"\n{size}-node page, {args.steps} click steps: step median {statistics.median(steps):.0f} ms "
-                  f"(max {max(steps):.0f}); RSS MB (this process + Chromium): "
+                  f"(max {max(steps):.0f}); PSS MB (this process + Playwright + all of Chromium): "
                   + " ".join(f"{m:.0f}" for m in rss))
-            print(f"  RSS growth steps 5->{args.steps}: {rss[-1] - rss[min(4, len(rss) - 1)]:+.1f} MB")
+            print(f"  PSS growth steps 5->{args.steps}: {rss[-1] - rss[min(4, len(rss) - 1)]:+.1f} MB")
         finally:
             env.close()
             server.shutdown()
