@@ -300,3 +300,39 @@ def test_halo_demo_on_miniwob_seeds(tmp_path):
     assert "Held-out seeds per task" in report and "| focus-text |" in report and "GRPO: online" in report
     grpo = json.loads((tmp_path / "m" / "models" / "grpo" / "training_summary.json").read_text())
     assert grpo["online"] is True and grpo["metrics"]["episodes"] == 8  # 2 updates x groups of 4
+
+
+@pytest.mark.slow
+def test_halo_demo_with_a_pretrained_base(tmp_path):
+    """``halo demo --base <folder>``: the folder is the zero-shot model as it is (no tiny model,
+    no warm-up) and BC, DPO and GRPO are LoRA adapters on it."""
+    from halo_plugin_qwen.tiny import build_tiny_qwen
+
+    from halo_core.cli import cli
+
+    base = build_tiny_qwen(tmp_path / "pretrained", ["Goal: Page: Next action: click('1')"] * 4, seed=3,
+                           vocab_size=512, hidden_size=32)
+    result = CliRunner().invoke(cli, ["demo", "--suite", "miniwob", "--quick", "--tasks", "click-button",
+                                      "--train-seeds", "1", "--test-seeds", "1", "--train-steps", "4",
+                                      "--grpo-steps", "1", "--max-steps", "2", "--base", str(base),
+                                      "--out", str(tmp_path), "--run-id", "p"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "p" / "results.json").read_text())
+    assert results["models"]["zero"] == f"local:{base.resolve()}" and results["warmup_steps"] == 0
+    assert results["tiny_model"]["pretrained"] is True
+    assert not (tmp_path / "p" / "models" / "tiny_base").exists()
+    for stage in ("bc", "dpo", "grpo"):
+        summary = json.loads((tmp_path / "p" / "models" / stage / "training_summary.json").read_text())
+        assert (tmp_path / "p" / "models" / stage / "adapter_config.json").is_file(), stage
+        assert summary["lora"] is True, stage
+    assert "pretrained" in (tmp_path / "p" / "report.md").read_text()
+
+
+def test_halo_demo_refuses_a_missing_base(tmp_path):
+    from halo_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["demo", "--suite", "miniwob", "--base", str(tmp_path / "nope"),
+                                      "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"--base {tmp_path / 'nope'}: no model at" in result.output
+    assert not any(tmp_path.iterdir())  # refused before anything was written

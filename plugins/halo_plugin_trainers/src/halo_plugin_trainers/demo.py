@@ -250,12 +250,45 @@ def results_table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+#: ``--base smollm2``: where ``halo models import-gguf --out`` is told to write it in the README
+SMOLLM2_DIR = "models/smollm2-135m"
+
+
+def resolve_base(base: str | None) -> Path | None:
+    """None for the tiny model; else the pretrained model folder ``base`` names (``smollm2``:
+    :data:`SMOLLM2_DIR`). A folder without ``config.json`` is a usage error that says what to do."""
+    if base in (None, "", "tiny"):
+        return None
+    path = Path(SMOLLM2_DIR if base == "smollm2" else base).expanduser()
+    if not (path / "config.json").is_file():
+        hint = (f"import it first: halo models import-gguf --out {SMOLLM2_DIR}" if base == "smollm2"
+                else "pass a transformers model folder (with config.json), smollm2, or tiny")
+        raise click.UsageError(f"--base {base}: no model at {path} ({hint})")
+    return path.resolve()
+
+
+def _count_parameters(folder: Path) -> int:
+    from safetensors import safe_open
+
+    total = 0
+    for file in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(file), "pt") as f:
+            for key in f.keys():
+                n = 1
+                for d in f.get_slice(key).get_shape():
+                    n *= int(d)
+                total += n
+    return total
+
+
 def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Sequence[str] | None = None,
              max_steps: int | None = None, train_steps: int | None = None, quick: bool = False,
              workers: int | None = None, seed: int = 0, suite: str = "webclones", train_seeds: int | None = None,
              test_seeds: int | None = None, tasks: Sequence[str] | None = None, grpo_steps: int | None = None,
-             log: Callable[[str], None] = _log) -> dict[str, Any]:
-    """Run the demo; returns the ``results.json`` content."""
+             base_model: str | None = None, log: Callable[[str], None] = _log) -> dict[str, Any]:
+    """Run the demo; returns the ``results.json`` content. ``base_model``: None/``tiny`` (a tiny
+    model built and trained from scratch) or a pretrained model folder (``smollm2``), whose
+    BC, DPO and GRPO are LoRA adapters."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -274,6 +307,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
 
     if suite not in SUITES:
         raise click.UsageError(f"unknown demo suite {suite!r}; suites: {', '.join(SUITES)}")
+    pretrained = resolve_base(base_model)
     miniwob = suite == "miniwob"
     if miniwob:
         sites = ("miniwob",)
@@ -299,7 +333,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     timings: dict[str, float] = {}
     total = 7  # phases 3 and 3b share a number
     log(f"halo demo run_id={run_id} suite={suite} sites={','.join(sites)} quick={quick} max_steps={max_steps} "
-        f"train_steps={train_steps} -> {root}")
+        f"train_steps={train_steps} base={pretrained or 'tiny'} -> {root}")
 
     # 1. expert demonstrations
     t = _phase(1, total, "expert demonstrations on the train tasks")
@@ -327,46 +361,51 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     timings["export"] = _done(t, "exported")
     bc_path, dpo_path = datasets_dir / "bc.jsonl", datasets_dir / "dpo.jsonl"
 
-    # 3. tiny model
-    t = _phase(3, total, "build a tiny Qwen2 model + tokenizer from the exported prompts")
-    corpus = []
-    for line in bc_path.read_text().splitlines():
-        row = json.loads(line)
-        corpus += [m["content"] for m in row["prompt"] + row["completion"]]
-    sizes = QUICK_TINY if quick else TINY
-    base = build_tiny_qwen(models / "tiny_base", corpus, seed=seed, **sizes)
-    params = sum(p.numel() for p in __import__("safetensors.torch", fromlist=["load_file"]).load_file(
-        str(base / "model.safetensors")).values())
-    timings["tiny_model"] = _done(t, f"{base} ({params / 1e3:.0f}K parameters, vocab {sizes['vocab_size']})")
-
-    # language-model warm-up: a real Qwen has read web pages before it is fine-tuned; the random
-    # tiny model reads the exported prompts (inputs only, never the actions to predict) so that
-    # BC's completion-only loss has something to build on
-    t = _phase(3, total, f"warm up the tiny model on the prompt text ({warmup_steps} steps)")
-    warm_path = datasets_dir / "warmup_text.jsonl"
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    with open(warm_path, "w") as fh:
+    # 3. the base: a pretrained model as it is, or a tiny model built here
+    if pretrained is not None:
+        t = _phase(3, total, f"pretrained base {pretrained} (the zero-shot model; BC, DPO and GRPO train LoRA adapters)")
+        base, sizes, warmup_steps = pretrained, {}, 0
+        params = _count_parameters(base)
+        timings["tiny_model"] = _done(t, f"{base} ({params / 1e6:.0f}M parameters)")
+    else:
+        t = _phase(3, total, "build a tiny Qwen2 model + tokenizer from the exported prompts")
+        corpus = []
         for line in bc_path.read_text().splitlines():
-            prompt = json.loads(line)["prompt"]
-            fh.write(json.dumps({"text": tokenizer.apply_chat_template(prompt, tokenize=False)}) + "\n")
-    base = train_bc(dataset=str(warm_path), base_model=str(base), output=str(models / "tiny_warm"),
-                    max_steps=warmup_steps, lr=5e-3, lr_scheduler="cosine", warmup_steps=10, batch_size=4, lora=False,
-                    seed=seed, progress="lines", save_steps=max(warmup_steps, 50),
-                    logging_steps=max(5, warmup_steps // 5), command_line=f"halo demo (run {run_id})")
-    timings["warmup"] = _done(t, f"warm base (the zero-shot model): {base}")
+            row = json.loads(line)
+            corpus += [m["content"] for m in row["prompt"] + row["completion"]]
+        sizes = QUICK_TINY if quick else TINY
+        base = build_tiny_qwen(models / "tiny_base", corpus, seed=seed, **sizes)
+        params = _count_parameters(base)
+        timings["tiny_model"] = _done(t, f"{base} ({params / 1e3:.0f}K parameters, vocab {sizes['vocab_size']})")
+
+        # language-model warm-up: a real Qwen has read web pages before it is fine-tuned; the random
+        # tiny model reads the exported prompts (inputs only, never the actions to predict) so that
+        # BC's completion-only loss has something to build on
+        t = _phase(3, total, f"warm up the tiny model on the prompt text ({warmup_steps} steps)")
+        warm_path = datasets_dir / "warmup_text.jsonl"
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        with open(warm_path, "w") as fh:
+            for line in bc_path.read_text().splitlines():
+                prompt = json.loads(line)["prompt"]
+                fh.write(json.dumps({"text": tokenizer.apply_chat_template(prompt, tokenize=False)}) + "\n")
+        base = train_bc(dataset=str(warm_path), base_model=str(base), output=str(models / "tiny_warm"),
+                        max_steps=warmup_steps, lr=5e-3, lr_scheduler="cosine", warmup_steps=10, batch_size=4, lora=False,
+                        seed=seed, progress="lines", save_steps=max(warmup_steps, 50),
+                        logging_steps=max(5, warmup_steps // 5), command_line=f"halo demo (run {run_id})")
+        timings["warmup"] = _done(t, f"warm base (the zero-shot model): {base}")
 
     common = dict(seed=seed, progress="lines", save_steps=max(train_steps, 50), logging_steps=max(5, train_steps // 10),
                   max_length=4096, command_line=f"halo demo (run {run_id})")
     # 4. BC
     # the tiny base is random: BC trains all of its weights (a LoRA on random weights learns
     # far slower); DPO and GRPO then train LoRA adapters on the BC model, as on a real Qwen
-    t = _phase(4, total, f"BC: {train_steps} steps (all weights of the tiny model) on "
-                         f"{exported.summary['bc_examples']['train']} examples")
+    t = _phase(4, total, f"BC: {train_steps} steps ({'a LoRA adapter' if pretrained else 'all weights of the tiny model'}) "
+                         f"on {exported.summary['bc_examples']['train']} examples")
     bc_dir = train_bc(dataset=str(bc_path), base_model=str(base), output=str(models / "bc"), max_steps=train_steps,
-                      lr=5e-3, lr_scheduler="cosine", warmup_steps=10, batch_size=4, lora=False, **common)
-    del tokenizer
+                      lr=2e-4 if pretrained else 5e-3, lr_scheduler="cosine", warmup_steps=10, batch_size=4,
+                      lora=pretrained is not None, **common)
     timings["bc"] = _done(t, f"BC adapter: {bc_dir}")
 
     # 5. DPO and GRPO from BC
@@ -426,7 +465,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
         "train_steps": train_steps, "grpo_steps": grpo_steps, "grpo": "online" if miniwob else "offline",
         "train_seeds": train_seeds, "test_seeds": test_seeds, "per_task_test": tasks_table,
         "warmup_steps": warmup_steps, "train_tasks": [x.id for x in train_tasks], "test_tasks": [x.id for x in test_tasks],
-        "tiny_model": {"path": str(base), "parameters": params, **sizes},
+        "tiny_model": {"path": str(base), "parameters": params, "pretrained": pretrained is not None, **sizes},
         "datasets": exported.summary, "models": {m: backends[m] for m in MODELS},
         "results": results, "timings_sec": {k: round(v, 1) for k, v in timings.items()},
         "results_dirs": [str(results_dir / f"{run_id}_demos"), str(results_dir / f"{run_id}_eval")],
@@ -445,6 +484,19 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
     ds = payload["datasets"]
     t = payload["timings_sec"]
     tiny = payload["tiny_model"]
+    if tiny.get("pretrained"):
+        model_lines = [f"- base: pretrained `{tiny['path']}`, {tiny['parameters'] / 1e6:.0f}M parameters (the zero-shot "
+                       "row, with its own worker prompt)",
+                       f"- BC: {payload['train_steps']} steps of a LoRA adapter; DPO and GRPO continue that adapter "
+                       "(DPO's reference: the BC adapter, frozen)"]
+    else:
+        model_lines = [
+            f"- tiny model: Qwen2 architecture, {tiny['parameters'] / 1e3:.0f}K parameters, hidden {tiny['hidden_size']}, "
+            f"{tiny['layers']} layers, vocab {tiny['vocab_size']} (tokenizer trained on the exported prompts)",
+            f"- warm-up: {payload['warmup_steps']} language-model steps on the prompt text (inputs only); "
+            "the warm model is the zero-shot row",
+            f"- BC: {payload['train_steps']} steps, all weights of the tiny model (its base is random); DPO and GRPO "
+            "train LoRA adapters on the BC model (DPO's reference: the BC model, adapter disabled)"]
     return "\n".join([
         f"# HALO demo — {payload['run_id']}",
         "",
@@ -469,12 +521,7 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
         f"{ds['steps_read']} steps",
         f"- datasets: {ds['bc_examples']['train']} BC examples, {ds['dpo_pairs']['train']} DPO pairs "
         f"({ds['dpo_pairs_by_source']})",
-        f"- tiny model: Qwen2 architecture, {tiny['parameters'] / 1e3:.0f}K parameters, hidden {tiny['hidden_size']}, "
-        f"{tiny['layers']} layers, vocab {tiny['vocab_size']} (tokenizer trained on the exported prompts)",
-        f"- warm-up: {payload['warmup_steps']} language-model steps on the prompt text (inputs only); "
-        "the warm model is the zero-shot row",
-        f"- BC: {payload['train_steps']} steps, all weights of the tiny model (its base is random); DPO and GRPO "
-        "train LoRA adapters on the BC model (DPO's reference: the BC model, adapter disabled)",
+        *model_lines,
         "- models: " + ", ".join(f"{k} = `{v}`" for k, v in payload["models"].items()),
         "",
         "## Timing (seconds)",
@@ -508,11 +555,14 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
               help="MiniWoB: comma-separated task names (default: every task with an expert; quick: 4).")
 @click.option("--grpo-steps", type=click.IntRange(min=1), default=None,
               help="GRPO updates (MiniWoB: online, one group of 4 episodes each; default train-steps/10).")
+@click.option("--base", "base_model", default="tiny", show_default=True,
+              help=f"tiny (built and trained here), smollm2 (= {SMOLLM2_DIR}, from halo models import-gguf) or a "
+                   "pretrained model folder; a pretrained base trains LoRA adapters.")
 def demo_command(out, run_id, sites, max_steps, train_steps, quick, workers, seed, suite, train_seeds, test_seeds,
-                 task_names, grpo_steps) -> None:
+                 task_names, grpo_steps, base_model) -> None:
     """The learning loop end to end, offline: expert demos → export → tiny Qwen2 → BC → DPO,
     GRPO → evaluate zero-shot/BC/DPO/GRPO on held-out and train tasks → report."""
     run_demo(out=out, run_id=run_id, sites=tuple(s.strip() for s in (sites or "").split(",") if s.strip()) or None,
              max_steps=max_steps, train_steps=train_steps, quick=quick, workers=workers, seed=seed, suite=suite,
-             train_seeds=train_seeds, test_seeds=test_seeds, grpo_steps=grpo_steps,
+             train_seeds=train_seeds, test_seeds=test_seeds, grpo_steps=grpo_steps, base_model=base_model,
              tasks=tuple(t.strip() for t in (task_names or "").split(",") if t.strip()) or None)
