@@ -27,6 +27,9 @@ of the same tasks — new instances the model never saw — and GRPO **online**:
 episodes in Chromium with MiniWoB's own reward (:mod:`.grpo_online`). The report lists each
 task's held-out success beside the totals.
 
+``--base smollm2`` (or a model folder) replaces the tiny model with a pretrained one: it is
+the zero-shot row as it is, and BC, DPO and GRPO are LoRA adapters on it.
+
 Everything is real: real browser episodes on the clones, real trl training, real
 evaluation. The numbers are what they are: a few-hundred-K-parameter model trained for
 minutes memorises the train demonstrations; it is not expected to generalise to the
