@@ -298,9 +298,11 @@ def rss_run(base: str, episodes: int) -> None:
             if errors:
                 print(f"  episode {i}: {errors[0]}")
             if i == 1 or i % every == 0 or i == episodes:
-                samples.append((i, tree_pss_mb()))
-                print(f"  after {i:>4} episodes: PSS {samples[-1][1]:.0f} MB "
-                      f"({time.perf_counter() - started:.0f} s)", flush=True)
+                kinds: dict[str, float] = {}
+                samples.append((i, tree_pss_mb(kinds)))
+                print(f"  after {i:>4} episodes: PSS {samples[-1][1]:.0f} MB ("
+                      + ", ".join(f"{k} {v:.0f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
+                      + f"; {time.perf_counter() - started:.0f} s)", flush=True)
     finally:
         runner.close()
     warm = next((mb for n, mb in samples if n >= min(20, episodes)), samples[0][1])

@@ -81,10 +81,11 @@ def timed(fn, n: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
-def tree_pss_mb() -> float:
+def tree_pss_mb(by_kind: dict[str, float] | None = None) -> float:
     """Proportional set size of this process and all its descendants (Playwright's driver,
     Chromium's browser, renderer, GPU and utility processes), in MB: shared pages are
-    split between the processes that share them, so nothing is counted twice."""
+    split between the processes that share them, so nothing is counted twice. With
+    ``by_kind``, it is filled with the MB of each kind (python, node, browser, renderer, …)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -100,10 +101,29 @@ def tree_pss_mb() -> float:
         todo += children.get(pid, [])
         try:
             with open(f"/proc/{pid}/smaps_rollup") as fh:
-                total_kb += next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))
+                kb = next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))
         except (OSError, ValueError, StopIteration):
-            pass
+            continue
+        total_kb += kb
+        if by_kind is not None:
+            kind = _process_kind(pid)
+            by_kind[kind] = by_kind.get(kind, 0.0) + kb / 1024
     return total_kb / 1024
+
+
+def _process_kind(pid: int) -> str:
+    if pid == os.getpid():
+        return "python"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            args = fh.read().decode("utf-8", "replace").replace("\0", " ").split()  # Chromium rewrites its own
+    except OSError:
+        return "other"
+    for arg in args:
+        if arg.startswith("--type="):
+            return arg[len("--type="):]
+    exe = os.path.basename(args[0]) if args else ""
+    return "node" if exe == "node" else ("browser" if "chrom" in exe else exe or "other")
 
 
 BG_SCRIPT = r"""
