@@ -59,6 +59,14 @@ class CountingBackend:
     def constrain_bids(self, value) -> None:
         self.inner.constrain_bids = value
 
+    @property
+    def constrain_copy(self):
+        return self.inner.constrain_copy
+
+    @constrain_copy.setter
+    def constrain_copy(self, value) -> None:
+        self.inner.constrain_copy = value
+
     def check(self) -> None:
         self.inner.check()
 

@@ -40,6 +40,18 @@ def test_grammar_refuses_everything_else(text):
     assert not ActionGrammar(BIDS).accepts(text)
 
 
+GOAL = 'Enter "Bob Smith" into the box, then press Submit.'
+
+
+@pytest.mark.parametrize("text, ok", [
+    ("fill('12', 'Bob Smith')", True), ("fill('12', 'Bob')", True), ('fill("12", "Smith\" into")', False),
+    ("fill('12', 'Bob Smyth')", False), ("fill('12', '')", False), ("fill('12', 'Submit.')", True),
+    ("click('12')", True), ("send_msg_to_user('anything at all')", True), ("select_option('1', 'Red')", True),
+])
+def test_copy_grammar_types_only_pieces_of_the_goal(text, ok):
+    assert ActionGrammar(BIDS, copy_from=[GOAL]).accepts(text) is ok
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     corpus = ["Goal: Page: Next action: click('12') fill('3', 'hello world') [12] button 'OK'"] * 4
@@ -58,6 +70,19 @@ def test_random_model_writes_only_valid_actions_when_constrained(tiny):
     for reply in replies:
         validate_action(parse_action(reply), BIDS)
     assert len(set(replies)) > 1  # still the model's choice, sampled
+
+
+def test_random_model_copies_what_it_types_from_the_goal(tiny):
+    backend = LocalBackend(str(tiny), BackendSettings(max_tokens=40))
+    messages = [Message("user", f"Goal: {GOAL}\n[12] textbox 'Name'\nNext action:")]
+    backend.constrain_bids, backend.constrain_copy = frozenset(BIDS), (GOAL,)
+    typed = []
+    for seed in range(16):
+        action = parse_action(backend.complete(messages, temperature=1.0, seed=seed).text)
+        if action.name == "fill":
+            typed.append(action.args[1])
+    assert typed, "no fill in 16 samples"
+    assert all(text and text in GOAL for text in typed)
 
 
 def test_constraint_masks_to_the_states_tokens(tiny):
@@ -89,12 +114,12 @@ class RecordingEnvironment(GraphEnvironment):
         return super().step(action)
 
 
-@pytest.mark.parametrize("style", ["auto", "actions", "free"])
+@pytest.mark.parametrize("style", ["auto", "actions", "copy", "free"])
 def test_worker_decoding_option_through_an_episode(tiny, tmp_path, style):
     runtime = make_runtime(qwen_plugin)
     config = mode_config("baseline_worker", env={}, runtime=runtime, worker_backend=f"local:{tiny}", max_steps=3,
                          use_recovery=False, max_tokens=24, worker_decoding=style, worker_prompt="default")
-    assert decoding_style(config, LocalBackend(str(tiny))) == ("free" if style == "free" else "actions")
+    assert decoding_style(config, LocalBackend(str(tiny))) == {"auto": "actions"}.get(style, style)
     env = RecordingEnvironment()
     result = run_episode(TaskSpec(id="graph.one", goal="Open the products page", suite="graph"), config, env,
                          runtime, data_dir=tmp_path)

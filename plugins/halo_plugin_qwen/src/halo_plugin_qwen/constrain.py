@@ -16,6 +16,10 @@ The grammar, character by character::
             | quote char* quote        (no quote of that kind, no backslash, no control character)
             | "-"? digits ("." digits)?   (no leading zero; at most 6 + 3 digits)
 
+With ``worker_decoding=copy`` the text of a ``fill`` must moreover be a non-empty piece of
+the goal (typed text copied from the instruction, as most web tasks ask): a model then only
+chooses where that piece starts and ends.
+
 Near the end of the token budget (``max_new_tokens``), an open string may only be
 closed and a call whose arguments are complete only ended, so a talkative model's reply
 still ends as an action instead of being cut mid-string.
@@ -33,7 +37,9 @@ from typing import Iterable
 
 from halo_core.actions import ACTION_SIGNATURES
 
-DECODING_STYLES = ("auto", "free", "actions")
+DECODING_STYLES = ("auto", "free", "actions", "copy")
+#: actions whose text argument ``copy`` decoding takes from the goal
+COPY_ACTIONS = frozenset({"fill"})
 _QUOTES = "'\""
 _DIGITS = "0123456789"
 #: digits of a number argument before and after the point
@@ -52,8 +58,12 @@ GRAMMAR_SIGNATURES = {**ACTION_SIGNATURES, "click": ("bid",), "dblclick": ("bid"
 class ActionGrammar:
     """Prefix automaton of one action whose element ids are ``bids``."""
 
-    def __init__(self, bids: Iterable[str], signatures: dict[str, tuple[str, ...]] | None = None) -> None:
+    def __init__(self, bids: Iterable[str], signatures: dict[str, tuple[str, ...]] | None = None,
+                 copy_from: Iterable[str] | None = None) -> None:
         self.signatures = dict(signatures or GRAMMAR_SIGNATURES)
+        #: with ``copy_from``, the text a :data:`COPY_ACTIONS` call types is a non-empty piece of
+        #: one of these texts (the goal): ``("copy", name, i, quote, typed so far)`` states
+        self.copy_from = "\x00".join(copy_from) if copy_from is not None else None
         self.bids = frozenset(str(b) for b in bids)
         self._bid_prefixes = {b[:k] for b in self.bids for k in range(len(b) + 1)}
         self._name_prefixes = {n[:k] for n in self.signatures for k in range(len(n) + 1)}
@@ -74,6 +84,14 @@ class ActionGrammar:
         if state is None:
             return None
         tag = state[0]
+        if tag == "copy":
+            _, name, i, quote, typed = state
+            if ch == quote:
+                return ("after", name, i) if typed else None
+            grown = typed + ch
+            if ch == "\\" or ch < " " or ch == "\x7f" or grown not in self.copy_from:
+                return None
+            return ("copy", name, i, quote, grown)
         if tag == "str":
             _, name, i, quote = state
             if ch == quote:
@@ -133,7 +151,11 @@ class ActionGrammar:
             return ("num", name, i, ch) if ch in _DIGITS or ch == "-" else None
         if ch not in _QUOTES:
             return None
-        return ("bid", name, i, ch, "") if kind == "bid" else ("str", name, i, ch)
+        if kind == "bid":
+            return ("bid", name, i, ch, "")
+        if self.copy_from is not None and name in COPY_ACTIONS:
+            return ("copy", name, i, ch, "")
+        return ("str", name, i, ch)
 
     def run(self, state: State | None, text: str) -> State | None:
         for ch in text:
@@ -151,6 +173,10 @@ class TokenTable:
 
     def __init__(self, tokenizer) -> None:
         special = set(getattr(tokenizer, "all_special_ids", []) or [])
+        try:  # chat markup and other added tokens (<think>, <|im_start|>) are never action text
+            special |= set(tokenizer.get_added_vocab().values())
+        except (AttributeError, NotImplementedError):
+            pass
         size = len(tokenizer)
         tokens = tokenizer.convert_ids_to_tokens(list(range(size)))
         self.text: list[str | None] = []
@@ -203,10 +229,10 @@ class ActionConstraint:
     """
 
     def __init__(self, tokenizer, bids: Iterable[str], prompt_len: int, eos_ids: Iterable[int],
-                 max_new_tokens: int | None = None) -> None:
+                 max_new_tokens: int | None = None, copy_from: Iterable[str] | None = None) -> None:
         self.table = token_table(tokenizer)
         self.max_new_tokens = max_new_tokens
-        self.grammar = ActionGrammar(bids)
+        self.grammar = ActionGrammar(bids, copy_from=copy_from)
         self.prompt_len = prompt_len
         self.eos_ids = [int(e) for e in eos_ids if e is not None and 0 <= int(e)]
         self._states: list[State | None] = []
@@ -223,6 +249,10 @@ class ActionConstraint:
             ids = list(self.eos_ids)
         elif state[0] == "str":
             ids = list(table.plain)
+            ids += [t for t in table.quoted if grammar.run(state, table.text[t]) is not None]
+        elif state[0] == "copy":  # a plain token fits when the text typed with it is still a piece of the goal
+            typed, source = state[4], grammar.copy_from
+            ids = [t for t in table.plain if typed + table.text[t] in source]
             ids += [t for t in table.quoted if grammar.run(state, table.text[t]) is not None]
         else:
             ids = []
@@ -241,8 +271,8 @@ class ActionConstraint:
         ending = [t for t in ids if t in self.eos_ids or self.grammar.is_complete(after.get(t))]
         if ending:
             return ending
-        if state[0] == "str":
-            closed = [t for t, s in after.items() if s is not None and s[0] != "str"]
+        if state[0] in ("str", "copy"):
+            closed = [t for t, s in after.items() if s is not None and s[0] != state[0]]
             if closed:
                 return closed
         return ids

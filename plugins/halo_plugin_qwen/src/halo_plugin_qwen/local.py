@@ -121,13 +121,14 @@ class FirstLineStop:
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
-def action_constraint(tokenizer, bids, prompt_len: int, stop_ids, max_new_tokens: int | None = None):
+def action_constraint(tokenizer, bids, prompt_len: int, stop_ids, max_new_tokens: int | None = None,
+                      copy_from=None):
     """A ``LogitsProcessorList`` holding :class:`~halo_plugin_qwen.constrain.ActionConstraint`."""
     from transformers import LogitsProcessorList
 
     from halo_plugin_qwen.constrain import ActionConstraint
 
-    return LogitsProcessorList([ActionConstraint(tokenizer, bids, prompt_len, stop_ids, max_new_tokens)])
+    return LogitsProcessorList([ActionConstraint(tokenizer, bids, prompt_len, stop_ids, max_new_tokens, copy_from)])
 
 
 class LocalBackend(RemoteBackend):
@@ -144,6 +145,8 @@ class LocalBackend(RemoteBackend):
         #: element ids of the current page when decoding is constrained to one valid action
         #: (``worker_decoding``, set each step by the plugin's prompt hook); None: free text
         self.constrain_bids: frozenset[str] | None = None
+        #: ``worker_decoding=copy``: the texts a fill may copy from (the goal); None: any text
+        self.constrain_copy: tuple[str, ...] | None = None
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any] | None = None
 
@@ -234,7 +237,7 @@ class LocalBackend(RemoteBackend):
             kwargs["stopping_criteria"] = [FirstLineStop(tokenizer, ids.shape[1])]
         if self.constrain_bids is not None:
             kwargs["logits_processor"] = action_constraint(tokenizer, self.constrain_bids, ids.shape[1], stop,
-                                                          int(options["max_tokens"]))
+                                                          int(options["max_tokens"]), self.constrain_copy)
         with self._lock, torch.inference_mode():
             if temperature > 0 and options["seed"] is not None:
                 torch.manual_seed(int(options["seed"]))

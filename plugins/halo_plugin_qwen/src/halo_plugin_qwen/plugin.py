@@ -57,7 +57,8 @@ def halo_addoption(register):
 
     register("worker_decoding", type=str, default="auto", choices=DECODING_STYLES, flag="--worker-decoding",
              help="worker decoding: actions (every reply one well-formed action naming ids on the page), "
-                  "free, or auto (actions for a worker decoded in-process, e.g. local:)")
+                  "copy (actions, and what a fill types is a piece of the goal), free, or auto (actions for a "
+                  "worker decoded in-process, e.g. local:)")
 
 
 @hookimpl
@@ -71,8 +72,9 @@ def halo_build_messages(role, observation, episode, proposed, reason):
     if hasattr(backend, "one_line"):
         backend.one_line = fewshot  # the few-shot contract is one line: stop generating at its end
     if hasattr(backend, "constrain_bids"):
-        constrained = decoding_style(episode.config, backend) == "actions"
-        backend.constrain_bids = frozenset(observation.valid_bids) if constrained else None
+        style = decoding_style(episode.config, backend)
+        backend.constrain_bids = frozenset(observation.valid_bids) if style in ("actions", "copy") else None
+        backend.constrain_copy = (episode.task.goal,) if style == "copy" else None
     if not fewshot:
         return None
     config = episode.config

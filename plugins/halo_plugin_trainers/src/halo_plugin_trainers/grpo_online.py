@@ -82,6 +82,7 @@ class SamplingPolicy:
         self.turns: list[Turn] = []
         #: set each step by the worker prompt hook (``worker_decoding``), as for ``local:``
         self.constrain_bids: frozenset[str] | None = None
+        self.constrain_copy: tuple[str, ...] | None = None
         ids = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
         self.stop = [t for t in {tokenizer.eos_token_id, *ids}
                      if isinstance(t, int) and t >= 0 and t != tokenizer.unk_token_id]
@@ -111,7 +112,7 @@ class SamplingPolicy:
             from halo_plugin_qwen.local import action_constraint
 
             kwargs["logits_processor"] = action_constraint(self.tokenizer, self.constrain_bids, ids.shape[1],
-                                                           self.stop, self.max_tokens)
+                                                           self.stop, self.max_tokens, self.constrain_copy)
         with torch.no_grad():
             output = self.model.generate(input_ids=ids, **kwargs)
         if was_training:
