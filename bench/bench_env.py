@@ -7,7 +7,7 @@ action plus the observation each environment returns (AXTree + screenshot).
 Elements are found by (role, name) in each environment's own observation.
 
     .venv/bin/python bench/bench_env.py [-n 5] [--only halo|agisdk] [--profile]
-    .venv/bin/python bench/bench_env.py --rss-episodes 200   # HALO's memory over many episodes
+    .venv/bin/python bench/bench_env.py --memory-episodes 200   # HALO's memory over many episodes
 """
 
 from __future__ import annotations
@@ -282,11 +282,11 @@ def big_page(runner, base: str, reps: int = 3) -> tuple[int, float]:
     return runner.node_count(), statistics.median(ms)
 
 
-def rss_run(base: str, episodes: int) -> None:
+def memory_run(base: str, episodes: int) -> None:
     """One HALO environment, as an evaluation worker keeps it, through ``episodes`` flows:
-    memory (PSS of this process and every process under it: Playwright, all of Chromium)
+    memory (private pages, USS, of this process and every process under it: Playwright, all of Chromium)
     after each tenth, and the growth after warm-up."""
-    from bench_observe import tree_pss_mb
+    from bench_observe import tree_uss_mb
 
     runner = HaloRunner()
     every = max(1, episodes // 10)
@@ -299,14 +299,14 @@ def rss_run(base: str, episodes: int) -> None:
                 print(f"  episode {i}: {errors[0]}")
             if i == 1 or i % every == 0 or i == episodes:
                 kinds: dict[str, float] = {}
-                samples.append((i, tree_pss_mb(kinds)))
-                print(f"  after {i:>4} episodes: PSS {samples[-1][1]:.0f} MB ("
+                samples.append((i, tree_uss_mb(kinds)))
+                print(f"  after {i:>4} episodes: USS {samples[-1][1]:.0f} MB ("
                       + ", ".join(f"{k} {v:.0f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
                       + f"; {time.perf_counter() - started:.0f} s)", flush=True)
     finally:
         runner.close()
     warm = next((mb for n, mb in samples if n >= min(20, episodes)), samples[0][1])
-    print(f"\nPSS (this process + Playwright + all of Chromium) over {episodes} episodes x {len(FLOW)} steps: first {samples[0][1]:.0f} MB, "
+    print(f"\nUSS (this process + Playwright + all of Chromium) over {episodes} episodes x {len(FLOW)} steps: first {samples[0][1]:.0f} MB, "
           f"after warm-up {warm:.0f} MB, last {samples[-1][1]:.0f} MB; growth after warm-up "
           f"{samples[-1][1] - warm:+.1f} MB ({(samples[-1][1] - warm) / max(1, episodes - 20):+.3f} MB per episode)")
 
@@ -316,16 +316,16 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=5, help="repetitions of the flow (default 5)")
     ap.add_argument("--only", choices=("halo", "agisdk"))
     ap.add_argument("--profile", action="store_true", help="print HALO's time per phase")
-    ap.add_argument("--rss-episodes", type=int, default=0,
+    ap.add_argument("--memory-episodes", type=int, default=0,
                     help="instead: run HALO through this many flows and print its memory")
     args = ap.parse_args()
 
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{srv.server_port}"
-    if args.rss_episodes:
+    if args.memory_episodes:
         try:
-            rss_run(base, args.rss_episodes)
+            memory_run(base, args.memory_episodes)
         finally:
             srv.shutdown()
         return 0

@@ -10,7 +10,7 @@ from 127.0.0.1. For each size the bench times, in one run and one Chromium:
 * HALO's whole ``observe()`` and its bytes (AX nodes kept, summary text);
 * BrowserGym's own extraction (``browsergym.core.observation``) when
   ``--browsergym /tmp/bgcore/bin/python`` names an interpreter that has it;
-* memory (PSS of this process and every process under it: Playwright, all of Chromium) over 15
+* memory (private pages, USS, of this process and every process under it: Playwright, all of Chromium) over 15
   steps on the 20k page, and that step's time.
 
 Medians of ``-n`` repeats; ratios are HALO ÷ floor (AX tree + screenshot).
@@ -81,11 +81,12 @@ def timed(fn, n: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
-def tree_pss_mb(by_kind: dict[str, float] | None = None) -> float:
-    """Proportional set size of this process and all its descendants (Playwright's driver,
-    Chromium's browser, renderer, GPU and utility processes), in MB: shared pages are
-    split between the processes that share them, so nothing is counted twice. With
-    ``by_kind``, it is filled with the MB of each kind (python, node, browser, renderer, …)."""
+def tree_uss_mb(by_kind: dict[str, float] | None = None) -> float:
+    """Unique set size (private pages) of this process and all its descendants (Playwright's
+    driver, Chromium's browser, renderer, GPU and utility processes), in MB. Private pages
+    are what a leak grows, and unlike RSS or PSS they do not change when other processes
+    (another Chromium on the machine) map the same libraries. With ``by_kind``, it is filled
+    with the MB of each kind (python, node, browser, renderer, …)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -101,8 +102,8 @@ def tree_pss_mb(by_kind: dict[str, float] | None = None) -> float:
         todo += children.get(pid, [])
         try:
             with open(f"/proc/{pid}/smaps_rollup") as fh:
-                kb = next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))
-        except (OSError, ValueError, StopIteration):
+                kb = sum(int(line.split()[1]) for line in fh if line.startswith(("Private_Clean:", "Private_Dirty:")))
+        except (OSError, ValueError):
             continue
         total_kb += kb
         if by_kind is not None:
@@ -259,11 +260,11 @@ def main() -> None:
                 t = time.perf_counter()
                 env.step(f"click('{bids[i % len(bids)]}')")
                 steps.append((time.perf_counter() - t) * 1000)
-                rss.append(tree_pss_mb())
+                rss.append(tree_uss_mb())
             print(f"\n{size}-node page, {args.steps} click steps: step median {statistics.median(steps):.0f} ms "
-                  f"(max {max(steps):.0f}); PSS MB (this process + Playwright + all of Chromium): "
+                  f"(max {max(steps):.0f}); USS MB (this process + Playwright + all of Chromium): "
                   + " ".join(f"{m:.0f}" for m in rss))
-            print(f"  PSS growth steps 5->{args.steps}: {rss[-1] - rss[min(4, len(rss) - 1)]:+.1f} MB")
+            print(f"  USS growth steps 5->{args.steps}: {rss[-1] - rss[min(4, len(rss) - 1)]:+.1f} MB")
         finally:
             env.close()
             server.shutdown()
