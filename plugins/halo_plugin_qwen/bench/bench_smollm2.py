@@ -36,6 +36,11 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def _forwarded(name: str) -> property:
+    """An attribute read from and written to ``self.inner``."""
+    return property(lambda self: getattr(self.inner, name), lambda self, value: setattr(self.inner, name, value))
+
+
 class CountingBackend:
     """Forwards to the local backend and keeps every reply (for first-try counts and samples)."""
 
@@ -43,29 +48,10 @@ class CountingBackend:
         self.inner, self.replies = inner, []
         self.name, self.supports_images = inner.name, False
 
-    @property
-    def one_line(self) -> bool:
-        return self.inner.one_line
-
-    @one_line.setter
-    def one_line(self, value: bool) -> None:
-        self.inner.one_line = value
-
-    @property
-    def constrain_bids(self):
-        return self.inner.constrain_bids
-
-    @constrain_bids.setter
-    def constrain_bids(self, value) -> None:
-        self.inner.constrain_bids = value
-
-    @property
-    def constrain_copy(self):
-        return self.inner.constrain_copy
-
-    @constrain_copy.setter
-    def constrain_copy(self, value) -> None:
-        self.inner.constrain_copy = value
+    # what the worker prompt hook sets on the backend each step goes to the wrapped one
+    one_line = _forwarded("one_line")
+    constrain_bids = _forwarded("constrain_bids")
+    constrain_copy = _forwarded("constrain_copy")
 
     def check(self) -> None:
         self.inner.check()

@@ -50,6 +50,11 @@ _CLOSING_RESERVE = 4
 State = tuple
 
 
+def _breaks_string(ch: str) -> bool:
+    """A character no string argument may hold: a backslash or a control character."""
+    return ch == "\\" or ch < " " or ch == "\x7f"
+
+
 #: the signatures the grammar writes: a click's optional mouse button (which the browser
 #: checks against three names) is left out, so a model cannot put text there
 GRAMMAR_SIGNATURES = {**ACTION_SIGNATURES, "click": ("bid",), "dblclick": ("bid",)}
@@ -89,14 +94,14 @@ class ActionGrammar:
             if ch == quote:
                 return ("after", name, i) if typed else None
             grown = typed + ch
-            if ch == "\\" or ch < " " or ch == "\x7f" or grown not in self.copy_from:
+            if _breaks_string(ch) or grown not in self.copy_from:
                 return None
             return ("copy", name, i, quote, grown)
         if tag == "str":
             _, name, i, quote = state
             if ch == quote:
                 return ("after", name, i)
-            return None if ch == "\\" or ch < " " or ch == "\x7f" else state
+            return None if _breaks_string(ch) else state
         if tag == "name":
             prefix = state[1]
             if ch == "(" and prefix in self.signatures:
@@ -197,7 +202,7 @@ class TokenTable:
             if text is None:
                 continue
             self.by_first.setdefault(text[0], []).append(tid)
-            if "\\" in text or any(c < " " or c == "\x7f" for c in text):
+            if any(_breaks_string(c) for c in text):
                 continue  # never inside a string; elsewhere only the grammar's own characters count
             if "'" in text or '"' in text:
                 self.quoted.append(tid)

@@ -135,8 +135,9 @@ def prompt_style(config, backend) -> str:
 
 
 def decoding_style(config, backend) -> str:
-    """``actions`` or ``free`` for this run's worker: ``auto`` constrains a backend that
-    decodes in-process (it has ``constrain_bids``: ``local:``, the online GRPO policy)."""
+    """``actions``, ``copy`` or ``free`` for this run's worker: ``auto`` is ``actions`` for a
+    backend that decodes in-process (it has ``constrain_bids``: ``local:``, the online GRPO
+    policy) and ``free`` for any other."""
     style = config.get("worker_decoding", "auto") or "auto"
     if style == "auto":
         return "actions" if hasattr(backend, "constrain_bids") else "free"
