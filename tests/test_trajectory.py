@@ -166,8 +166,36 @@ def test_first_format_files_still_read(tmp_path):
         ElementRecord("10", "button"),
     )
     assert [e.describe() for e in step.elements] == V1_STEP["actionable_elements"]
-    assert step.to_event()["elements"][2] == {"bid": "9", "role": "checkbox", "name": "Gift", "value": "",
-                                              "props": {"checked": True, "disabled": True}}
+    assert step.to_event()["elements"] == {"bid": ["7", "8", "9", "10"], "role": ["searchbox", "link", "checkbox", "button"],
+                                           "name": ["Search", "Bob's pots", "Gift", ""], "value": ["pot", "", "", ""],
+                                           "props": [[2, {"checked": True, "disabled": True}]]}
+
+
+def test_second_format_elements_still_read(tmp_path):
+    """Version 2 stored one object per element; version 3 stores columns. Both read the same."""
+    v2_step = {**V1_STEP, "elements": [
+        {"bid": "7", "role": "searchbox", "name": "Search", "value": "pot", "props": {}},
+        {"bid": "9", "role": "checkbox", "name": "Gift", "value": "", "props": {"checked": True}}]}
+    path = write_lines(tmp_path / "m" / "r" / "t__attempt_0.jsonl", [{**V1_START, "schema_version": 2}, v2_step, V1_END])
+    (step,) = read_trajectory(path).steps
+    assert step.elements == (ElementRecord("7", "searchbox", "Search", "pot"),
+                             ElementRecord("9", "checkbox", "Gift", "", {"checked": True}))
+    again = Step.from_event(step.to_event())
+    assert again.elements == step.elements and step.to_event()["elements"]["props"] == [[1, {"checked": True}]]
+
+
+def test_damaged_element_columns_are_named(tmp_path):
+    columns = {"bid": ["1", "2"], "role": ["link"], "name": ["a", "b"], "value": ["", ""], "props": []}
+    path = write_lines(tmp_path / "m" / "r" / "t__attempt_0.jsonl",
+                       [V1_START, {**V1_STEP, "elements": columns}, V1_END])
+    with pytest.raises(TrajectoryError, match=r":2: damaged trajectory line \(step elements: columns of different"):
+        read_trajectory(path)
+    for props in ([[5, {"checked": True}]], [["x"]], [[-1, {}]]):
+        write_lines(path, [V1_START, {**V1_STEP, "elements": {**columns, "role": ["link", "a"], "props": props}},
+                           V1_END])
+        with pytest.raises(TrajectoryError, match=r":2: damaged trajectory line \(step elements: "):
+            read_trajectory(path)
+        assert read_trajectory(path, skip_bad_lines=True).bad_lines == 1
 
 
 def test_a_damaged_line_is_named_unless_skipped(tmp_path):
@@ -229,8 +257,10 @@ def test_step_event_keeps_what_the_loop_wrote(tmp_path):
             "decision_meta", "obs_summary", "actionable_elements", "valid_bids", "started_at", "elements"} <= set(event)
     assert event["elapsed_ms"] == 1.235 and event["actionable_elements"] == observation.annotations[
         "actionable_elements"]
-    assert event["elements"][0] == {"bid": "1", "role": "link", "name": "Bob's \"best\" shop", "value": "",
-                                    "props": {}}
+    columns = event["elements"]
+    assert (columns["bid"][0], columns["role"][0], columns["name"][0], columns["value"][0]) == (
+        "1", "link", "Bob's \"best\" shop", "")
+    assert len(columns["bid"]) == len(observation.elements) and not columns["props"]
     assert Step.from_event(event).to_event() == event
 
 
@@ -248,8 +278,10 @@ def test_step_event_round_trips_props_verdicts_and_usage():
                         error="", verdicts=(Verdict("postcondition", False, "no change", {"k": 1}),),
                         elapsed_ms=2.0, manager_called=False)
     event = step_event(record, observation)
-    assert event["elements"][0] == {"bid": "9", "role": "checkbox", "name": "Gift", "value": "",
-                                    "props": {"checked": True}}
+    assert event["elements"] == {"bid": ["9", "10"], "role": ["checkbox", "textbox"], "name": ["Gift", "Name"],
+                                 "value": ["", "Bo"], "props": [[0, {"checked": True}], [1, {"disabled": True}]]}
+    assert Step.from_event(event).elements == (ElementRecord("9", "checkbox", "Gift", "", {"checked": True}),
+                                                ElementRecord("10", "textbox", "Name", "Bo", {"disabled": True}))
     assert event["verdicts"][0]["ok"] is False and event["tokens"] == {"in": 5, "out": 2}
     assert "started_at" not in event
     assert Step.from_event(event).to_event() == event
