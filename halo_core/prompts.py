@@ -6,6 +6,7 @@ way: a model trained on exported data sees exactly what the worker sends.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -61,9 +62,36 @@ def site_relative(text: str, origins: Iterable[str] = ()) -> str:
     Prompts carry site-relative URLs so the same state gives the same prompt whatever port
     a local site was served on — in training data and at serving time alike.
     """
-    sites = "|".join(re.escape(o) for o in sorted({o.rstrip("/") for o in origins if o}, key=len, reverse=True))
+    if "://" not in text:
+        return text
+    regex = _origins_regex(frozenset(o.rstrip("/") for o in origins if o))
+    # Every match holds a "://" at most 5 characters after its start (a scheme: http, https,
+    # ws, wss; an origin starts with one), so the regex is tried only there: a prompt is
+    # thousands of characters and holds a few URLs, and scanning all of it cost more than
+    # the rest of building the prompt.
+    out: list[str] = []
+    done = 0  # text[:done] is in out
+    i = text.find("://")
+    while i != -1:
+        for start in range(max(done, i - 5), i + 1):
+            m = regex.match(text, start)
+            if m is not None:
+                out.append(text[done:start])
+                out.append("/")
+                done = m.end()
+                break
+        i = text.find("://", max(i + 3, done))
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=64)
+def _origins_regex(origins: frozenset[str]) -> re.Pattern[str]:
+    sites = "|".join(re.escape(o) for o in sorted(origins, key=len, reverse=True))
     pattern = rf"(?:https?|wss?)://{_LOOPBACK}" + (f"|(?:{sites})" if sites else "")
-    return re.sub(f"(?:{pattern}){_AFTER_ORIGIN}", "/", text)
+    return re.compile(f"(?:{pattern}){_AFTER_ORIGIN}")
 
 
 def render_history(history: Sequence[PastStep], limit: int) -> str:

@@ -181,6 +181,34 @@ def test_site_relative_urls():
         "/p https://shop.example:8443/q"
 
 
+def test_site_relative_agrees_with_one_regex_over_the_whole_text():
+    """site_relative tries its regex only next to each "://"; on random texts built from URL
+    pieces it gives what one substitution over the whole text gives."""
+    import random
+    import re
+
+    from halo_core.prompts import _AFTER_ORIGIN, _LOOPBACK
+
+    def whole_text(text, origins=()):
+        sites = "|".join(re.escape(o) for o in sorted({o.rstrip("/") for o in origins if o}, key=len, reverse=True))
+        pattern = rf"(?:https?|wss?)://{_LOOPBACK}" + (f"|(?:{sites})" if sites else "")
+        return re.sub(f"(?:{pattern}){_AFTER_ORIGIN}", "/", text)
+
+    pieces = ["http://", "https://", "ws://", "wss://", "://", "127.0.0.1", ":8080", "localhost", "[::1]", "0.0.0.0",
+              "/cart", "x", " ", ".", "-", "http://shop.test", "https://shop.test/", "shop.test", "127.0.0.1.evil",
+              "\n", "'", "hhttp://", "//"]
+    origin_sets = [(), ("http://shop.test",), ("https://shop.test/", "http://127.0.0.1:5"), ("ws://a.b",)]
+    rng = random.Random(7)
+    changed = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        origins = rng.choice(origin_sets)
+        expected = whole_text(text, origins)
+        assert site_relative(text, origins) == expected, (text, origins)
+        changed += expected != text
+    assert changed > 2000  # the texts exercised replacements, not only misses
+
+
 def test_same_task_on_two_ports_exports_identical_deduplicated_examples(tmp_path):
     assert episode(tmp_path, WIN, run_id="eval_a", host="127.0.0.1:43121")
     assert episode(tmp_path, WIN, run_id="eval_b", host="127.0.0.1:50007")
