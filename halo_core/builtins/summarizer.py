@@ -173,7 +173,8 @@ def summarize(raw: RawObservation) -> Observation:
                 key = node.key()
             else:
                 key = f"{node.role} {node.name!r}" if node.name else node.role
-            line = f"{indent}[{bid}] {key}"
+            shown_as = f"[{bid}] {key}"
+            line = indent + shown_as
         else:
             role = node.role
             name = node.name
@@ -192,7 +193,8 @@ def summarize(raw: RawObservation) -> Observation:
                 line = f"{indent}{role} {name!r}"
             else:
                 line = indent + role
-        if len(line) >= room:
+        size = len(line)
+        if size >= room:
             if not element and node.name and room > 80:
                 # one huge text: show its start, quoted like the rest
                 cut = node.name[: room - len(indent) - 60]
@@ -200,14 +202,14 @@ def summarize(raw: RawObservation) -> Observation:
                 shown += 1
             truncated["chars"] = {"max_chars": budget, "nodes_shown": shown, "nodes_total": len(axtree)}
             break
-        room -= len(line) + 1
+        room -= size + 1
         shown += 1
         add_line(line)
         if element:
             add_element(node)
             add_bid(bid)
             add_key(key)
-            add_described(line[len(indent):])
+            add_described(shown_as)
         elif role == "heading" and name:
             headings.append(name)
     if axtree and axtree[-1].role == TRUNCATED_ROLE and "nodes" not in truncated:
