@@ -105,10 +105,10 @@ def test_update_moves_probability_towards_the_better_episode(bc_model):
                 Rollout("t", False, 0.0, 0.0, 0.0, 1, "max_steps", [bad])]
     reference = Reference(model, continued_adapter=False)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    before = [float(_completion_logps(model, t).sum()) for t in (good, bad)]
+    before = [float(_completion_logps(model, t).sum().detach()) for t in (good, bad)]
     terms = grpo_update(model, optimizer, rollouts, group_advantages([1.1, 0.0]), reference=reference, beta=0.04)
     model.eval()
-    after = [float(_completion_logps(model, t).sum()) for t in (good, bad)]
+    after = [float(_completion_logps(model, t).sum().detach()) for t in (good, bad)]
     assert terms["tokens"] == len(good.completion_ids) + len(bad.completion_ids)
     assert after[0] > before[0] and after[1] < before[1], (before, after)
     # the reference is the model before the update: now the policy has moved away from it

@@ -290,9 +290,9 @@ def grpo_update(model, optimizer, rollouts: Sequence[Rollout], advantages: Seque
                 delta = reference.logps(turn) - logps
                 kl = (torch.exp(delta) - delta - 1).sum()
                 loss = loss + beta * kl
-                kl_total += float(kl)
+                kl_total += float(kl.detach())
             (loss / tokens).backward()
-            pg_total += float(pg)
+            pg_total += float(pg.detach())
     params = [p for p in model.parameters() if p.requires_grad]
     torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
     optimizer.step()
