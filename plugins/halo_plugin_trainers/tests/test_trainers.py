@@ -148,6 +148,47 @@ def test_cli_errors_are_one_line(workspace, tmp_path):
     assert result.exit_code != 0 and "does not exist" in result.output
 
 
+def test_gradient_checkpointing_recomputes_and_trains_the_same(workspace, monkeypatch):
+    """--gradient-checkpointing really checkpoints (torch's checkpoint runs in backward) and
+    changes memory, not results: the same seed gives the same losses."""
+    import torch.utils.checkpoint as ckpt
+
+    root, base = workspace
+    calls = []
+    real = ckpt.checkpoint
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("use_reentrant"))
+        return real(*args, **kwargs)
+
+    import transformers.modeling_utils as modeling_utils
+
+    monkeypatch.setattr(ckpt, "checkpoint", counting)
+    if hasattr(modeling_utils, "checkpoint"):  # transformers binds torch's function at import
+        monkeypatch.setattr(modeling_utils, "checkpoint", counting)
+    losses = {}
+    for on in (False, True):
+        calls.clear()
+        out = train_bc(dataset=str(root / "ds" / "bc.jsonl"), base_model=str(base), output=str(root / f"gc_{on}"),
+                       max_steps=2, gradient_checkpointing=on, **FAST)
+        summary = json.loads((out / "training_summary.json").read_text())
+        assert summary["options"]["gradient_checkpointing"] is on
+        assert (len(calls) > 0) is on and all(c is False for c in calls)  # non-reentrant: LoRA inputs need no grad
+        losses[on] = summary["metrics"]["train_loss"]
+    assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+
+
+def test_online_grpo_refuses_gradient_checkpointing(workspace, tmp_path):
+    from halo_core.cli import cli
+
+    root, base = workspace
+    result = CliRunner().invoke(cli, ["train", "grpo", "--online", "--tasks", "miniwob.click-button@0", "--suite",
+                                      "miniwob", "--base-model", str(base), "--output", str(tmp_path / "o"),
+                                      "--gradient-checkpointing", "--max-steps", "1"])
+    assert result.exit_code != 0 and "--gradient-checkpointing is not supported by online GRPO" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
 def test_trainers_and_commands_are_registered():
     from halo_core.cli import cli
 

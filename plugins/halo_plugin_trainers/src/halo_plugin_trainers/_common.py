@@ -41,6 +41,7 @@ class TrainOptions:
     lora_dropout: float = 0.05
     lora_targets: str = "all-linear"
     max_length: int = 4096  # longer examples are dropped (never truncated: the action must stay in the span)
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, more time
     resume: bool = False
     seed: int = 0
     logging_steps: int = 10
@@ -218,7 +219,10 @@ def training_args_common(opts: TrainOptions, default_lr: float) -> dict[str, Any
         lr_scheduler_type=opts.lr_scheduler,
         warmup_steps=opts.warmup_steps,
         dataloader_num_workers=0,
-        gradient_checkpointing=False,  # tiny and LoRA runs are compute-bound; trl may default it on
+        # off unless asked: tiny and small LoRA runs are compute-bound (and trl may default it on)
+        gradient_checkpointing=opts.gradient_checkpointing,
+        # non-reentrant: a LoRA model's inputs do not require grad, which the reentrant variant needs
+        **({"gradient_checkpointing_kwargs": {"use_reentrant": False}} if opts.gradient_checkpointing else {}),
         **device_kwargs(),
     )
 

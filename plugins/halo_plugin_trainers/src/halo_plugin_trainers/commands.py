@@ -54,6 +54,9 @@ def _common_options(f, *, dataset_required: bool = True):
         click.option("--no-lora", is_flag=True, help="Full fine-tuning instead of a LoRA adapter."),
         click.option("--max-length", type=click.IntRange(min=16), default=4096, show_default=True,
                      help="Examples longer than this (tokens) are dropped, never truncated."),
+        click.option("--gradient-checkpointing", is_flag=True,
+                     help="Recompute activations in the backward pass: less memory, more time (SmolLM2-135M "
+                          "LoRA BC, batch 4, CPU: peak 16.3 -> 8.8 GB, +30% time). Not with grpo --online."),
         click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --output."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--logging-steps", type=click.IntRange(min=1), default=10, show_default=True),

@@ -317,6 +317,9 @@ def train_grpo_online(*, tasks: Sequence[TaskSpec], envs: Environments, runtime=
     opts = TrainOptions(**{"dataset": "", **options})
     if not tasks:
         raise TrainingError("online GRPO needs at least one task (--tasks)")
+    if opts.gradient_checkpointing:
+        raise TrainingError("--gradient-checkpointing is not supported by online GRPO (its update loop is its own, "
+                            "not transformers' Trainer); leave it off, or train offline (grpo without --online)")
     if group_size < 2:
         raise TrainingError("--group-size must be at least 2: advantages are relative to the group")
     set_threads()
