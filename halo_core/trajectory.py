@@ -123,6 +123,7 @@ class ElementRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ElementRecord:
+        """An element as version-2 files stored it: one ``{bid, role, name, value, props}`` object."""
         return cls(str(data.get("bid", "")), str(data.get("role", "")), str(data.get("name") or ""),
                    str(data.get("value") or ""), _props(data.get("props")))
 
@@ -136,9 +137,6 @@ class ElementRecord:
         flags = m.group("flags").split()
         return cls(m.group("bid"), m.group("role"), _literal(m.group("name")), _literal(m.group("value")),
                    {flag: True for flag in flags})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"bid": self.bid, "role": self.role, "name": self.name, "value": self.value, "props": dict(self.props)}
 
     def to_node(self) -> AXNode:
         return AXNode(self.role, self.name, bid=self.bid, value=self.value, props=dict(self.props))
@@ -292,7 +290,7 @@ class Step:
                            source=self.source, reason=self.reason, error=self.error, elapsed_ms=self.elapsed_ms,
                            manager_called=self.manager_called, usage=self.usage, verdicts=self.verdicts,
                            decision_meta=self.decision_meta, obs_summary=self.obs_summary,
-                           element_lines=self.element_lines, elements=element_columns(self.elements),
+                           element_lines=self.element_lines, elements=self.elements,
                            valid_bids=self.valid_bids, started_at=self.started_at)
         if self.screenshot:
             event["screenshot"] = self.screenshot
@@ -396,7 +394,7 @@ def step_event(record: StepRecord, observation: Observation, *, started_at: floa
                       page_type=record.page_type, action=d.action, source=d.source, reason=d.reason,
                       error=record.error, elapsed_ms=record.elapsed_ms, manager_called=record.manager_called,
                       usage=d.usage, verdicts=record.verdicts, decision_meta=d.meta, obs_summary=observation.text,
-                      element_lines=lines, elements=element_columns(observation.elements),
+                      element_lines=lines, elements=observation.elements,
                       valid_bids=bids, started_at=started_at)
 
 
@@ -437,9 +435,10 @@ def elements_from_columns(columns: Mapping[str, Any]) -> tuple[ElementRecord, ..
 def _step_dict(*, step_idx: int, url: str, title: str, obs_hash: str, fingerprint: str, page_type: str, action: str,
                source: str, reason: str, error: str, elapsed_ms: float, manager_called: bool, usage: Usage,
                verdicts: Iterable[Verdict], decision_meta: Mapping[str, Any], obs_summary: str,
-               element_lines: Iterable[str], elements: dict[str, Any], valid_bids: Iterable[str],
+               element_lines: Iterable[str], elements: Iterable[Any], valid_bids: Iterable[str],
                started_at: float | None) -> dict[str, Any]:
-    """The ``step`` event's fields, in file order (``elements`` already by column)."""
+    """The ``step`` event's fields, in file order (``elements``: AXNodes or ElementRecords,
+    stored by column)."""
     event: dict[str, Any] = {
         "type": Step.type,
         "step_idx": step_idx,
@@ -460,7 +459,7 @@ def _step_dict(*, step_idx: int, url: str, title: str, obs_hash: str, fingerprin
         "decision_meta": dict(decision_meta),
         "obs_summary": obs_summary,
         "actionable_elements": list(element_lines),
-        "elements": elements,
+        "elements": element_columns(elements),
         "valid_bids": list(valid_bids),
     }
     if started_at is not None:
