@@ -41,6 +41,9 @@ __all__ = ["BrowserEnvironment", "ObservationTimings", "ScriptError"]
 MAX_AX_NODES = 5000
 
 
+_CLEAR_STORAGE = "() => { try { localStorage.clear(); } catch (e) {} try { sessionStorage.clear(); } catch (e) {} }"
+
+
 class ObservationTimings(dict):
     """Milliseconds per phase of the last step (action, wait, mark+axtree+snapshot, build, screenshot)."""
 
@@ -62,6 +65,14 @@ class BrowserEnvironment(ActionExecution, PageSettling):
 
     ``evaluate`` is left to subclasses: a bare browser cannot score a task.
     """
+
+    #: Keep the browser context from one episode to the next instead of opening a fresh
+    #: one, when the new task has the same navigation policy and the last episode left
+    #: one healthy tab; cookies and the origin's local and session storage are cleared.
+    #: Only for sites whose pages keep no state outside their document (the next task's
+    #: page is loaded anew all the same): it saves the new context and, through the HTTP
+    #: cache it keeps, most of the page load. Off: a fresh context per episode.
+    reuse_context: bool = False
 
     def __init__(
         self,
@@ -113,6 +124,7 @@ class BrowserEnvironment(ActionExecution, PageSettling):
             policy = NavigationPolicy.for_urls(*self.allowed_origins(task), extra=tuple(task.allowed_origins))
         except ValueError as exc:
             raise EnvironmentDead(f"task {task.id}: {exc}") from None
+        reuse = self._context_reusable(policy)
         self._closed = False
         self.task = task
         self.final_message = ""
@@ -126,9 +138,37 @@ class BrowserEnvironment(ActionExecution, PageSettling):
         self._refusals = []
         self._refused_pages = {}
         self._bid_maps = {}
-        self._new_context()
+        if not (reuse and self._clear_context()):
+            self._new_context()
 
     _begin_episode = begin_episode
+
+    def _context_reusable(self, policy: NavigationPolicy) -> bool:
+        """:attr:`reuse_context` is on and the open context can serve a task with ``policy``."""
+        if not self.reuse_context or self._context is None or not self._browser_alive():
+            return False
+        # the context's request routing was built for its policy; background pages are the last episode's
+        if policy != self.navigation_policy or self._internal_pages:
+            return False
+        pages = [p for p in self._pages if not p.is_closed()]
+        if len(pages) != 1 or self._active is not pages[0]:
+            return False
+        state = self._net.get(id(pages[0]))
+        return state is not None and not state["crashed"]
+
+    def _clear_context(self) -> bool:
+        """Forget the last episode's cookies, storage and pending requests; False if that failed."""
+        page = self._active
+        try:
+            self._context.clear_cookies()
+            page.evaluate(_CLEAR_STORAGE)
+        except playwright_errors() as exc:
+            self.raise_if_dead(exc)
+            return False
+        state = self._net[id(page)]
+        state["inflight"].clear()
+        state["navs"].clear()
+        return True
 
     def allowed_origins(self, task: TaskSpec) -> tuple[str, ...]:
         """URLs whose origins ``task`` may visit (besides ``task.allowed_origins``); override to add."""

@@ -145,3 +145,40 @@ def test_halo_eval_runs_miniwob_tasks_with_the_expert(tmp_path, monkeypatch):
                 next((tmp_path / "results").glob("*/episodes.jsonl")).read_text().splitlines()]
     assert len(episodes) == 3
     assert all(e["success"] for e in episodes), episodes
+
+
+def _seen(raw):
+    return raw.goal, tuple((n.role, n.name, n.bid, n.value, n.depth) for n in raw.axtree)
+
+
+def test_resets_keep_the_context_and_see_what_a_fresh_context_sees():
+    tasks = [SUITE.resolve(t) for t in ("miniwob.click-button@5", "miniwob.enter-text@3", "miniwob.click-button@6",
+                                        "miniwob.click-checkboxes@2")]
+    kept = SUITE.make_environment(None, SETTINGS)
+    fresh = SUITE.make_environment(None, SETTINGS)
+    fresh.reuse_context = False
+    try:
+        contexts, seen = [], []
+        for task in tasks:
+            seen.append(_seen(kept.reset(task)))
+            contexts.append(kept.context)
+            # the last episode's cookies and storage do not reach the next one
+            kept.page.evaluate("() => { document.cookie = 'k=1; path=/'; localStorage.setItem('k', '1');"
+                               " sessionStorage.setItem('k', '1'); }")
+        assert all(c is contexts[0] for c in contexts)
+        fresh_contexts = []
+        for task, kept_view in zip(tasks, seen):
+            assert _seen(fresh.reset(task)) == kept_view
+            fresh_contexts.append(fresh.context)
+        assert len({id(c) for c in fresh_contexts}) == len(tasks)
+
+        kept.reset(tasks[0])
+        assert kept.page.evaluate("() => [document.cookie, localStorage.length, sessionStorage.length]") == ["", 0, 0]
+        # a second tab left open: the next episode gets a fresh context
+        kept.context.new_page()
+        before = kept.context
+        assert _seen(kept.reset(tasks[1])) == seen[1]
+        assert kept.context is not before and len(kept.context.pages) == 1
+    finally:
+        kept.close()
+        fresh.close()

@@ -67,7 +67,15 @@ class EpisodeState:
 
 
 class MiniwobEnvironment(BrowserEnvironment):
-    """One Chromium and one page server, reused across episodes (a fresh context per reset)."""
+    """One Chromium, one page server and one browser context, reused across episodes.
+
+    MiniWoB pages keep no state outside their document (no cookies, no storage), and
+    every reset loads the task's page anew, so the context is kept
+    (:attr:`~halo_core.env.browser.BrowserEnvironment.reuse_context`): a reset then
+    skips opening a context and loads the page's scripts from the HTTP cache.
+    """
+
+    reuse_context = True
 
     def __init__(self, settings: EnvSettings | None = None, *, episode_max_ms: int = EPISODE_MAX_MS,
                  **kwargs: Any) -> None:

@@ -40,7 +40,7 @@ def task_spec(name: str, seed: int | None = None) -> TaskSpec:
 class MiniwobSuite:
     name = SUITE_NAME
     sites = (SUITE_NAME,)
-    reuse_environments = True  # reset() opens a fresh context and page; one browser per worker
+    reuse_environments = True  # one browser (and context) per worker; every reset loads the task page anew
 
     def claims(self, task_id: str) -> bool:
         return task_id.startswith(PREFIX)
