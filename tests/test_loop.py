@@ -160,9 +160,10 @@ def test_recovery_steps_back_from_a_loop(tmp_path):
     loop = ["click('1')", "click('1')", "click('1')", "click('1')"] + ["noop()"] * 10
     result = run_episode(shop_task(), mode_config("baseline_worker", max_steps=6), shop_env(), make_runtime(),
                          data_dir=tmp_path, backends={"worker": scripted(loop)})
-    sources = [json.loads(line)["action_source"] for line in
-               (tmp_path / "trajectories" / "baseline_worker" / "local" / "graph.shop-1__attempt_0.jsonl")
-               .read_text().splitlines() if '"type": "step"' in line]
+    events = [json.loads(line) for line in
+              (tmp_path / "trajectories" / "baseline_worker" / "local" / "graph.shop-1__attempt_0.jsonl")
+              .read_text().splitlines()]
+    sources = [e["action_source"] for e in events if e["type"] == "step"]
     assert "recovery" in sources
     no_rec = run_episode(shop_task(), mode_config("no_recovery", use_vac=False, use_macros=False, use_manager=False,
                                                   max_steps=6),

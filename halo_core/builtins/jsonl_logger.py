@@ -4,6 +4,12 @@ One file per episode at ``data/trajectories/<mode>/<run_id>/<task>__attempt_<k>.
 Each event is encoded first and written with a single ``write`` on an append-only
 descriptor, so a crash or kill never leaves half a line.
 
+Lines are encoded with orjson (compact separators, UTF-8; a step of a large page encodes
+about ten times faster than with the stdlib). Values it does not take as they are go
+through ``str()``, as ``json.dumps(default=str)`` does, and a record it refuses (an
+integer beyond 64 bits, nesting deeper than 254 levels) is written by the stdlib ``json``.
+Non-finite floats are written as ``null``, which is valid JSON.
+
 The logger writes events as it receives them; what they hold (the schema, its version)
 and how they are read back is :mod:`halo_core.trajectory`'s.
 """
@@ -14,6 +20,8 @@ import json
 import os
 
 from pathlib import Path
+
+import orjson
 
 from halo_core import hookimpl
 from halo_core.secrets import env_secrets, redact_known, redact_url_credentials
@@ -28,9 +36,31 @@ def redact(text: str, secrets: list[str] | None = None) -> str:
     return redact_url_credentials(redact_known(text, secrets))
 
 
+# datetimes and dataclasses go through default=str, as with json.dumps(default=str)
+_ORJSON_OPTIONS = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+                   | orjson.OPT_APPEND_NEWLINE)
+
+
+def encode_line(record: dict, secrets: list[str] | None = None) -> bytes:
+    """``record`` as one UTF-8 JSON line ending in a newline, secrets redacted (see the module docstring)."""
+    try:
+        data = orjson.dumps(record, default=str, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        text = redact(json.dumps(record, ensure_ascii=False, default=str), secrets)
+        # a lone surrogate (page text can hold one) can only sit inside a JSON string: written as its \u escape
+        return (text + "\n").encode("utf-8", "backslashreplace")
+    for secret in env_secrets() if secrets is None else secrets:
+        raw = secret.encode()
+        if raw in data:
+            data = data.replace(raw, b"[REDACTED]")
+    if b"@" in data and b"://" in data:
+        data = redact_url_credentials(data.decode()).encode()
+    return data
+
+
 def append_line(path: os.PathLike | str, record: dict, secrets: list[str] | None = None) -> None:
     """Append one JSON line atomically (one write call; O_APPEND), secrets redacted."""
-    data = (redact(json.dumps(record, ensure_ascii=False, default=str), secrets) + "\n").encode()
+    data = encode_line(record, secrets)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, data)

@@ -53,7 +53,7 @@ def test_macro_from_train_tasks_replays_on_held_out_task(world, tmp_path):
     with_macros, calls_with = _run_with("webclones.shop-9", use_macros=True, mode="macros")
     assert baseline.success and with_macros.success
     path = tmp_path / "trajectories" / "macros" / "r" / "webclones.shop-9__attempt_0.jsonl"
-    steps = [json.loads(line) for line in path.read_text().splitlines() if '"type": "step"' in line]
+    steps = [e for e in map(json.loads, path.read_text().splitlines()) if e["type"] == "step"]
     replayed = [s for s in steps if s["action_source"] == "macro" and s["decision_meta"]["macro"] == checkout[0].id]
     assert len(replayed) == len(checkout[0].steps)  # the whole checkout, bound from shop-9's own goal
     filled = {s["action"].split("'")[3] for s in replayed if s["action"].startswith("fill")}

@@ -129,7 +129,7 @@ def test_online_grpo_takes_steps_from_real_episodes(bc_model, tmp_path):
     # the episodes are real: trajectories of the policy acting as the worker
     trajectories = list((out / "rollouts" / "trajectories").rglob("*__attempt_*.jsonl"))
     assert len(trajectories) == 8
-    steps = [json.loads(x) for t in trajectories for x in t.read_text().splitlines() if '"type": "step"' in x]
+    steps = [e for t in trajectories for e in map(json.loads, t.read_text().splitlines()) if e["type"] == "step"]
     assert steps and all(s["decision_meta"]["model"] == "grpo:policy" for s in steps if s["action_source"] == "worker")
     # a LoRA adapter on the BC model was trained and saved; its B matrices left zero
     from safetensors.torch import load_file

@@ -290,7 +290,7 @@ def test_halo_run_with_a_local_adapter_in_a_qwen_mode(workspace):
     assert "ended_by=" in result.output, result.output
     trajectories = list((root / "run" / "trajectories" / "qwen_worker_bc").rglob("*__attempt_*.jsonl"))
     assert trajectories
-    steps = [json.loads(x) for x in trajectories[0].read_text().splitlines() if '"type": "step"' in x]
+    steps = [e for e in map(json.loads, trajectories[0].read_text().splitlines()) if e["type"] == "step"]
     assert steps and all(s["decision_meta"].get("model", "").startswith("local:") for s in steps
                          if s["action_source"] == "worker")
 
