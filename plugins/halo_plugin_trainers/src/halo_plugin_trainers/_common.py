@@ -219,12 +219,26 @@ def training_args_common(opts: TrainOptions, default_lr: float) -> dict[str, Any
         lr_scheduler_type=opts.lr_scheduler,
         warmup_steps=opts.warmup_steps,
         dataloader_num_workers=0,
-        # off unless asked: tiny and small LoRA runs are compute-bound (and trl may default it on)
-        gradient_checkpointing=opts.gradient_checkpointing,
+        # off unless asked: tiny and small LoRA runs are compute-bound (and trl may default it on);
         # non-reentrant: a LoRA model's inputs do not require grad, which the reentrant variant needs
-        **({"gradient_checkpointing_kwargs": {"use_reentrant": False}} if opts.gradient_checkpointing else {}),
+        **checkpointing_kwargs(opts.gradient_checkpointing),
         **device_kwargs(),
     )
+
+
+def checkpointing_kwargs(on: bool) -> dict[str, Any]:
+    """Activation (gradient) checkpointing on or off, under the name this transformers uses
+    (``activation_checkpointing`` since it renamed ``gradient_checkpointing``)."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    prefix = "activation" if "activation_checkpointing" in names else "gradient"
+    out: dict[str, Any] = {f"{prefix}_checkpointing": on}
+    if on:
+        out[f"{prefix}_checkpointing_kwargs"] = {"use_reentrant": False}
+    return out
 
 
 def last_checkpoint(output: str) -> str | None:
