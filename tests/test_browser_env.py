@@ -350,6 +350,14 @@ def test_killed_browser_raises_then_recovers(site):
         e.close()  # idempotent
 
 
+def test_a_page_whose_script_never_yields_does_not_hang_the_next_reset(env, site):
+    env.reset(task(site + "/"))
+    env.page.evaluate("() => { setTimeout(() => { for (;;) {} }, 0); }")  # the tab's renderer is now stuck
+    t0 = time.monotonic()
+    obs = env.reset(task(site + "/second"))
+    assert obs.title == "Second" and time.monotonic() - t0 < 20
+
+
 # ----------------------------------------------------------------------------- REAL protocol
 
 

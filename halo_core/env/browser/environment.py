@@ -41,7 +41,9 @@ __all__ = ["BrowserEnvironment", "ObservationTimings", "ScriptError"]
 MAX_AX_NODES = 5000
 
 
-_CLEAR_STORAGE = "() => { try { localStorage.clear(); } catch (e) {} try { sessionStorage.clear(); } catch (e) {} }"
+_CLEAR_STORAGE = "(() => { try { localStorage.clear(); } catch (e) {} try { sessionStorage.clear(); } catch (e) {} })()"
+#: How long a kept context's page may take to clear its storage before a fresh context is opened instead.
+_CLEAR_TIMEOUT_MS = 3000
 
 
 class ObservationTimings(dict):
@@ -161,7 +163,9 @@ class BrowserEnvironment(ActionExecution, PageSettling):
         page = self._active
         try:
             self._context.clear_cookies()
-            page.evaluate(_CLEAR_STORAGE)
+            # through CDP, with a time limit: a page whose script never yields is replaced, not waited for
+            cdp_batch(self._cdp_for(page), [("Runtime.evaluate", {"expression": _CLEAR_STORAGE})],
+                      timeout_ms=_CLEAR_TIMEOUT_MS)
         except playwright_errors() as exc:
             self.raise_if_dead(exc)
             return False

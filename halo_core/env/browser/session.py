@@ -235,20 +235,35 @@ class BrowserSession:
 
     def _close_context(self) -> None:
         ctx, self._context = self._context, None
+        # unroute_all goes through every page: one whose script never yields would hang it
+        respond = ctx is not None and self._pages_respond(ctx)
         self._pages = []
         self._active = None
         self._cdp.clear()
         self._net.clear()
         self._internal_pages.clear()
         if ctx is not None:
-            try:  # route handlers still running would otherwise be torn down mid-call
-                ctx.unroute_all(behavior="ignoreErrors")
-            except Exception:
-                pass
+            if respond:
+                try:  # route handlers still running would otherwise be torn down mid-call
+                    ctx.unroute_all(behavior="ignoreErrors")
+                except Exception:
+                    pass
             try:
                 ctx.close()
             except Exception:
                 pass
+
+    def _pages_respond(self, ctx, timeout_ms: float = 2000) -> bool:
+        """Every open page of ``ctx`` answers a trivial CDP call within ``timeout_ms``."""
+        try:
+            for page in ctx.pages:
+                if page.is_closed():
+                    continue
+                session = self._cdp.get(id(page)) or ctx.new_cdp_session(page)
+                cdp_batch(session, [("Runtime.evaluate", {"expression": "0"})], timeout_ms=timeout_ms)
+        except Exception:  # timed out, or the page or browser is gone
+            return False
+        return True
 
     def _shutdown_browser(self) -> None:
         self._close_context()

@@ -1,5 +1,7 @@
 """MiniWoB pages in real Chromium through HALO's browser environment and loop."""
 
+import time
+
 import attrs
 import pytest
 
@@ -179,6 +181,11 @@ def test_resets_keep_the_context_and_see_what_a_fresh_context_sees():
         before = kept.context
         assert _seen(kept.reset(tasks[1])) == seen[1]
         assert kept.context is not before and len(kept.context.pages) == 1
+        # a page whose script never yields is not waited for: the next episode gets a fresh context
+        kept.page.evaluate("() => { setTimeout(() => { for (;;) {} }, 0); }")
+        before, started = kept.context, time.monotonic()
+        assert _seen(kept.reset(tasks[2])) == seen[2]
+        assert kept.context is not before and time.monotonic() - started < 20
     finally:
         kept.close()
         fresh.close()
