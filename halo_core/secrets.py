@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import AnyStr
 
 __all__ = ["env_secrets", "redact_console", "redact_known", "redact_url_credentials"]
 
@@ -27,11 +28,14 @@ def env_secrets() -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def redact_known(text: str, secrets: list[str] | None = None, marker: str = "[REDACTED]") -> str:
-    """``text`` with every configured secret value replaced by ``marker`` (fast: plain substring checks)."""
+def redact_known(text: AnyStr, secrets: list[str] | None = None, marker: str = "[REDACTED]") -> AnyStr:
+    """``text`` with every configured secret value replaced by ``marker`` (fast: plain substring
+    checks). ``text`` may be UTF-8 bytes (an encoded line), and is then searched for the encoded secrets."""
+    encoded = isinstance(text, bytes)
     for secret in env_secrets() if secrets is None else secrets:
-        if secret in text:
-            text = text.replace(secret, marker)
+        needle = secret.encode() if encoded else secret
+        if needle in text:
+            text = text.replace(needle, marker.encode() if encoded else marker)
     return text
 
 

@@ -49,10 +49,7 @@ def encode_line(record: dict, secrets: list[str] | None = None) -> bytes:
         text = redact(json.dumps(record, ensure_ascii=False, default=str), secrets)
         # a lone surrogate (page text can hold one) can only sit inside a JSON string: written as its \u escape
         return (text + "\n").encode("utf-8", "backslashreplace")
-    for secret in env_secrets() if secrets is None else secrets:
-        raw = secret.encode()
-        if raw in data:
-            data = data.replace(raw, b"[REDACTED]")
+    data = redact_known(data, secrets)
     if b"@" in data and b"://" in data:
         data = redact_url_credentials(data.decode()).encode()
     return data
