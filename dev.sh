@@ -5,11 +5,16 @@
 #   bash dev.sh test     # set up, then run the whole test suite (fast and slow tests)
 #   bash dev.sh test -m "not slow"   # only the fast tests
 #   bash dev.sh halo ... # any halo command inside the project environment
-#   bash dev.sh setup    # only set up
+#   bash dev.sh setup    # only set up (the versions in requirements.lock)
+#   bash dev.sh upgrade  # re-resolve to the newest versions; rewrite requirements.lock if the fast tests pass
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${HALO_VENV:-.venv}
 PY=${HALO_PYTHON:-}
+# The versions the suite last passed with. Set-up installs exactly these (pip constraints);
+# `bash dev.sh upgrade` rewrites the file. HALO_LOCK=none installs the newest versions the
+# packages' own ranges allow instead.
+LOCK=${HALO_LOCK:-requirements.lock}
 
 log() { printf '\033[1m[halo]\033[0m %s\n' "$*" >&2; }
 
@@ -46,22 +51,8 @@ ensure_chromium() {
   fi
 }
 
-setup() {
-  local python; python=$(find_python)
-  if [ ! -x "$VENV/bin/python" ]; then
-    log "creating $VENV with $python"
-    "$python" -m venv "$VENV"
-  fi
-  local stamp="$VENV/.halo-installed"
-  local want; want=$(cat pyproject.toml plugins/*/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    log "installing HALO and its plugins into $VENV (first run takes a few minutes)"
-    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    # torch first, pinned, so nothing below pulls a different (CUDA) build
-    "$VENV/bin/python" -m pip install -q "${HALO_TORCH_SPEC:-torch==2.13.0}"
-    # the core and every plugin folder, editable, each with all of its extras (test deps included)
-    local args=(-e ".[test]")
-    while IFS= read -r spec; do args+=(-e "$spec"); done < <("$VENV/bin/python" - <<'PY'
+plugin_specs() {
+  "$VENV/bin/python" - <<'PY'
 import pathlib
 try:
     import tomllib
@@ -71,8 +62,60 @@ for p in sorted(pathlib.Path("plugins").glob("*/pyproject.toml")):
     extras = sorted(tomllib.loads(p.read_text()).get("project", {}).get("optional-dependencies", {})) if tomllib else []
     print(f"{p.parent}[{','.join(extras)}]" if extras else str(p.parent))
 PY
-)
-    "$VENV/bin/python" -m pip install -q "${args[@]}"
+}
+
+# What is installed in $VENV as a lock: every distribution but the editable HALO packages,
+# pinned; torch without its local build label (2.13.0+cpu -> 2.13.0), which pip matches.
+freeze_lock() {
+  {
+    echo "# HALO's locked dependencies: the versions the test suite last passed with."
+    echo "# Written by 'bash dev.sh upgrade' (pip's resolver in a fresh venv, then pip freeze); read by"
+    echo "# 'bash dev.sh setup' as pip constraints. Library users are not pinned: each pyproject.toml keeps ranges."
+    "$VENV/bin/python" -m pip freeze --exclude-editable --all | grep -vE '^(pip|setuptools|wheel)==' \
+      | sed -E 's/^([A-Za-z0-9_.-]+==[^+ ]+)\+[A-Za-z0-9.]+$/\1/' | LC_ALL=C sort -f
+  }
+}
+
+upgrade() {
+  # a fresh venv resolved to the newest allowed versions; the lock changes only if the fast tests pass there
+  local target=$LOCK
+  [ "$target" != none ] || target=requirements.lock
+  local fresh=${HALO_UPGRADE_VENV:-.venv-upgrade}
+  rm -rf "$fresh"
+  log "resolving the newest versions into $fresh"
+  VENV=$fresh LOCK=none setup
+  log "running the fast tests on them"
+  if ! VENV=$fresh "$fresh/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider; then
+    log "the fast tests fail on the newest versions: $target is unchanged (see above; $fresh is kept)"
+    exit 1
+  fi
+  VENV=$fresh freeze_lock > "$target.new"
+  mv "$target.new" "$target"
+  log "wrote $target ($(grep -c '==' "$target") pins); the next 'bash dev.sh setup' installs them"
+}
+
+setup() {
+  local python; python=$(find_python)
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating $VENV with $python"
+    "$python" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.halo-installed"
+  local pins=()
+  if [ "$LOCK" != none ]; then
+    [ -f "$LOCK" ] || { echo "error: lock file $LOCK not found (HALO_LOCK=none installs unpinned)" >&2; exit 1; }
+    pins=(-c "$LOCK")
+  fi
+  local want; want=$(cat pyproject.toml plugins/*/pyproject.toml "${pins[@]:1}" 2>/dev/null | sha256sum | cut -c1-16)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    log "installing HALO and its plugins into $VENV (${pins[*]:-unpinned}; first run takes a few minutes)"
+    "$VENV/bin/python" -m pip install -q "${pins[@]}" --upgrade pip >/dev/null
+    # torch first, pinned, so nothing below pulls a different (CUDA) build
+    "$VENV/bin/python" -m pip install -q "${pins[@]}" "${HALO_TORCH_SPEC:-torch==2.13.0}"
+    # the core and every plugin folder, editable, each with all of its extras (test deps included)
+    local args=(-e ".[test]")
+    while IFS= read -r spec; do args+=(-e "$spec"); done < <(plugin_specs)
+    "$VENV/bin/python" -m pip install -q "${pins[@]}" "${args[@]}"
     echo "$want" > "$stamp"
   fi
   ensure_chromium
@@ -86,6 +129,8 @@ cmd=${1:-help}
 shift || true
 case "$cmd" in
   setup) setup ;;
+  upgrade) upgrade ;;
+  lock) freeze_lock ;;
   demo) setup; exec "$VENV/bin/halo" demo "$@" ;;
   test)
     setup
