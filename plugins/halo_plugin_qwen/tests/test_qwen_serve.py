@@ -3,8 +3,9 @@
 The server starts once per module, offline, on a free loopback port. It serves the
 base model by absolute path and a LoRA "adapter" by name: the merged base+adapter is
 saved as ``<server cwd>/qwen_bc``, so ``model="qwen_bc"`` selects it as
-``vllm serve --lora-modules qwen_bc=<path>`` would. The server's log proves which
-``model`` each request carried.
+``vllm serve --lora-modules qwen_bc=<path>`` would. Which ``model`` each request carried
+is read from the requests themselves (a recording proxy in front of the server) and from
+the ``model`` the server answers with — never from the server's log.
 """
 
 from __future__ import annotations
