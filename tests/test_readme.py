@@ -27,6 +27,17 @@ def test_the_offline_block_names_only_halo_commands():
     assert len(commands) >= 8 and all(c.startswith("halo ") for c in commands)
 
 
+def test_the_readme_names_what_dev_sh_sets_and_how_to_turn_it_off():
+    # every `export X=${X:-default}` in dev.sh is a default a user may not expect: the README says so
+    dev_sh = (ROOT / "dev.sh").read_text(encoding="utf-8")
+    defaults = re.findall(r"^export (\w+)=\$\{\1:-([^}]*)\}", dev_sh, re.M)
+    assert ("HF_HUB_OFFLINE", "1") in defaults
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, value in defaults:
+        assert f"{name}={value}" in readme, f"README.md does not say that dev.sh sets {name}={value}"
+    assert "HF_HUB_OFFLINE=0 bash dev.sh" in readme
+
+
 @pytest.mark.slow
 def test_readme_offline_commands_run_as_written(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.startswith("HALO_")}
