@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -126,3 +129,60 @@ def test_cli_reads_dotenv_from_the_working_directory(tmp_path):
     shell = subprocess.run([sys.executable, "-m", "halo_core.cli", "doctor"], capture_output=True, text=True,
                            cwd=tmp_path, env={**env, "OPENAI_API_KEY": ""}, timeout=120)
     assert "key OPENAI_API_KEY: not set" in shell.stdout  # a variable already set (even empty) wins
+
+
+def _halo_commands_named_in(text: str) -> list[list[str]]:
+    """The words after ``halo`` in each `` `halo ...` `` (backticks) or ``halo <word>`` of ``text``."""
+    named = re.findall(r"`halo ([^`]*)`", text) + re.findall(r"(?<![\w`/-])halo ([a-z][\w-]*)", text)
+    return [phrase.split() for phrase in named]
+
+
+def _resolve(group: click.Group, ctx: click.Context, words: list[str]) -> str | None:
+    """None when ``halo <words>`` names real (sub)commands; else the first word that is not one."""
+    command = group
+    for word in words:
+        if not isinstance(command, click.Group) or not re.fullmatch(r"[a-z][\w-]*", word):
+            return None  # the rest are options and arguments
+        command = command.get_command(ctx, word)
+        if command is None:
+            return word
+    return None
+
+
+def test_doctor_suggests_only_halo_commands_that_exist(tmp_path, monkeypatch):
+    """Every check failing at once (and every fix string in the module): each `halo ...` it names is real."""
+    import halo_core.commands.doctor as doctor_module
+    import halo_core.env.chromium as chromium
+    from halo_core.plugins import failed_plugins
+    from halo_core.runtime import Runtime
+
+    def no_chromium():
+        raise RuntimeError("no Chromium here; install one")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(chromium, "find_chromium", no_chromium)
+    monkeypatch.setattr(doctor_module, "MIN_PYTHON", (99, 0))
+    (tmp_path / "afile").write_text("not a directory")
+    runtime = Runtime()  # every installed plugin, so their commands count as real
+    failed_plugins(runtime.pm)["gone"] = "plugin 'gone' failed to load and is skipped: ImportError: no"
+    checks = run_checks(runtime, dirs=("afile/data",), environ={"HALO_VLLM_URL": "http://127.0.0.1:9/v1"})
+    failing = [c for c in checks if not c.ok]
+    assert {"python", "chromium", "plugin gone", "vllm", "dir afile/data"} <= {c.name for c in failing}
+    assert all(c.fix for c in failing), [c.name for c in failing if not c.fix]
+
+    group = HaloGroup(name="halo")
+    ctx = click.Context(group, obj={"runtime": runtime})
+    assert _resolve(group, ctx, ["serve"]) == "serve" and _resolve(group, ctx, ["doctor"]) is None  # it can fail
+    texts = [c.fix for c in failing] + [Path(doctor_module.__file__).read_text(encoding="utf-8")]
+    named = [words for text in texts for words in _halo_commands_named_in(text)]
+    unknown = {" ".join(words): bad for words in named if (bad := _resolve(group, ctx, words))}
+    assert not unknown, f"halo doctor suggests commands that do not exist: {unknown}"
+
+
+def test_dotenv_files_are_ignored_by_git():
+    # `.env` holds API keys (read at start, above): it must never be committed, in any folder
+    assert ".env" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    if (ROOT / ".git").exists() and shutil.which("git"):
+        for path in (".env", "plugins/some_plugin/.env"):
+            done = subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=ROOT, timeout=60)
+            assert done.returncode == 0, f"git does not ignore {path}"

@@ -96,7 +96,7 @@ def _vllm(environ) -> Iterator[Check]:
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         yield Check("vllm", False, f"HALO_VLLM_URL {url} does not answer: {reason}",
-                    "start the server (`halo serve` or `vllm serve ...`) or fix HALO_VLLM_URL", required=False)
+                    "start the server (`vllm serve <model> ...`) or fix HALO_VLLM_URL", required=False)
 
 
 def _writable(directory: Path) -> Check:
