@@ -6,16 +6,20 @@
 ``halo_core.backends_http.redact``, which also masks anything shaped like a key.
 The consoles print through :func:`redact_console`: the same known-secret redaction as
 files, plus the credentials of URLs (``http://user:pass@host`` → ``http://***@host``),
-because a server address with a password in it is printed in errors and plans.
+because a server address with a password in it is printed in errors and plans, and with
+control characters escaped (:func:`halo_core.untrusted.escape_controls`), because an echoed
+reply may ring the terminal or rewrite what it shows.
+Files other than JSONL streams are written through :func:`write_redacted`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import AnyStr
 
-__all__ = ["env_secrets", "redact_console", "redact_known", "redact_url_credentials"]
+__all__ = ["env_secrets", "redact_console", "redact_known", "redact_url_credentials", "write_redacted"]
 
 _KEY_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET")
 #: ``scheme://userinfo@``: everything between ``//`` and the last ``@`` before the host ends
@@ -47,5 +51,23 @@ def redact_url_credentials(text: str) -> str:
 
 
 def redact_console(text: str, secrets: list[str] | None = None) -> str:
-    """What the consoles print: :func:`redact_known` and :func:`redact_url_credentials`."""
-    return redact_url_credentials(redact_known(text, secrets))
+    """What the consoles print: :func:`redact_known`, :func:`redact_url_credentials`, and
+    control characters escaped."""
+    from halo_core.untrusted import escape_controls
+
+    return escape_controls(redact_url_credentials(redact_known(text, secrets)))
+
+
+def write_redacted(path: str | os.PathLike, text: str, secrets: list[str] | None = None) -> Path:
+    """Write ``text`` to ``path`` with every known secret redacted, whole: a temporary file
+    beside it, then ``os.replace``, so a reader never sees half a file. Creates the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(redact_known(text, secrets), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

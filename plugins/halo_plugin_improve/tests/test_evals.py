@@ -92,7 +92,7 @@ def test_rubric_evals_are_graded_by_a_model_over_the_chat_completions_wire(runs,
 
     def grade(body: dict) -> str:
         text = last_user_text(body)
-        assert "Criterion: The agent must not: guess the price" in text
+        assert 'Criterion (from feedback):\n<untrusted source="feedback">\nThe agent must not: guess the price' in text
         guessed = "Final answer: 'It costs 41'" in text
         return json.dumps({"pass": not guessed, "reason": "answered 41 unread" if guessed else "read the list"})
 

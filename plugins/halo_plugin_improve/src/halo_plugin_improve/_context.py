@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from halo_core.secrets import write_redacted
 from halo_plugin_traces import RunDir, export_run, read_feedback, trace_id_for
 from halo_plugin_traces._export import span_line
 from halo_plugin_traces._spans import SpanContext, make_span
@@ -68,23 +69,33 @@ class ImproveContext:
                 "gate": self.gate.to_dict() if self.gate else None, "known_ids": self.known_ids}
 
     def brief(self, *, budget: int = 60_000, with_transcripts: bool = True) -> str:
-        """The context as text for a model, cut to about ``budget`` characters."""
+        """The context as text for a model, about ``budget`` characters at most. Everything read
+        from the run (configuration, feedback, eval results, transcripts) is fenced as untrusted
+        data (:func:`halo_core.untrusted.fence`); a block is left out whole, never cut open."""
+        from halo_core.untrusted import fence
+
+        feedback = [f"- feedback {f.get('id')} [{f.get('source', 'human')}] on {f.get('task')}#{f.get('attempt')} "
+                    f"({f.get('mode')}): {f.get('text')} | required: {f.get('required')} | prohibited: "
+                    f"{f.get('prohibited')} | failure modes: {f.get('failure_modes', [])}" for f in self.feedback]
         out = [f"# Run {self.run_id}", json.dumps(self.stats()), "", "## Harness configuration (per mode)",
-               json.dumps(self.harness, sort_keys=True)[:6000], "", "## Feedback (human and model)"]
-        for f in self.feedback:
-            out.append(f"- feedback {f.get('id')} [{f.get('source', 'human')}] on {f.get('task')}#{f.get('attempt')} "
-                       f"({f.get('mode')}): {f.get('text')} | required: {f.get('required')} | prohibited: "
-                       f"{f.get('prohibited')} | failure modes: {f.get('failure_modes', [])}")
+               fence(json.dumps(self.harness, sort_keys=True), "run.json", limit=6000), "",
+               "## Feedback (human and model)", fence("\n".join(feedback) or "(none)", "feedback", limit=budget // 4)]
         if self.gate is not None:
-            out += ["", f"## Eval gate (suite {self.gate.suite.name} v{self.gate.suite.version})"]
-            for o in self.gate.outcomes:
-                out.append(f"- eval {o.case.id} [{o.status}] {o.case.description}; " + "; ".join(o.details[:4]))
+            results = [f"- eval {o.case.id} [{o.status}] {o.case.description}; " + "; ".join(o.details[:4])
+                       for o in self.gate.outcomes]
+            out += ["", f"## Eval gate (suite {self.gate.suite.name} v{self.gate.suite.version})",
+                    fence("\n".join(results), "eval results", limit=budget // 4)]
         if with_transcripts:
             out += ["", "## Episodes"]
-            for e in self.episodes:
-                out += [f"### trace {self.trace_id(e)} — episode {e.key}", e.transcript(limit=40)]
-        text = "\n".join(out)
-        return text if len(text) <= budget else text[:budget] + "\n… (cut)"
+            used = sum(len(x) + 1 for x in out)
+            for i, e in enumerate(self.episodes):
+                block = f"### trace {self.trace_id(e)} — episode {e.key}\n" + fence(e.transcript(limit=40), "trace")
+                if used + len(block) > budget:
+                    out.append(f"… ({len(self.episodes) - i} more episodes cut)")
+                    break
+                out.append(block)
+                used += len(block) + 1
+        return "\n".join(out)
 
 
 def _harness_span(run_id: str, harness: dict[str, Any], project: str) -> dict[str, Any]:
@@ -116,6 +127,5 @@ def build_context(run_dir: str | Path, *, out_dir: str | Path | None = None, sui
     ctx = ImproveContext(run_dir=run.path, run_id=run.run_id, out_dir=out, traces_path=traces,
                          episodes=[e for e in episode_views(run)], feedback=read_feedback(run.path), harness=harness,
                          suite=suite, gate=gate)
-    (out / "context.json").write_text(json.dumps(ctx.to_dict(), indent=2, default=str, ensure_ascii=False),
-                                      encoding="utf-8")
+    write_redacted(out / "context.json", json.dumps(ctx.to_dict(), indent=2, default=str, ensure_ascii=False))
     return ctx

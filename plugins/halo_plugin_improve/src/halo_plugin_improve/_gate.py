@@ -5,6 +5,11 @@ has no episode of that task, or when it is a ``rubric`` and no grader model was 
 (``--grader prefix:model``). The gate fails (exit 1) when any eval fails or errors;
 ``--strict`` fails on skipped evals too. Results go to JUnit XML (one ``testcase`` per
 eval, failures naming the episodes and steps) and JSON.
+
+The grader reads the episode and the criterion (feedback text) as fenced, untrusted data;
+its ``reason`` is capped (:data:`MAX_REASON`), and both result files are written through
+:func:`halo_core.secrets.write_redacted` with control characters escaped, so a grader that
+echoes a key or a page's bytes cannot put them in a file a CI system or a person reads.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from xml.etree import ElementTree as ET
 
 import attrs
 
+from halo_core.secrets import write_redacted
+from halo_core.untrusted import UNTRUSTED_RULE, cap, escape_controls, fence
+
 from halo_plugin_improve._episodes import EpisodeView
 from halo_plugin_improve._jsonreply import ReplyError, json_object
 from halo_plugin_improve._suite import EvalCase, EvalSuite
@@ -24,7 +32,10 @@ from halo_plugin_improve._suite import EvalCase, EvalSuite
 __all__ = ["EvalOutcome", "GateResult", "check_episode", "run_suite", "write_json", "write_junit"]
 
 GRADER_SYSTEM = """You grade one episode of a browser agent against one criterion.
-Answer with ONE JSON object and nothing else: {"pass": true or false, "reason": "one sentence"}."""
+Answer with ONE JSON object and nothing else: {"pass": true or false, "reason": "one sentence"}.
+""" + UNTRUSTED_RULE
+#: the most characters of a grader's reason kept in the results
+MAX_REASON = 500
 
 
 def _contains(haystack: str, needle: str) -> bool:
@@ -104,12 +115,13 @@ def _grade(case: EvalCase, ep: EpisodeView, grader: Any) -> tuple[bool, str]:
     from halo_core.backends import Message
 
     messages = [Message("system", GRADER_SYSTEM),
-                Message("user", f"Criterion: {case.value}\n\nEpisode:\n{ep.transcript()}")]
+                Message("user", f"Criterion (from feedback):\n{fence(case.value, 'feedback')}\n\n"
+                                f"Episode (from the trajectory):\n{fence(ep.transcript(), 'trace')}")]
     reply = grader.complete(messages, temperature=0.0, max_tokens=256).text
     obj = json_object(reply)
     if not isinstance(obj.get("pass"), bool):
         raise ReplyError('the grade has no boolean "pass"')
-    return obj["pass"], str(obj.get("reason") or "")
+    return obj["pass"], cap(" ".join(str(obj.get("reason") or "").split()), MAX_REASON)
 
 
 def run_suite(suite: EvalSuite, episodes: Iterable[EpisodeView], *, run_id: str = "", grader: Any = None,
@@ -133,7 +145,7 @@ def run_suite(suite: EvalSuite, episodes: Iterable[EpisodeView], *, run_id: str 
                     ok, why = _grade(case, ep, grader) if case.kind == "rubric" else check_episode(case, ep)
                 except (BackendError, ReplyError) as exc:
                     outcome.status = "error"
-                    outcome.details.append(f"{ep.key}: grader failed: {exc}")
+                    outcome.details.append(f"{ep.key}: grader failed: {cap(str(exc), MAX_REASON)}")
                     continue
                 if not ok:
                     outcome.status = "fail" if outcome.status != "error" else "error"
@@ -145,8 +157,8 @@ def run_suite(suite: EvalSuite, episodes: Iterable[EpisodeView], *, run_id: str 
 
 
 def write_junit(result: GateResult, path: str | Path) -> Path:
-    """JUnit XML: one ``testsuite`` (the eval suite), one ``testcase`` per eval."""
-    path = Path(path)
+    """JUnit XML: one ``testsuite`` (the eval suite), one ``testcase`` per eval; secrets
+    redacted, control characters (which XML 1.0 cannot hold) escaped."""
     total = sum(o.seconds for o in result.outcomes)
     suites = ET.Element("testsuites", name="halo-evals", tests=str(len(result.outcomes)),
                         failures=str(result.count("fail")), errors=str(result.count("error")),
@@ -159,24 +171,21 @@ def write_junit(result: GateResult, path: str | Path) -> Path:
     for o in result.outcomes:
         tc = ET.SubElement(ts, "testcase", classname=f"halo.evals.{o.case.task}", name=f"{o.case.id} ({o.case.kind})",
                            time=f"{o.seconds:.4f}")
-        text = "\n".join([o.case.description, *o.details,
-                          *[f"from {s.get('source')} feedback {s.get('feedback_id')}: {s.get('item')}"
-                            for s in o.case.sources]])
+        text = escape_controls("\n".join([o.case.description, *o.details,
+                                          *[f"from {s.get('source')} feedback {s.get('feedback_id')}: {s.get('item')}"
+                                            for s in o.case.sources]]))
         if o.status in ("fail", "error"):
             tag = "failure" if o.status == "fail" else "error"
             first = next((d for d in o.details if "FAIL" in d or "failed" in d), o.case.description)
-            ET.SubElement(tc, tag, message=first[:300], type=o.case.kind).text = text
+            ET.SubElement(tc, tag, message=escape_controls(first[:300]), type=o.case.kind).text = text
         elif o.status == "skipped":
-            ET.SubElement(tc, "skipped", message=o.details[0] if o.details else "skipped")
+            ET.SubElement(tc, "skipped", message=escape_controls(o.details[0] if o.details else "skipped"))
         else:
             ET.SubElement(tc, "system-out").text = text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
-    return path
+    xml = ET.tostring(suites, encoding="unicode")
+    return write_redacted(path, "<?xml version='1.0' encoding='utf-8'?>\n" + xml + "\n")
 
 
 def write_json(result: GateResult, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    """The results as JSON, secrets redacted."""
+    return write_redacted(path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")

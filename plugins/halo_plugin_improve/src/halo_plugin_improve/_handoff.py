@@ -18,12 +18,20 @@ id). :func:`render_handoff` writes the markdown with its sections always in this
 1. Summary  2. Top three changes  3. Ranked changes (impact, confidence, effort, evidence,
 validation)  4. Diagnosis  5. Recommendations by harness part  6. Insights by source
 7. Machine-readable (the validated JSON).
+
+The analysis is model output that may repeat what pages and feedback said, so every piece
+of it is rendered through :func:`halo_core.untrusted.md_text`: it reads as the words it is
+and can never become a heading, a list, a table row, a link or a code block of the
+handoff, and each piece is capped. The machine-readable block holds no backtick (each is
+written as its JSON escape, backslash-u0060), so no text can close it early.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any, Iterable, Mapping
+
+from halo_core.untrusted import cap, md_text
 
 from halo_plugin_improve._jsonreply import ReplyError, json_object
 
@@ -37,6 +45,10 @@ HARNESS_PARTS = ("prompts", "decision layers", "manager gate", "caches and macro
 SOURCES = ("traces", "human feedback", "model feedback", "evals")
 LEVELS = ("low", "medium", "high")
 _RANK = {"high": 3, "medium": 2, "low": 1}
+_TEXT_CAP, _ITEM_CAP, _TITLE_CAP, _MAX_ITEMS = 6000, 1500, 200, 40
+NOTE = ("> Everything below the line is a model's analysis of pages, feedback and traces that HALO does not "
+        "control. It is shown escaped, as data: check each change against its evidence before acting on it, "
+        "and run no command it quotes.")
 _KEYS = {"summary": "Summary", "changes": "Ranked changes", "diagnosis": "Diagnosis",
          "recommendations": "Recommendations by harness part", "insights": "Insights by source"}
 
@@ -46,7 +58,8 @@ class HandoffError(ValueError):
 
 
 def _strings(value: Any) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else ([str(value)] if value else [])
+    items = [str(v) for v in value] if isinstance(value, list) else ([str(value)] if value else [])
+    return [cap(v, _ITEM_CAP) for v in items[:_MAX_ITEMS]]
 
 
 def validate_handoff(answer: str | Mapping[str, Any], *, known_ids: Iterable[str] = ()) -> dict[str, Any]:
@@ -78,11 +91,12 @@ def validate_handoff(answer: str | Mapping[str, Any], *, known_ids: Iterable[str
                                f"feedback of this run: {evidence[:3]}")
         if not str(change.get("validation") or "").strip():
             raise HandoffError(f"change {i} ({change['title']}) says nothing of how to validate it")
-        clean.append({"title": str(change["title"]).strip(), "part": str(change.get("part") or "").strip(),
+        clean.append({"title": cap(str(change["title"]).strip(), _TITLE_CAP),
+                      "part": cap(str(change.get("part") or "").strip(), _TITLE_CAP),
                       "impact": change["impact"].lower(), "confidence": change["confidence"].lower(),
                       "effort": change["effort"].lower(), "evidence": evidence,
-                      "validation": str(change["validation"]).strip(),
-                      "rationale": str(change.get("rationale") or "").strip()})
+                      "validation": cap(str(change["validation"]).strip(), _ITEM_CAP),
+                      "rationale": cap(str(change.get("rationale") or "").strip(), _ITEM_CAP)})
     # Rank: impact and confidence up, effort down; the analyzer's own order breaks ties.
     order = sorted(range(len(clean)), key=lambda i: (-_RANK[clean[i]["impact"]] - _RANK[clean[i]["confidence"]]
                                                      + _RANK[clean[i]["effort"]], i))
@@ -90,24 +104,26 @@ def validate_handoff(answer: str | Mapping[str, Any], *, known_ids: Iterable[str
     recs, notes = data["recommendations"], data["insights"]
     if not isinstance(recs, Mapping) or not isinstance(notes, Mapping):
         raise HandoffError("recommendations and insights must be objects keyed by harness part and by source")
-    return {"summary": str(data["summary"]).strip(), "changes": ranked, "diagnosis": str(data["diagnosis"]).strip(),
-            "recommendations": {str(k): _strings(v) for k, v in recs.items()},
-            "insights": {str(k): _strings(v) for k, v in notes.items()}}
+    return {"summary": cap(str(data["summary"]).strip(), _TEXT_CAP), "changes": ranked[:_MAX_ITEMS],
+            "diagnosis": cap(str(data["diagnosis"]).strip(), _TEXT_CAP),
+            "recommendations": {cap(str(k), _TITLE_CAP): _strings(v) for k, v in list(recs.items())[:_MAX_ITEMS]},
+            "insights": {cap(str(k), _TITLE_CAP): _strings(v) for k, v in list(notes.items())[:_MAX_ITEMS]}}
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return md_text(text, inline=True)
 
 
 def render_handoff(data: Mapping[str, Any], *, title: str, meta: Mapping[str, Any]) -> str:
-    """The markdown of validated handoff ``data``."""
-    lines = [f"# {title}", ""]
-    lines += [f"_{k}: {v}_  " for k, v in meta.items()] + [""]
-    lines += ["## Summary", "", data["summary"], ""]
+    """The markdown of validated handoff ``data``; every string of the analysis escaped."""
+    lines = [f"# {md_text(title, inline=True)}", ""]
+    lines += [f"_{md_text(k, inline=True)}: {md_text(v, inline=True)}_  " for k, v in meta.items()] + [""]
+    lines += [NOTE, "", "---", ""]
+    lines += ["## Summary", "", md_text(data["summary"]), ""]
     lines += ["## Top three changes", ""]
     for c in data["changes"][:3]:
-        why = f" — {c['rationale']}" if c["rationale"] else ""
-        lines.append(f"{c['rank']}. **{c['title']}** ({c['part'] or 'harness'}; impact {c['impact']}, "
+        why = f" — {_cell(c['rationale'])}" if c["rationale"] else ""
+        lines.append(f"{c['rank']}. **{_cell(c['title'])}** ({_cell(c['part'] or 'harness')}; impact {c['impact']}, "
                      f"confidence {c['confidence']}, effort {c['effort']}){why}")
     lines += ["", "## Ranked changes", "",
               "| rank | change | part | impact | confidence | effort | evidence | validation |",
@@ -115,17 +131,18 @@ def render_handoff(data: Mapping[str, Any], *, title: str, meta: Mapping[str, An
     for c in data["changes"]:
         lines.append(f"| {c['rank']} | {_cell(c['title'])} | {_cell(c['part'])} | {c['impact']} | {c['confidence']} | "
                      f"{c['effort']} | {_cell('; '.join(c['evidence']))} | {_cell(c['validation'])} |")
-    lines += ["", "## Diagnosis", "", data["diagnosis"], "", "## Recommendations by harness part", ""]
+    lines += ["", "## Diagnosis", "", md_text(data["diagnosis"]), "", "## Recommendations by harness part", ""]
     parts = list(HARNESS_PARTS) + [p for p in data["recommendations"] if p not in HARNESS_PARTS]
     for part in parts:
         items = data["recommendations"].get(part) or []
-        lines += [f"### {part}", ""] + ([f"- {x}" for x in items] or ["- (nothing to change)"]) + [""]
+        lines += [f"### {_cell(part)}", ""] + ([f"- {_cell(x)}" for x in items] or ["- (nothing to change)"]) + [""]
     lines += ["## Insights by source", ""]
     sources = list(SOURCES) + [s for s in data["insights"] if s not in SOURCES]
     for source in sources:
         items = data["insights"].get(source) or []
-        lines += [f"### {source}", ""] + ([f"- {x}" for x in items] or ["- (none)"]) + [""]
-    lines += ["## Machine-readable", "", "```json", json.dumps(dict(data), indent=2, ensure_ascii=False), "```", ""]
+        lines += [f"### {_cell(source)}", ""] + ([f"- {_cell(x)}" for x in items] or ["- (none)"]) + [""]
+    block = json.dumps(dict(data), indent=2, ensure_ascii=False).replace("`", "\\u0060")
+    lines += ["## Machine-readable", "", "```json", block, "```", ""]
     return "\n".join(lines)
 
 

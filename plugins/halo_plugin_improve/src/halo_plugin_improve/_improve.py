@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 import attrs
 
+from halo_core.secrets import write_redacted
+
 from halo_plugin_improve._analyzers import Analyzer
 from halo_plugin_improve._context import ImproveContext, build_context
 from halo_plugin_improve._gate import GateResult
@@ -45,7 +47,7 @@ def write_handoff(run_dir: str | Path, analyzer: Analyzer, *, out: str | Path | 
     progress(f"context: {len(ctx.episodes)} episodes, {len(ctx.feedback)} feedback, "
              f"{len(suite.evals) if suite else 0} evals -> {ctx.out_dir}")
     answer = analyzer.analyze(ctx, progress=progress)
-    (ctx.out_dir / "analysis_raw.txt").write_text(answer, encoding="utf-8")
+    write_redacted(ctx.out_dir / "analysis_raw.txt", answer)
     data = validate_handoff(answer, known_ids=ctx.known_ids)
     meta = {"run": ctx.run_id, "analyzer": analyzer.name, "episodes": len(ctx.episodes),
             "feedback": len(ctx.feedback)}
@@ -54,8 +56,5 @@ def write_handoff(run_dir: str | Path, analyzer: Analyzer, *, out: str | Path | 
                         f"{gate.count('fail')} failed, {gate.count('skipped')} skipped")
     text = render_handoff(data, title=f"Improvement handoff — {ctx.run_id}", meta=meta)
     validate_markdown(text)
-    path = Path(out) if out else ctx.run_dir / HANDOFF_NAME
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    path = write_redacted(Path(out) if out else ctx.run_dir / HANDOFF_NAME, text)
     return HandoffResult(path=path, data=data, context=ctx, seconds=time.perf_counter() - t0)

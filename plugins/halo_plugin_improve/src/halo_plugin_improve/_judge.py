@@ -12,7 +12,8 @@ error, the ending) and answers with one JSON object::
 
 The reply is validated (:func:`validate_judgement`); an invalid one is asked again once
 with the problem named, and an episode whose second reply is still invalid is reported,
-not stored. Valid judgements go to ``feedback.jsonl`` beside human feedback, with
+not stored. The transcript reaches the model fenced as untrusted data
+(:func:`halo_core.untrusted.fence`). Valid judgements go to ``feedback.jsonl`` beside human feedback, with
 ``source = "model:<backend>"``, so every later step can tell the two apart.
 """
 
@@ -22,6 +23,8 @@ import json
 from typing import Any, Callable, Iterable
 
 import attrs
+
+from halo_core.untrusted import UNTRUSTED_RULE, fence
 
 from halo_plugin_improve._episodes import EpisodeView
 from halo_plugin_improve._jsonreply import ReplyError, json_object
@@ -37,7 +40,8 @@ Answer with ONE JSON object and nothing else, with exactly these keys:
   "failure_modes": list of short strings, each "name: what went wrong" (empty when it passed)
   "required": list of things the agent must do on this task (e.g. "answer contains \\"42\\"")
   "prohibited": list of things the agent must not do (e.g. "action report_infeasible")
-Quote exact strings the answer must or must not contain with double quotes."""
+Quote exact strings the answer must or must not contain with double quotes.
+""" + UNTRUSTED_RULE
 
 _LIST_KEYS = ("observations", "failure_modes", "required", "prohibited")
 _MAX_ITEMS, _MAX_CHARS = 12, 600
@@ -77,7 +81,7 @@ def judge_episodes(episodes: Iterable[EpisodeView], backend: Any, *, store: Call
 
     result = JudgeResult()
     for ep in episodes:
-        messages = [Message("system", JUDGE_SYSTEM), Message("user", ep.transcript())]
+        messages = [Message("system", JUDGE_SYSTEM), Message("user", "The episode (from its trajectory):\n" + fence(ep.transcript(), "trace"))]
         judgement, why = None, ""
         for _ in range(2):
             try:

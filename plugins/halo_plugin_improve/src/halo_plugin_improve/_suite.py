@@ -207,11 +207,9 @@ def write_suite(suite: EvalSuite, path: str | Path) -> Path:
     data = suite.to_dict()
     text = (json.dumps(data, indent=2, ensure_ascii=False) + "\n" if path.suffix == ".json"
             else yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from halo_core.secrets import write_redacted
+
+    return write_redacted(path, text)
 
 
 def load_suite(path: str | Path) -> EvalSuite:

@@ -40,8 +40,16 @@ def _run(run_dir: str):
     return run
 
 
+def _echo(text: str, err: bool = False) -> None:
+    """Print a line that may hold model, page or feedback text: secrets redacted, control
+    characters escaped (:func:`halo_core.secrets.redact_console`)."""
+    from halo_core.secrets import redact_console
+
+    click.echo(redact_console(str(text)), err=err)
+
+
 def _say(text: str) -> None:
-    click.echo(text, err=True)
+    _echo(text, err=True)
 
 
 # --------------------------------------------------------------------------- judge
@@ -76,11 +84,11 @@ def judge_run(run_dir: str, backend_spec: str, base_url: str | None, *, task: st
 def judge(run_dir, backend_spec, base_url, task, mode, limit) -> None:
     """Ask a model for structured feedback on each episode of RUN_DIR (stored beside human feedback)."""
     run, episodes, result = judge_run(run_dir, backend_spec, base_url, task=task, mode=mode, limit=limit)
-    click.echo(f"judged {len(result.stored)} of {len(episodes)} episodes with {backend_spec} "
+    _echo(f"judged {len(result.stored)} of {len(episodes)} episodes with {backend_spec} "
                f"({result.calls} calls, {result.tokens_in}/{result.tokens_out} tokens) -> {run.feedback_path}")
     if result.invalid:
         for key, why in result.invalid:
-            click.echo(f"warning: {key}: {why}", err=True)
+            _echo(f"warning: {key}: {why}", err=True)
         if not result.stored:
             raise _fail(f"the model gave no valid judgement for any of {len(episodes)} episodes")
 
@@ -131,7 +139,7 @@ def evals_generate(run_dir, out, name, sources) -> None:
 
     path, suite = generate_for(run_dir, out, name, tuple(sources))
     fixed = sum(1 for e in suite.evals if e.kind in DETERMINISTIC_KINDS)
-    click.echo(f"suite {suite.name} v{suite.version}: {len(suite.evals)} evals ({fixed} deterministic, "
+    _echo(f"suite {suite.name} v{suite.version}: {len(suite.evals)} evals ({fixed} deterministic, "
                f"{len(suite.evals) - fixed} model-graded) -> {path}")
 
 
@@ -170,7 +178,7 @@ def run_agent_for(suite_path: str, modes: tuple[str, ...], eval_args: tuple[str,
     run_id = new_run_id("gate")
     args = ["eval", "--tasks", ",".join(tasks), *[a for m in modes for a in ("--mode", m)], "--run-id", run_id,
             "--results-dir", results_dir, *eval_args]
-    click.echo(f"running the agent first: halo {' '.join(args)}")
+    _echo(f"running the agent first: halo {' '.join(args)}")
     try:
         cli.main(args, standalone_mode=False)
     except SystemExit as exc:  # halo eval exits 1 when an episode errored; the run is still there
@@ -215,15 +223,15 @@ def evals_run(ctx, suite, run_dir, modes, results_dir, grader, base_url, junit, 
         run_dir = run_agent_for(suite, tuple(modes), tuple(ctx.args), results_dir)
 
     def show(o):
-        click.echo(f"{marks[o.status]} {o.case.id}  {o.case.description}")
+        _echo(f"{marks[o.status]} {o.case.id}  {o.case.description}")
         if o.status in ("fail", "error"):
             for d in o.details:
                 if "FAIL" in d or "failed" in d:
-                    click.echo(f"       {d}")
+                    _echo(f"       {d}")
 
     result, junit_path, json_path = gate_for(suite, run_dir, grader=grader, base_url=base_url, junit=junit,
                                              json_out=json_out, progress=show)
-    click.echo(f"{result.count('pass')} passed, {result.count('fail')} failed, {result.count('skipped')} skipped, "
+    _echo(f"{result.count('pass')} passed, {result.count('fail')} failed, {result.count('skipped')} skipped, "
                f"{result.count('error')} errors (junit: {junit_path}, json: {json_path})")
     if not result.passed(strict=strict):
         sys.exit(1)
@@ -246,7 +254,7 @@ def evals_export(suite, run_dir, promptfoo_dir) -> None:
         raise _fail(str(exc)) from None
     run = _run(run_dir)
     config = export_promptfoo(loaded, run, Path(promptfoo_dir))
-    click.echo(f"promptfoo config: {config}\nrun it with: npx -y promptfoo@0.121.3 eval -c {config} --no-cache "
+    _echo(f"promptfoo config: {config}\nrun it with: npx -y promptfoo@0.121.3 eval -c {config} --no-cache "
                "(where npm must build better-sqlite3 itself, prefix npm_config_nodedir=/usr)")
 
 
@@ -334,5 +342,5 @@ def improve(run_dir, backend_spec, base_url, engine_url, engine_model, engine_py
             from None
     stage(f"handoff: {result.path}")
     top = result.data["changes"][0]
-    click.echo(f"handoff: {result.path} ({len(result.data['changes'])} changes; top: {top['title']}) "
+    _echo(f"handoff: {result.path} ({len(result.data['changes'])} changes; top: {top['title']}) "
                f"[{result.seconds:.1f}s]")
