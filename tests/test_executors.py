@@ -9,13 +9,12 @@ policy that sleeps a little per step (so a kill lands mid-run).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from helpers import pip_install
 
 from halo_core.config import mode_config
 from halo_core.evaluation.executors import (
@@ -165,8 +164,7 @@ def build_evaltest(root: Path) -> Path:
         evaltest = "halo_evaltest"
     '''))
     target = root / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(pkg)], check=True, capture_output=True)
+    pip_install("--no-deps", "--no-build-isolation", "--target", str(target), str(pkg))
     return target
 
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import pip_install
 
 from halo_core.evaluation.store import ResultsStore, read_jsonl
 
@@ -107,8 +108,7 @@ def build_hostile(root: Path) -> Path:
         hostile = "halo_hostile"
     '''))
     target = root / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(pkg)], check=True, capture_output=True)
+    pip_install("--no-deps", "--no-build-isolation", "--target", str(target), str(pkg))
     return target
 
 

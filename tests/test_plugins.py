@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import pip_install
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,8 +85,7 @@ def site_dir(tmp_path_factory):
     target = root / "site"
     for name, source in (("halo-shortcut", THIRD_PARTY), ("halo-broken", BROKEN), ("halo-misspelled", MISSPELLED)):
         pkg = make_package(root, name, source)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                        "--target", str(target), str(pkg)], check=True, capture_output=True)
+        pip_install("--no-deps", "--no-build-isolation", "--target", str(target), str(pkg))
     return target
 
 
@@ -172,8 +172,8 @@ def test_fresh_venv_core_only_then_plugin(tmp_path, site_dir):
     """pip install halo-core into a new venv: only the built-ins; a plugin folder adds itself."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
-    subprocess.run(pip + [str(ROOT)], check=True, capture_output=True)
+    python = str(venv / "bin" / "python")
+    pip_install(str(ROOT), python=python)
     halo = str(venv / "bin" / "halo")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "PYTHONPATH", "VIRTUAL_ENV"))}
     rows = json.loads(subprocess.run([halo, "plugins", "--json"], capture_output=True, text=True, check=True,
@@ -186,7 +186,7 @@ def test_fresh_venv_core_only_then_plugin(tmp_path, site_dir):
     assert {r["name"] for r in rows} == builtins
     shortcut = tmp_path / "pkg"
     make_package(shortcut, "halo-shortcut", THIRD_PARTY)
-    subprocess.run(pip + ["--no-deps", str(shortcut / "halo-shortcut")], check=True, capture_output=True)
+    pip_install("--no-deps", str(shortcut / "halo-shortcut"), python=python)
     rows = json.loads(subprocess.run([halo, "plugins", "--json"], capture_output=True, text=True, check=True,
                                      env=env).stdout)
     assert {r["name"] for r in rows if not r["builtin"]} == {"shortcut"}
@@ -200,3 +200,13 @@ def test_misspelled_hook_in_an_installed_plugin_fails_that_plugin_only(site_dir,
     out = _halo(site_dir, "plugins", "--json", "--all")
     rows = {row["name"]: row for row in json.loads(out.stdout)}
     assert rows["misspelled"]["status"] == "failed" and "did you mean halo_decide" in rows["misspelled"]["error"]
+
+
+def test_a_failed_pip_install_shows_pip_s_own_error(tmp_path):
+    # the helper every test installs packages with: pip's reason reaches the failure message
+    missing = tmp_path / "no-such-package"
+    with pytest.raises(pytest.fail.Exception) as failure:
+        pip_install("--no-deps", "--no-index", str(missing))
+    message = str(failure.value)
+    assert "pip install failed (exit 1)" in message and "--- pip stderr ---" in message
+    assert "ERROR:" in message and "no-such-package" in message.split("--- pip stderr ---", 1)[1]
