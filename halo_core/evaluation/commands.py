@@ -153,13 +153,46 @@ def _load_resume(results_dir: str, resume_id: str, kind: str, *, dry_run: bool =
         raise _fail(exc) from None
     if plan.get("kind", "eval") != kind:
         raise HaloError(f"run {resume_id!r} is a {plan.get('kind')!r} run; resume it with `halo {plan.get('kind')}`")
+    problem = _plan_value_problem(plan, resume_id)
+    if problem:
+        raise HaloError(f"{store.plan_path}: {problem}; fix run.json or start a new run")
     return store, plan
+
+
+def _plan_value_problem(plan: dict, resume_id: str) -> str:
+    """What is wrong with a value read back from ``run.json`` ('' when nothing). Every value that
+    becomes a path or a count is checked as strictly as the command-line option it came from:
+    the run id must be the run folder's own name, the data folder a plain path."""
+    run_id = plan["run_id"]
+    try:
+        check_name("run_id in run.json", run_id)
+        for name in plan["modes"]:  # its names become folders too
+            check_name("mode in run.json", name)
+    except PreflightError as exc:
+        return str(exc)
+    if run_id != resume_id:
+        return f"run_id {run_id!r} is not the run folder's name {resume_id!r}"
+    options = plan["options"]
+    data_dir = options.get("data_dir", "data")
+    if not isinstance(data_dir, str) or not data_dir.strip() or any(ord(c) < 32 or ord(c) == 127 for c in data_dir):
+        return f"options.data_dir {data_dir!r} is not a folder path"
+    for key in ("attempts", "rollouts"):
+        value = options.get(key, 1)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            return f"options.{key} {value!r} is not a whole number of at least 1"
+    seed = options.get("task_seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        return f"options.task_seed {seed!r} is not a whole number"
+    return ""
 
 
 def _resume_configs(plan, runtime) -> dict:
     try:
-        for name in plan["modes"]:  # run.json may have been edited: its names become folders too
-            check_name("mode in run.json", name)
+        resolve_plan_tasks(runtime, plan)
+    except TaskNotFound as exc:
+        raise _fail(f"run.json of run {plan['run_id']!r} names a task this HALO cannot find ({exc}); install the "
+                    "plugin that provides it, or start a new run") from None
+    try:
         return configs_from_plan(plan, runtime)
     except (ConfigError, PreflightError) as exc:
         raise _fail(exc) from None
@@ -175,11 +208,14 @@ def _new_store(results_dir: str, run_id: str, *, dry_run: bool = False) -> Resul
 
 
 def _writable_data(plan: dict) -> None:
-    """The data folder of a resumed run (trajectories, caches), checked before any episode starts."""
+    """The data folder of a resumed run (trajectories, caches), checked before any episode starts
+    and said, since it comes from ``run.json`` rather than this command line."""
+    data_dir = plan["options"].get("data_dir", "data")
     try:
-        check_writable(plan["options"].get("data_dir", "data"), "data folder of the run (--data-dir)")
+        check_writable(data_dir, "data folder of the run (--data-dir)")
     except PreflightError as exc:
         raise _fail(exc) from None
+    console.print(f"data folder (from run.json): {plain(Path(data_dir).resolve())}")
 
 
 def _print_plan(plan: dict, runtime, store: ResultsStore, *, executor: str, workers: int | None,
