@@ -53,14 +53,16 @@ class Macro:
     paths: tuple[str, ...]
     support: int
     provenance: tuple[Mapping[str, Any], ...] = ()
+    #: per step, the URL paths (ids masked) it was recorded on; () for libraries mined before
+    step_paths: tuple[tuple[str, ...], ...] = ()
 
     def bind(self, goal: str) -> dict[str, str] | None:
         """Slot values for ``goal``, or None when any slot does not bind."""
         out: dict[str, str] = {}
         for name, slot in self.slots.items():
             value = slot.constant if slot.constant is not None else bind(goal, slot.variants)
-            if value is None:
-                return None
+            if value is None or not str(value).strip():
+                return None  # an empty slot would replay from a wrong state (an empty search)
             out[name] = value
         return out
 
@@ -70,19 +72,31 @@ class Macro:
             "steps": [attrs.asdict(s) for s in self.steps],
             "slots": {k: {"variants": list(v.variants), "constant": v.constant, "examples": list(v.examples)}
                       for k, v in self.slots.items()},
-            "precondition": {"page_types": list(self.page_types), "paths": list(self.paths)},
+            "precondition": {"page_types": list(self.page_types), "paths": list(self.paths),
+                             **({"step_paths": [list(p) for p in self.step_paths]} if self.step_paths else {})},
             "provenance": [dict(p) for p in self.provenance],
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Macro:
+        """The macro of a library entry; raises ``ValueError`` for an entry that could replay
+        from a wrong state: no steps, a step placeholder with no slot, per-step preconditions
+        that do not match its steps."""
+        steps = tuple(MacroStep(**s) for s in d["steps"])
+        slots = {k: Slot(tuple(v.get("variants", ())), v.get("constant"), tuple(v.get("examples", ())))
+                 for k, v in d.get("slots", {}).items()}
+        step_paths = tuple(tuple(str(p) for p in paths) for paths in d["precondition"].get("step_paths") or ())
+        if not steps:
+            raise ValueError("a macro without steps")
+        used = {m for s in steps for text in (s.name, s.value or "") for m in _SLOT.findall(text)}
+        if used - set(slots):
+            raise ValueError(f"steps use slot(s) {sorted(used - set(slots))} the macro does not define")
+        if step_paths and (len(step_paths) != len(steps) or not all(step_paths)):
+            raise ValueError("per-step preconditions do not match the steps")
         return cls(
-            id=d["id"], site=d["site"], support=int(d["support"]),
-            steps=tuple(MacroStep(**s) for s in d["steps"]),
-            slots={k: Slot(tuple(v.get("variants", ())), v.get("constant"), tuple(v.get("examples", ())))
-                   for k, v in d.get("slots", {}).items()},
+            id=d["id"], site=d["site"], support=int(d["support"]), steps=steps, slots=slots,
             page_types=tuple(d["precondition"]["page_types"]), paths=tuple(d["precondition"]["paths"]),
-            provenance=tuple(d.get("provenance", ())),
+            provenance=tuple(d.get("provenance", ())), step_paths=step_paths,
         )
 
     def describe(self) -> str:

@@ -228,4 +228,24 @@ def _macro(site: str, steps: tuple[MacroStep, ...], slots: dict[str, Slot], occu
         paths=tuple(sorted({s.path for s in firsts})),
         support=support,
         provenance=tuple(provenance),
+        step_paths=tuple(_step_paths(occurrences, k) for k in range(len(steps))),
     )
+
+
+def _step_paths(occurrences: list[_Occurrence], k: int) -> tuple[str, ...]:
+    """The pages step ``k`` was recorded on, slot values written as their slots ("/{s0}" for
+    "/kettle"); ``("*",)`` when they still differ between occurrences (the page is per task)."""
+    found = set()
+    for o in occurrences:
+        path = o.trace.runs[o.run][o.start + k].path
+        for name, value in sorted(o.values.items(), key=lambda kv: -len(kv[1])):
+            if len(value.strip()) >= 3:
+                for form in dict.fromkeys((value, slug(value))):
+                    path = re.sub(re.escape(form), "{" + name + "}", path, flags=re.I)
+        found.add(path)
+    return tuple(sorted(found)) if len(found) == 1 else ("*",)
+
+
+def slug(text: str) -> str:
+    """``"Acme Blender"`` → ``"acme-blender"`` (how sites often put a name in a URL)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-")

@@ -2,9 +2,16 @@
 
 A macro starts (``halo_decide``, ``tryfirst``) only when the page fits its precondition
 (page type, URL path, the first step's element present) and all of its slots bind from
-the goal. Each following step runs only if the previous macro step's postcondition held
-and its element is on the page; otherwise the macro is aborted and the next layer
-decides, the same step.
+the goal, none of them empty. Each following step runs only if the previous macro step's
+postcondition held, the live page is one the step was recorded on (its URL path), and its
+element (role and name) is on the page; on the first mismatch the macro is aborted and
+the next layer decides, the same step.
+
+Steps that commit (:data:`COMMIT_ACTION`: place an order, pay, purchase, send, submit,
+confirm, delete) are never replayed: the macro stops before one and hands control back,
+so the worker and the manager gate's high-stakes review take that step with the page in
+front of them. And once an action committed in an episode, no macro starts again in it:
+a replay after an order is how one goal becomes two orders.
 """
 
 from __future__ import annotations
@@ -13,15 +20,19 @@ import re
 from typing import Any
 
 from halo_core import hookimpl
-from halo_core.actions import Action
+from halo_core.actions import Action, ActionError, parse_action
 from halo_core.model import Decision, Element, Observation
 from halo_core.stash import StashKey
 
 from halo_plugin_macros._library import Macro, MacroStep, load_macros
-from halo_plugin_macros._mining import site_of, url_path
+from halo_plugin_macros._library import _SLOT
+from halo_plugin_macros._mining import site_of, slug, url_path
 
 #: the episode's macro state and counters
 STATE = StashKey[dict]()
+#: element names whose click commits (the manager gate's high-stakes actions, less navigation and log-in)
+COMMIT_ACTION = re.compile(r"place (?:the |my |your )?order|order now|pay\b|purchase|buy now|send|submit|confirm|"
+                           r"delete", re.I)
 
 
 def macros_path(episode):
@@ -60,8 +71,8 @@ def _state(episode) -> dict:
     state = episode.stash.get(STATE, None)
     if state is None:
         state = episode.stash[STATE] = {"started": 0, "completed": 0, "aborted": 0, "steps": 0,
-                                            "verified_steps": 0, "misses": 0, "active": None, "tried": [],
-                                            "done": [], "aborts": []}
+                                            "verified_steps": 0, "misses": 0, "handed_back": 0, "commits": 0,
+                                            "active": None, "tried": [], "done": [], "aborts": []}
     return state
 
 
@@ -103,9 +114,17 @@ def _continue(observation: Observation, episode, state: dict) -> Decision | None
     if i >= len(macro.steps):
         _complete(state, active)
         return None
-    action = step_action(macro.steps[i], active["bindings"], observation)
+    step = macro.steps[i]
+    if commits(step, active["bindings"]):
+        state["handed_back"] += 1  # its work up to the commit is done; the commit is the agent's to take
+        _complete(state, active)
+        return None
+    path = url_path(observation.url)
+    if macro.step_paths and not path_fits(macro.step_paths[i], path, active["bindings"]):
+        _abort(state, active, f"step {i}: recorded on {', '.join(macro.step_paths[i])}, the page is {path}")
+        return None
+    action = step_action(step, active["bindings"], observation)
     if action is None:
-        step = macro.steps[i]
         _abort(state, active, f"step {i}: {step.role} {step.render(active['bindings'])[0]!r} is not on the page")
         return None
     active["step"] = i
@@ -114,7 +133,26 @@ def _continue(observation: Observation, episode, state: dict) -> Decision | None
                     meta={"macro": macro.id, "step": i, "of": len(macro.steps), "bindings": dict(active["bindings"])})
 
 
+def path_fits(templates: tuple[str, ...], path: str, bindings: dict[str, str]) -> bool:
+    """Whether the live page's ``path`` is one a step was recorded on (``"*"``: any page)."""
+    for template in templates:
+        if template == "*":
+            return True
+        for render in (lambda v: v, slug):
+            expected = _SLOT.sub(lambda m: render(bindings.get(m.group(1), "")), template)
+            if expected.casefold() == path.casefold():
+                return True
+    return False
+
+
+def commits(step: MacroStep, bindings: dict[str, str]) -> bool:
+    """Whether replaying ``step`` would commit (order, pay, send, submit, …)."""
+    return step.verb in ("click", "press", "dblclick") and bool(COMMIT_ACTION.search(step.render(bindings)[0]))
+
+
 def _start(observation: Observation, episode, state: dict) -> Decision | None:
+    if state["commits"]:
+        return None  # something was already ordered/sent in this episode: no replay towards another
     site = _site(episode, observation)
     path = url_path(observation.url)
     for macro in load_macros(macros_path(episode)):
@@ -128,6 +166,8 @@ def _start(observation: Observation, episode, state: dict) -> Decision | None:
             continue
         if [macro.id, bindings] in state["done"]:
             continue  # it already did exactly this work in this episode
+        if commits(macro.steps[0], bindings):
+            continue
         action = step_action(macro.steps[0], bindings, observation)
         if action is None:
             continue
@@ -154,6 +194,21 @@ def halo_decide(observation, episode):
     if observation.annotations.get("loop"):
         return None  # a loop is the gate's and recovery's business; a macro would only add to it
     return _start(observation, episode, state)
+
+
+@hookimpl
+def halo_verify(before, decision, after, episode):
+    """Count the episode's actions that committed (whoever decided them), so no macro starts after one."""
+    if not episode.config.get("use_macros") or after.last_action_error:
+        return None
+    try:
+        bid = parse_action(decision.action).bid
+    except ActionError:
+        return None
+    target = next((e for e in before.elements if e.bid == bid), None) if bid else None
+    if target is not None and COMMIT_ACTION.search(target.name):
+        _state(episode)["commits"] += 1
+    return None
 
 
 @hookimpl
