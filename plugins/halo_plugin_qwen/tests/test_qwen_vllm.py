@@ -115,3 +115,11 @@ def test_retries_then_error(monkeypatch):
         server.fail_always = 500
         with pytest.raises(BackendError, match="after 2 attempts"):
             backend.complete([Message("user", "x")])
+
+
+@pytest.mark.parametrize("url", ["notaurl", "localhost:8000/v1", "ftp://host/v1", "http://"])
+def test_a_server_address_that_is_no_url_is_one_named_error(monkeypatch, url):
+    """``HALO_VLLM_URL=notaurl`` is a configuration mistake named with the fix, not a traceback."""
+    monkeypatch.setenv("HALO_VLLM_URL", url)
+    with pytest.raises(BackendConfigError, match=r"is not an http\(s\) URL; set it like http://localhost:8000/v1"):
+        VLLMBackend("qwen_bc").check()

@@ -43,6 +43,13 @@ class VLLMBackend(RemoteBackend):
 
     def check(self) -> None:
         """The server answers ``GET /models`` (no tokens spent); warns if it does not list the model."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise BackendConfigError(
+                f"{self.name}: the server address {self.base_url!r} (HALO_VLLM_URL or --base-url) is not an http(s) "
+                f"URL; set it like {DEFAULT_URL}")
         request = urllib.request.Request(f"{self.base_url}/models",
                                          headers={"Authorization": f"Bearer {self._key()}"})
         try:
