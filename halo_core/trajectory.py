@@ -34,6 +34,7 @@ import json
 import os
 import re
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Union
@@ -46,6 +47,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "TRAJECTORY_GLOB",
     "ElementRecord",
+    "EmptyTrajectory",
     "EpisodeEnd",
     "EpisodeStart",
     "PluginEvent",
@@ -75,6 +77,11 @@ TRAJECTORY_GLOB = "*__attempt_*.jsonl"
 
 class TrajectoryError(ValueError):
     """A trajectory file that cannot be read; the message names ``file:line``."""
+
+
+class EmptyTrajectory(TrajectoryError):
+    """A trajectory file with no ``episode_start``: empty (an episode killed before its first
+    line) or not a HALO trajectory. Readers given ``skip_bad_lines`` skip it with a warning."""
 
 
 def _usage(data: Any) -> Usage:
@@ -607,7 +614,9 @@ def read_trajectory(path: str | os.PathLike, *, skip_bad_lines: bool = False) ->
             events.append(event)
     start = next((e for e in events if isinstance(e, EpisodeStart)), None)
     if start is None:
-        raise TrajectoryError(f"{path}: no episode_start event: not a HALO trajectory")
+        what = "empty" if not events and not bad else "no episode_start event"
+        raise EmptyTrajectory(f"{path}: {what}: not a whole HALO trajectory (an episode killed before it started "
+                              "writing, or another file); pass --skip-bad-lines to skip it and keep the rest")
     steps = sorted((e for e in events if isinstance(e, Step)), key=lambda s: s.step_idx)
     # the observation a step decided on shows the previous action's error
     steps = [attrs.evolve(s, observed_error=steps[i - 1].error) if i else s for i, s in enumerate(steps)]
@@ -647,7 +656,13 @@ def iter_episodes(root: str | os.PathLike, *, mode: str | Iterable[str] | None =
     their ``episode_start``)."""
     modes, runs = _names(mode), _names(run_id)
     for path in trajectory_files(root, mode=modes, run_id=runs):
-        episode = read_trajectory(path, skip_bad_lines=skip_bad_lines)
+        try:
+            episode = read_trajectory(path, skip_bad_lines=skip_bad_lines)
+        except EmptyTrajectory as exc:
+            if not skip_bad_lines:
+                raise
+            warnings.warn(f"{str(exc).split('; pass', 1)[0]}; skipped", UserWarning, stacklevel=2)
+            continue
         if (modes and episode.mode not in modes) or (runs and episode.run_id not in runs):
             continue
         yield episode

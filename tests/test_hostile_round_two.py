@@ -62,3 +62,21 @@ def test_an_unknown_task_in_run_json_is_one_line(site, tmp_path):  # noqa: F811
     line = one_error_line(halo(site, tmp_path, "eval", "--resume", "r1"))
     assert "names a task this HALO cannot find" in line and "nosuch.task-1" in line
     assert json.loads((run / "run.json").read_text())["tasks"][0]["id"] == "nosuch.task-1"  # nothing rewritten
+
+
+def test_an_empty_trajectory_file_is_skipped_with_skip_bad_lines(site, tmp_path):  # noqa: F811
+    """An episode killed before its first line leaves an empty file: it is named (and the fix
+    said) without the flag, and skipped with a warning with it — the other episodes are used."""
+    plugins = "hostile,macros"
+    out = halo(site, tmp_path, "eval", "--tasks", "hostile.t-1,hostile.t-2", *PARROT, "--run-id", "t1",
+               plugins=plugins)
+    assert out.returncode == 0, out.stderr
+    empty = tmp_path / "data" / "trajectories" / "baseline_worker" / "t1" / "hostile.t-3__attempt_0.jsonl"
+    empty.write_bytes(b"")
+    for args in (("export", "--out", str(tmp_path / "bc"), "--split", "all"), ("macros", "mine")):
+        line = one_error_line(halo(site, tmp_path, *args, plugins=plugins))
+        assert "hostile.t-3__attempt_0.jsonl: empty" in line and "--skip-bad-lines" in line, line
+        done = halo(site, tmp_path, *args, "--skip-bad-lines", plugins=plugins)
+        assert done.returncode == 0, done.stderr
+        assert "warning: " in done.stderr and "hostile.t-3__attempt_0.jsonl: empty" in done.stderr
+    assert json.loads((tmp_path / "bc" / "summary.json").read_text())["episodes_read"] == 2
