@@ -151,3 +151,26 @@ def test_no_output_of_the_improvement_commands_holds_the_key(runs, price_feedbac
             "analysis_raw.txt", "context.json"} <= {p.name for p in written}
     leaks = [str(p) for p in written if KEY.encode() in p.read_bytes()]
     assert not leaks
+
+
+def test_damaged_feedback_and_episode_lines_are_counted_and_said(runs, price_feedback, tmp_path):
+    """``halo feedback list`` and ``halo evals`` skip damaged lines of feedback.jsonl and
+    episodes.jsonl, but say how many and where; the good records are used."""
+    import pytest
+
+    add_feedback(runs["bad"], **price_feedback)
+    with (runs["bad"] / "feedback.jsonl").open("a") as fh:
+        fh.write('{"task": "graph.shop-price", "tor\n[1, 2]\n')
+    with (runs["bad"] / "episodes.jsonl").open("a") as fh:
+        fh.write("{not json\n")
+    with pytest.warns(UserWarning, match=r"feedback\.jsonl: 2 damaged line\(s\) skipped \(line 2, 3\); 1 record"):
+        listed = CliRunner().invoke(cli, ["feedback", "list", str(runs["bad"])])
+    assert listed.exit_code == 0 and "Answered 41" in listed.output
+    suite = tmp_path / "evals.yaml"
+    with pytest.warns(UserWarning) as caught:
+        made = CliRunner().invoke(cli, ["evals", "generate", str(runs["bad"]), "--out", str(suite)])
+        gated = CliRunner().invoke(cli, ["evals", "run", str(suite), "--run", str(runs["bad"]),
+                                         "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml")])
+    assert made.exit_code == 0 and gated.exit_code == 1  # the bad run fails its evals; nothing stopped
+    said = " ".join(str(w.message) for w in caught)
+    assert "feedback.jsonl: 2 damaged line(s)" in said and "episodes.jsonl: 1 damaged line(s)" in said

@@ -29,19 +29,28 @@ __all__ = ["EpisodeFiles", "RunDir", "read_events"]
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """JSON objects of ``path``; a torn or unparsable line is skipped."""
+    """JSON objects of ``path``; a torn or unparsable line is skipped, and the skipped lines
+    are counted and said in one warning naming the file (never dropped without a word)."""
     if not path.exists():
         return []
     out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    damaged: list[int] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except ValueError:
+            damaged.append(lineno)
             continue
         if isinstance(obj, dict):
             out.append(obj)
+        else:
+            damaged.append(lineno)
+    if damaged:
+        shown = ", ".join(map(str, damaged[:5])) + (", …" if len(damaged) > 5 else "")
+        warnings.warn(f"{path}: {len(damaged)} damaged line(s) skipped (line {shown}); {len(out)} record(s) used",
+                      UserWarning, stacklevel=2)
     return out
 
 
