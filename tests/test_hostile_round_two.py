@@ -80,3 +80,18 @@ def test_an_empty_trajectory_file_is_skipped_with_skip_bad_lines(site, tmp_path)
         assert done.returncode == 0, done.stderr
         assert "warning: " in done.stderr and "hostile.t-3__attempt_0.jsonl: empty" in done.stderr
     assert json.loads((tmp_path / "bc" / "summary.json").read_text())["episodes_read"] == 2
+
+
+def test_a_lock_file_on_a_full_disk_is_one_line_and_the_run_is_kept(site, tmp_path):  # noqa: F811
+    """0 bytes free where the run's lock lives (the lock made a link to /dev/full, which answers
+    every write with ENOSPC): one line naming the lock and the fix; run.json and the finished
+    episodes untouched."""
+    run = _finished_run(site, tmp_path)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != ".lock"}
+    (run / ".lock").unlink()
+    (run / ".lock").symlink_to("/dev/full")
+    for args in (("--resume", "r1"), ("--tasks", "hostile.t-1", *PARROT, "--run-id", "r1")):
+        line = one_error_line(halo(site, tmp_path, "eval", *args))
+        assert "cannot take the lock of run r1" in line and "No space left on device" in line, line
+        assert "pass another --results-dir" in line
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != ".lock"} == before

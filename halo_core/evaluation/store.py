@@ -172,17 +172,29 @@ class ResultsStore:
         """
         if self._lock_fd >= 0:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = -1
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "another process"
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "another process"
+                holder = f"pid {holder}" if holder.isdigit() else holder
+                raise RunBusy(f"run {self.run_id} is being written by {holder}; wait for it or pick another --run-id") \
+                    from None
+            pid = f"{os.getpid()}\n".encode()
+            os.pwrite(fd, pid, 0)  # before truncating: a full disk leaves the old holder's pid, not nothing
+            os.ftruncate(fd, len(pid))
+        except OSError as exc:  # a full disk (ENOSPC, EDQUOT), a read-only or vanished folder
+            if fd >= 0:
+                os.close(fd)
+            raise StoreError(f"cannot take the lock of run {self.run_id} ({self.lock_path}): "
+                             f"{exc.strerror or exc}; free space there or pass another --results-dir "
+                             "(nothing of the run was changed)") from None
+        except RunBusy:
             os.close(fd)
-            holder = f"pid {holder}" if holder.isdigit() else holder
-            raise RunBusy(f"run {self.run_id} is being written by {holder}; wait for it or pick another --run-id")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            raise
         self._lock_fd = fd
 
     def unlock(self) -> None:
