@@ -89,7 +89,9 @@ __all__ = [
     "step_messages",
 ]
 
-PAIRING_STRATEGIES = ("progress_ranked", "success_vs_failure")
+PAIRING_STRATEGIES = ("progress_ranked", "success_vs_failure", "on_policy")
+#: the decision_meta key holding the expert's action at a state the model decided (DAgger)
+EXPERT_LABEL = "expert_action"
 SPLITS = ("train", "test", "all")
 DEBUG_RUN_PREFIX = "debug_"
 
@@ -220,12 +222,51 @@ def _assistant(text: str) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": text}]
 
 
+def _label(step: Step) -> str | None:
+    """The expert's action recorded at a step the model decided (DAgger), canonical, or None."""
+    meta = step.decision_meta if isinstance(step.decision_meta, dict) else {}
+    label = meta.get(EXPERT_LABEL)
+    return _canonical(label) if isinstance(label, str) and _parses(label) else None
+
+
+def relabelled_examples(episodes: Iterable[ExportEpisode]) -> list[dict[str, Any]]:
+    """BC examples from every step that carries an expert label, in successful and failed
+    episodes alike: the prompt the model saw, the expert's action as the completion."""
+    out = []
+    for ep in episodes:
+        for step, prompt in zip(ep.steps, ep.prompts):
+            label = _label(step)
+            if label is not None:
+                out.append({"prompt": prompt, "completion": _assistant(label), "task_id": ep.task_id,
+                            "step_idx": step.step_idx, "mode": ep.recorded.mode, "run_id": ep.recorded.run_id,
+                            "action_source": "expert_label"})
+    return out
+
+
+def on_policy_pairs(episodes: Iterable[ExportEpisode]) -> list[dict[str, Any]]:
+    """DPO pairs from the model's own mistakes: at a step whose expert label differs from
+    the action the model took, chosen = the expert's action, rejected = the model's."""
+    out = []
+    for ep in episodes:
+        for step, prompt in zip(ep.steps, ep.prompts):
+            label = _label(step)
+            taken = _canonical(step.action) if _parses(step.action) else None
+            if label is None or taken is None or taken == label:
+                continue
+            out.append({"prompt": prompt, "chosen": _assistant(label), "rejected": _assistant(taken),
+                        "task_id": ep.task_id, "strategy": "on_policy", "source": "real", "step_idx": step.step_idx,
+                        "rejected_error": step.error or ""})
+    return out
+
+
 def bc_examples(episodes: Iterable[ExportEpisode]) -> list[dict[str, Any]]:
     out = []
     for ep in episodes:
         if not ep.success:
             continue
         for step, prompt in zip(ep.steps, ep.prompts):
+            if _label(step) is not None:
+                continue  # a labelled step is exported with its label (relabelled_examples)
             if step.error or not _parses(step.action):
                 continue
             out.append({"prompt": prompt, "completion": _assistant(_canonical(step.action)),
@@ -400,11 +441,17 @@ def export_datasets(trajectories: str | Path, out_dir: str | Path, *, modes: Seq
                     run_ids: Sequence[str] = (), policies: Sequence[str] = (), split: str = "train",
                     include_debug: bool = False, skip_bad_lines: bool = False,
                     pairing_strategies: Sequence[str] = ("progress_ranked",), synthetic_negatives: bool = True,
-                    val_fraction: float = 0.2, seed: int = 0, runtime: Any = None) -> ExportResult:
+                    val_fraction: float = 0.2, seed: int = 0, runtime: Any = None,
+                    prompt_style: str | None = None,
+                    rewrite: Callable[[list[dict], str | None], tuple[list[dict], str | None]] | None = None,
+                    ) -> ExportResult:
     """Read trajectories, write ``bc*.jsonl``, ``dpo*.jsonl`` and ``summary.json`` to ``out_dir``.
 
     ``runtime`` resolves the split of tasks whose trajectories did not record one (a
     :class:`~halo_core.runtime.Runtime` is made when needed and none is given).
+    ``prompt_style`` names a style a plugin registered (``halo_register_prompt_styles``);
+    its ``rewrite(prompt, completion)`` turns every example into the prompts and replies a
+    worker of that style sees and writes (``rewrite`` passes the function itself).
 
     :raises TrajectoryError: a damaged trajectory line, unless ``skip_bad_lines``.
     """
@@ -420,14 +467,24 @@ def export_datasets(trajectories: str | Path, out_dir: str | Path, *, modes: Seq
     complete = [e for e in episodes if e.complete]
     rng = random.Random(seed)
 
-    bc, bc_dupes = _dedupe(bc_examples(complete), ("prompt", "completion"))
+    if prompt_style and rewrite is None:
+        rewrite = prompt_styles(runtime).get(prompt_style)
+        if rewrite is None:
+            raise ValueError(f"unknown prompt style {prompt_style!r}; installed: "
+                             f"{', '.join(sorted(prompt_styles(runtime))) or 'none'}")
+    bc_rows = bc_examples(complete) + relabelled_examples(complete)
     groups = _states(complete)
     pairs: list[dict[str, Any]] = []
     for strategy in pairing_strategies:
         if strategy == "progress_ranked":
             pairs += progress_ranked_pairs(groups)
+        elif strategy == "on_policy":
+            pairs += on_policy_pairs(complete)
         else:
             pairs += success_vs_failure_pairs(groups, synthetic=synthetic_negatives, rng=rng)
+    if rewrite is not None:
+        bc_rows, pairs = _rewritten(bc_rows, pairs, rewrite)
+    bc, bc_dupes = _dedupe(bc_rows, ("prompt", "completion"))
     pairs, dpo_dupes = _dedupe(pairs, ("prompt", "chosen", "rejected"))
 
     all_tasks = {e.task_id for e in complete}
@@ -474,6 +531,8 @@ def export_datasets(trajectories: str | Path, out_dir: str | Path, *, modes: Seq
         "steps_read": sum(len(e.steps) for e in complete),
         "steps_with_logged_prompt": sum(1 for e in complete for s in e.steps if s.logged_prompt),
         "bc_examples": {"train": len(splits["bc"]), "val": len(splits["bc_val"])},
+        "bc_examples_relabelled": sum(1 for r in bc if r.get("action_source") == "expert_label"),
+        "prompt_style": prompt_style or (getattr(rewrite, "__name__", "custom") if rewrite else "default"),
         "bc_duplicates_dropped": bc_dupes,
         "dpo_pairs": {"train": len(splits["dpo"]), "val": len(splits["dpo_val"])},
         "dpo_pairs_by_strategy": by(pairs, "strategy"),
@@ -492,6 +551,37 @@ def export_datasets(trajectories: str | Path, out_dir: str | Path, *, modes: Seq
 
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")  # readers see it whole
     return ExportResult(out, summary)
+
+
+def prompt_styles(runtime: Any = None) -> dict[str, Callable]:
+    """{name: rewrite} of the prompt styles plugins registered (``halo_register_prompt_styles``)."""
+    if runtime is None:
+        from halo_core.runtime import Runtime
+
+        runtime = Runtime()
+    styles: dict[str, Callable] = {}
+
+    def register(name: str, rewrite: Callable, description: str = "") -> None:
+        if name in styles:
+            raise ValueError(f"prompt style {name!r} is registered twice")
+        styles[name] = rewrite
+
+    runtime.hook.halo_register_prompt_styles(register=register)
+    return styles
+
+
+def _rewritten(bc: list[dict[str, Any]], pairs: list[dict[str, Any]], rewrite: Callable):
+    """BC rows and DPO pairs in a prompt style: each prompt rewritten, each reply with it."""
+    out_bc = []
+    for row in bc:
+        prompt, completion = rewrite(row["prompt"], row["completion"][0]["content"])
+        out_bc.append({**row, "prompt": prompt, "completion": _assistant(completion)})
+    out_pairs = []
+    for row in pairs:
+        prompt, chosen = rewrite(row["prompt"], row["chosen"][0]["content"])
+        _prompt, rejected = rewrite(row["prompt"], row["rejected"][0]["content"])
+        out_pairs.append({**row, "prompt": prompt, "chosen": _assistant(chosen), "rejected": _assistant(rejected)})
+    return out_bc, out_pairs
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -549,8 +639,11 @@ def _names(values: Sequence[str]) -> tuple[str, ...]:
 @click.option("--val-fraction", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.2, show_default=True,
               help="Fraction of tasks held out for validation (split by task).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the task split.")
+@click.option("--prompt-style", default=None,
+              help="Write prompts and replies in a style a plugin registered (e.g. references: the qwen plugin's "
+                   "grounded *k/$k references, as a worker with --worker-references on sees them).")
 def export_command(trajectories, modes, run_ids, policies, split, include_debug, skip_bad_lines, out_dir, strategies,
-                   synthetic_negatives, val_fraction, seed) -> None:
+                   synthetic_negatives, val_fraction, seed, prompt_style) -> None:
     """Export BC and DPO datasets (trl's conversational formats) from trajectories."""
     from halo_core.cli import HaloError, console
 
@@ -558,7 +651,8 @@ def export_command(trajectories, modes, run_ids, policies, split, include_debug,
         result = export_datasets(trajectories, out_dir, modes=_names(modes), run_ids=_names(run_ids),
                                  policies=_names(policies), split=split, include_debug=include_debug,
                                  skip_bad_lines=skip_bad_lines, pairing_strategies=strategies or ("progress_ranked",),
-                                 synthetic_negatives=synthetic_negatives, val_fraction=val_fraction, seed=seed)
+                                 synthetic_negatives=synthetic_negatives, val_fraction=val_fraction, seed=seed,
+                                 prompt_style=prompt_style)
     except (FileNotFoundError, TrajectoryError, ValueError) as exc:
         raise HaloError(str(exc)) from None
     except OSError as exc:  # a read-only or full --out

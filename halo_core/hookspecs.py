@@ -134,6 +134,35 @@ def halo_build_messages(role, observation, episode, proposed, reason):
     """
 
 
+@hookspec
+def halo_register_prompt_styles(register):
+    """Register worker prompt styles that ``halo export --prompt-style NAME`` can write.
+
+    Call ``register(name, rewrite, description)``. ``rewrite(prompt, completion)`` takes an
+    exported example's chat messages (``{"role", "content"}`` dicts of the default worker
+    prompt) and its reply (a canonical action, or None) and returns both as a worker of
+    that style would see and write them, so training prompts equal live prompts.
+    A name registered twice is an error.
+    """
+
+
+@hookspec(firstresult=True)
+def halo_resolve_output(text, messages, observation, episode):
+    """Turn a model's reply into action text before it is parsed, for a prompt style whose
+    replies name things indirectly (the qwen plugin's ``*k``/``$k`` references).
+
+    Called by the worker for every reply, with the messages the model was shown. Raise
+    :class:`~halo_core.actions.ActionError` for a reply that cannot be resolved: it counts
+    as unusable (asked again once, then ``invalid_output``) and never reaches the browser.
+
+    :param text: the model's reply as it came.
+    :param messages: the list of :class:`~halo_core.backends.Message` the model answered.
+    :param observation: the step's Observation.
+    :param episode: the running Episode.
+    :returns: the resolved text, or None to keep ``text``. Stops at first non-None result.
+    """
+
+
 # --------------------------------------------------------------------------- verify
 
 

@@ -6,6 +6,8 @@ expert take over for other values). ``trylast``: it is the bottom of the hierarc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
 from halo_core import hookimpl
@@ -14,12 +16,14 @@ from halo_core.backends import Message
 from halo_core.model import Decision, Observation, Usage
 
 
-def choose_action(backend, messages: list[Message], observation: Observation) -> tuple[str, Usage, str]:
+def choose_action(backend, messages: list[Message], observation: Observation,
+                  resolve: Callable[[str, list[Message]], str | None] | None = None) -> tuple[str, Usage, str]:
     """Ask the model; on unusable output ask once more with the reason.
 
     Returns (action, usage, error). When the second answer is unusable too, ``action``
     is the model's raw text and ``error`` says why; the caller never sends it to the
-    browser (see :func:`invalid_decision`).
+    browser (see :func:`invalid_decision`). ``resolve`` turns a reply into action text
+    first (``halo_resolve_output``); an :class:`ActionError` from it makes the reply unusable.
     """
     usage = Usage()
     text = ""
@@ -28,7 +32,8 @@ def choose_action(backend, messages: list[Message], observation: Observation) ->
         usage = usage + completion.usage
         text = completion.text
         try:
-            action = extract_action(text)
+            resolved = resolve(text, messages) if resolve is not None else None
+            action = extract_action(text if resolved is None else resolved)
             validate_action(parse_action(action), observation.valid_bids)
             return action, usage, ""
         except ActionError as exc:
@@ -52,9 +57,20 @@ def halo_decide(observation, episode):
     backend = episode.backend("worker")
     messages = episode.runtime.hook.halo_build_messages(role="worker", observation=observation, episode=episode,
                                                         proposed=None, reason="")
-    action, usage, error = choose_action(backend, messages, observation)
+    replies: list[str] = []
+
+    def resolve(text: str, shown: list[Message]) -> str | None:
+        resolved = episode.runtime.hook.halo_resolve_output(text=text, messages=shown, observation=observation,
+                                                             episode=episode)
+        if resolved is not None and resolved != text:
+            replies.append(text)
+        return resolved
+
+    action, usage, error = choose_action(backend, messages, observation, resolve)
     meta = {"model": getattr(backend, "name", ""), "prompt": messages[-1].content,
             "worker_usage": attrs.asdict(usage)}
+    if replies and not error:
+        meta["reply"] = replies[-1][:MAX_INVALID_CHARS]  # the reply as written, before its references were resolved
     if error:
         # the output contract: an unusable reply is recorded as such and never reaches the browser
         meta["parse_error"] = error

@@ -8,7 +8,9 @@ from __future__ import annotations
 from halo_core import hookimpl
 
 from .policy import (  # noqa: F401  (the expert policy's hook implementations)
+    halo_addoption,
     halo_decide,
+    label_with_expert,
     halo_register_decision_sources,
     halo_register_policies,
 )

@@ -27,6 +27,30 @@ def halo_decide(observation, episode):
     return Decision(action, SOURCE, meta={"policy": "expert"})
 
 
+@hookimpl(wrapper=True, specname="halo_decide")
+def label_with_expert(observation, episode):
+    """With ``expert_labels`` on, a step the worker model decides in a MiniWoB episode also
+    records what the expert would do in that state (``decision_meta.expert_action``): the
+    labels of expert relabelling (DAgger), which ``halo export`` turns into BC examples and
+    on-policy DPO pairs. The model's action is the one taken."""
+    decision = yield
+    if (decision is not None and decision.source == "worker" and episode.task.suite == "miniwob"
+            and episode.config.get("expert_labels", False)):
+        steps_taken = sum(1 for record in episode.history if not record.error)
+        label = expert_action(current_environment(), episode.task, observation, steps_taken)
+        if not label.startswith(("report_infeasible", "noop")):
+            decision.meta["expert_action"] = label
+    return decision
+
+
+@hookimpl
+def halo_addoption(register):
+    register("expert_labels", type=bool, default=False, flag="--expert-labels",
+             help="MiniWoB: record the expert's action at every state the worker model decides (decision_meta."
+                  "expert_action), for expert relabelling (DAgger): halo export makes them BC examples and "
+                  "on-policy DPO pairs")
+
+
 @hookimpl
 def halo_register_policies(register):
     register("expert", "scripted experts: each suite's expert answers for its own tasks (MiniWoB++: page-reading "

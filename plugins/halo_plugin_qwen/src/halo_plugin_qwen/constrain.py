@@ -16,6 +16,11 @@ The grammar, character by character::
             | quote char* quote        (no quote of that kind, no backslash, no control character)
             | "-"? digits ("." digits)?   (no leading zero; at most 6 + 3 digits)
 
+With references on (:mod:`halo_plugin_qwen.references`), an element argument may also be
+``*k`` for a mark ``k`` of the page and a text argument ``$k`` for a goal value ``k``::
+
+    arg   |= "*" mark | "$" value      (only the numbers the prompt defines)
+
 With ``worker_decoding=copy`` the text of a ``fill`` must moreover be a non-empty piece of
 the goal (typed text copied from the instruction, as most web tasks ask): a model then only
 chooses where that piece starts and ends.
@@ -64,8 +69,12 @@ class ActionGrammar:
     """Prefix automaton of one action whose element ids are ``bids``."""
 
     def __init__(self, bids: Iterable[str], signatures: dict[str, tuple[str, ...]] | None = None,
-                 copy_from: Iterable[str] | None = None) -> None:
+                 copy_from: Iterable[str] | None = None, refs=None) -> None:
         self.signatures = dict(signatures or GRAMMAR_SIGNATURES)
+        #: references the prompt defines: ``{"*": marks, "$": values}`` (their numbers, as text)
+        self.refs = {"*": frozenset(refs.marks), "$": frozenset(refs.values)} if refs else {"*": frozenset(),
+                                                                                             "$": frozenset()}
+        self._ref_prefixes = {s: {k[:j] for k in keys for j in range(1, len(k) + 1)} for s, keys in self.refs.items()}
         #: with ``copy_from``, the text a :data:`COPY_ACTIONS` call types is a non-empty piece of
         #: one of these texts (the goal): ``("copy", name, i, quote, typed so far)`` states
         self.copy_from = "\x00".join(copy_from) if copy_from is not None else None
@@ -116,6 +125,12 @@ class ActionGrammar:
                 return ("after", name, i) if prefix in self.bids else None
             grown = prefix + ch
             return ("bid", name, i, quote, grown) if grown in self._bid_prefixes else None
+        if tag == "ref":
+            _, name, i, sigil, digits = state
+            if ch in ",)" and digits in self.refs[sigil]:
+                return self.step(("after", name, i), ch)
+            grown = digits + ch
+            return ("ref", name, i, sigil, grown) if grown in self._ref_prefixes[sigil] else None
         if tag == "num":
             _, name, i, text = state
             whole, dot, fraction = text.lstrip("-").partition(".")
@@ -154,6 +169,10 @@ class ActionGrammar:
         kind = self._kind(name, i)
         if kind == "num":
             return ("num", name, i, ch) if ch in _DIGITS or ch == "-" else None
+        if ch == "*" and kind == "bid" and self.refs["*"]:
+            return ("ref", name, i, "*", "")
+        if ch == "$" and kind == "str" and self.refs["$"]:
+            return ("ref", name, i, "$", "")
         if ch not in _QUOTES:
             return None
         if kind == "bid":
@@ -234,10 +253,10 @@ class ActionConstraint:
     """
 
     def __init__(self, tokenizer, bids: Iterable[str], prompt_len: int, eos_ids: Iterable[int],
-                 max_new_tokens: int | None = None, copy_from: Iterable[str] | None = None) -> None:
+                 max_new_tokens: int | None = None, copy_from: Iterable[str] | None = None, refs=None) -> None:
         self.table = token_table(tokenizer)
         self.max_new_tokens = max_new_tokens
-        self.grammar = ActionGrammar(bids, copy_from=copy_from)
+        self.grammar = ActionGrammar(bids, copy_from=copy_from, refs=refs)
         self.prompt_len = prompt_len
         self.eos_ids = [int(e) for e in eos_ids if e is not None and 0 <= int(e)]
         self._states: list[State | None] = []

@@ -122,13 +122,14 @@ class FirstLineStop:
 
 
 def action_constraint(tokenizer, bids, prompt_len: int, stop_ids, max_new_tokens: int | None = None,
-                      copy_from=None):
+                      copy_from=None, refs=None):
     """A ``LogitsProcessorList`` holding :class:`~halo_plugin_qwen.constrain.ActionConstraint`."""
     from transformers import LogitsProcessorList
 
     from halo_plugin_qwen.constrain import ActionConstraint
 
-    return LogitsProcessorList([ActionConstraint(tokenizer, bids, prompt_len, stop_ids, max_new_tokens, copy_from)])
+    return LogitsProcessorList([ActionConstraint(tokenizer, bids, prompt_len, stop_ids, max_new_tokens, copy_from,
+                                                 refs)])
 
 
 class LocalBackend(RemoteBackend):
@@ -147,6 +148,8 @@ class LocalBackend(RemoteBackend):
         self.constrain_bids: frozenset[str] | None = None
         #: ``worker_decoding=copy``: the texts a fill may copy from (the goal); None: any text
         self.constrain_copy: tuple[str, ...] | None = None
+        #: the references (``*k``/``$k``) the prompt defines, when the worker prompt has them
+        self.constrain_refs = None
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any] | None = None
 
@@ -237,7 +240,8 @@ class LocalBackend(RemoteBackend):
             kwargs["stopping_criteria"] = [FirstLineStop(tokenizer, ids.shape[1])]
         if self.constrain_bids is not None:
             kwargs["logits_processor"] = action_constraint(tokenizer, self.constrain_bids, ids.shape[1], stop,
-                                                          int(options["max_tokens"]), self.constrain_copy)
+                                                          int(options["max_tokens"]), self.constrain_copy,
+                                                          self.constrain_refs)
         with self._lock, torch.inference_mode():
             if temperature > 0 and options["seed"] is not None:
                 torch.manual_seed(int(options["seed"]))

@@ -59,24 +59,66 @@ def halo_addoption(register):
              help="worker decoding: actions (every reply one well-formed action naming ids on the page), "
                   "copy (actions, and what a fill types is a piece of the goal), free, or auto (actions for a "
                   "worker decoded in-process, e.g. local:)")
+    from halo_plugin_qwen.references import REFERENCE_MODES
+
+    register("worker_references", type=str, default="auto", choices=REFERENCE_MODES, flag="--worker-references",
+             help="grounded references: the worker prompt marks elements matching the goal (*k) and lists the "
+                  "goal's values ($k), and the model may answer with them (fill(*1, $2)); on, off, or auto (on for "
+                  "a local: model trained with them, as its halo_prompt.json says)")
 
 
 @hookimpl
 def halo_build_messages(role, observation, episode, proposed, reason):
     if role != "worker":
         return None
-    from halo_plugin_qwen.prompting import decoding_style, fewshot_messages, prompt_style
+    from halo_plugin_qwen.prompting import decoding_style, fewshot_messages, prompt_style, references_on
 
     backend = episode.backend("worker")
-    fewshot = prompt_style(episode.config, backend) == "fewshot"
+    config = episode.config
+    fewshot = prompt_style(config, backend) == "fewshot"
+    references = references_on(config, backend)
     if hasattr(backend, "one_line"):
         backend.one_line = fewshot  # the few-shot contract is one line: stop generating at its end
+    if fewshot:
+        messages = fewshot_messages(episode.task.goal, observation, episode.history, history_len=config.history_len,
+                                    max_page_chars=config.max_page_chars)
+    elif references:
+        from halo_core.prompts import worker_messages
+
+        messages = worker_messages(episode.task.goal, observation, episode.history, history_len=config.history_len,
+                                   max_page_chars=config.max_page_chars)
+    else:
+        messages = None
+    refs = None
+    if references:
+        from halo_plugin_qwen.references import ground_messages, references_in
+
+        messages = ground_messages(messages)
+        refs = references_in(messages[-1].content)
     if hasattr(backend, "constrain_bids"):
-        style = decoding_style(episode.config, backend)
+        style = decoding_style(config, backend)
         backend.constrain_bids = frozenset(observation.valid_bids) if style in ("actions", "copy") else None
         backend.constrain_copy = (episode.task.goal,) if style == "copy" else None
-    if not fewshot:
+        if hasattr(backend, "constrain_refs"):
+            backend.constrain_refs = refs if style in ("actions", "copy") else None
+    return messages
+
+
+@hookimpl
+def halo_register_prompt_styles(register):
+    from halo_plugin_qwen.references import rewrite_example
+
+    register("references", rewrite_example, "grounded references: elements matching the goal marked *k, goal values "
+                                            "$k; replies written with them (fill(*1, $2))")
+
+
+@hookimpl
+def halo_resolve_output(text, messages, observation, episode):
+    from halo_plugin_qwen.references import has_references, is_grounded, references_in, resolve
+
+    if not has_references(text):
         return None
-    config = episode.config
-    return fewshot_messages(episode.task.goal, observation, episode.history, history_len=config.history_len,
-                            max_page_chars=config.max_page_chars)
+    shown = next((m.content for m in reversed(messages) if m.role == "user" and is_grounded(m.content)), None)
+    if shown is None:
+        return None  # the prompt had no references: the reply is parsed as it is
+    return resolve(text, references_in(shown))

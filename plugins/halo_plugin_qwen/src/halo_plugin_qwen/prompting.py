@@ -142,3 +142,32 @@ def decoding_style(config, backend) -> str:
     if style == "auto":
         return "actions" if hasattr(backend, "constrain_bids") else "free"
     return style
+
+
+#: the file a trainer writes beside a model trained on a given prompt style
+PROMPT_INFO = "halo_prompt.json"
+
+
+def _prompt_info(folder: str | None) -> dict:
+    if not folder:
+        return {}
+    try:
+        return json.loads((Path(folder).expanduser() / PROMPT_INFO).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def references_on(config, backend) -> bool:
+    """Whether this run's worker prompt carries grounded references: ``on``/``off``, or
+    ``auto``: on for a ``local:`` worker whose model (adapter or base folder) was trained on
+    them, as the ``halo_prompt.json`` the trainers write beside it says; off for every other
+    backend (hosted models, vLLM) unless asked."""
+    mode = config.get("worker_references", "auto") or "auto"
+    if mode != "auto":
+        return mode == "on"
+    from halo_plugin_qwen.local import LocalBackend
+
+    if not isinstance(backend, LocalBackend):
+        return False
+    folder = backend.adapter or backend.base
+    return bool(_prompt_info(folder).get("references"))

@@ -323,7 +323,35 @@ def save_final(trainer, tokenizer, opts: TrainOptions, *, kind: str, base: str, 
                "extra": opts.extra, "command_line": opts.command_line, "finished_at": time.time()}
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     (out / "README.md").write_text(model_card(summary))
+    write_prompt_info(out, opts.dataset, init_adapter or base)
     return out
+
+
+def write_prompt_info(out: Path, dataset: str | None, started_from: str | None) -> None:
+    """``halo_prompt.json`` beside the model: the prompt style it was trained on (grounded
+    references or not), from the dataset's prompts, else as the model it started from; the
+    qwen plugin's ``worker_references=auto`` reads it."""
+    from halo_plugin_qwen.prompting import PROMPT_INFO
+    from halo_plugin_qwen.references import is_grounded
+
+    info = None
+    path = Path(dataset) if dataset else None
+    if path is not None and path.is_file():
+        with open(path) as fh:
+            first = fh.readline()
+        try:
+            row = json.loads(first)
+            user = [m["content"] for m in row.get("prompt", []) if m.get("role") == "user"]
+            info = {"references": bool(user) and is_grounded(user[-1])}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            info = None
+    if info is None and started_from:
+        try:
+            info = json.loads((Path(started_from) / PROMPT_INFO).read_text())
+        except (OSError, ValueError):
+            info = None
+    if info is not None:
+        (out / PROMPT_INFO).write_text(json.dumps(info) + "\n")
 
 
 def model_card(summary: dict[str, Any]) -> str:

@@ -89,19 +89,25 @@ def select_demo_tasks(runtime, sites: Sequence[str], quick: bool) -> tuple[list,
 
 
 SUITES = ("webclones", "miniwob")
-#: MiniWoB tasks of the quick run: one-step and two-step tasks of four families
+#: MiniWoB tasks of the quick run: one-step and two-step tasks of four families, one of them typing
 QUICK_MINIWOB = ("click-button", "click-link", "enter-text", "focus-text")
+#: MiniWoB tasks of the default run (fixed before any result was seen): clicking, dialogs, tabs,
+#: focusing and typing, the kinds whose action is a lookup of the goal on the page
+DEFAULT_MINIWOB = ("click-button", "click-dialog", "click-link", "click-tab", "click-test-2", "enter-password",
+                   "enter-text", "enter-text-dynamic", "focus-text", "focus-text-2", "login-user", "click-widget")
 
 
 def select_miniwob_tasks(runtime, quick: bool, train_seeds: int, test_seeds: int,
-                         names: Sequence[str] | None = None) -> tuple[list, list]:
-    """(train instances, held-out instances) of the expert-covered MiniWoB tasks: train
-    seeds 0…train_seeds−1 and test seeds from the first test seed, for every task (or
-    ``names``), in a fixed order chosen before any result is seen."""
+                         names: Sequence[str] | None = None, full: bool = False) -> tuple[list, list]:
+    """(train instances, held-out instances) of MiniWoB tasks with an expert: train seeds
+    0…train_seeds−1 and test seeds from the first test seed, for ``names``, else the quick,
+    the default or (``full``) every expert-covered task, in a fixed order chosen before any
+    result is seen."""
     from halo_plugin_miniwob import TEST_SEED_START
     from halo_plugin_miniwob.experts import SOLVERS
 
-    chosen = list(names) if names else (list(QUICK_MINIWOB) if quick else sorted(SOLVERS))
+    chosen = list(names) if names else (list(QUICK_MINIWOB) if quick else sorted(SOLVERS) if full
+                                        else list(DEFAULT_MINIWOB))
     unknown = [n for n in chosen if n not in SOLVERS]
     if unknown:
         raise click.UsageError(f"MiniWoB task {unknown[0]!r} has no expert; tasks with one: {', '.join(sorted(SOLVERS))}")
@@ -165,13 +171,14 @@ def _run_episodes(runtime, run_id: str, tasks: list, configs: dict, *, data_dir:
 DEMO_PAGE_CHARS = 1500
 
 
-def _worker_config(mode: str, backend: str, max_steps: int):
+def _worker_config(mode: str, backend: str, max_steps: int, references: bool = True, **options):
     from halo_core.config import mode_config
 
     # the model alone: no manager (no API offline), no cache, macros or recovery to help it
     return mode_config(mode, worker_backend=backend, use_manager=False, use_vac=False, use_macros=False,
                        use_recovery=False, use_screenshot=False, max_steps=max_steps, worker_temperature=0.0,
-                       max_tokens=48, max_page_chars=DEMO_PAGE_CHARS)
+                       max_tokens=48, max_page_chars=DEMO_PAGE_CHARS,
+                       worker_references="on" if references else "off", **options)
 
 
 def _valid_action_rate(records: list[dict]) -> tuple[int, int]:
@@ -288,7 +295,8 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
              max_steps: int | None = None, train_steps: int | None = None, quick: bool = False,
              workers: int | None = None, seed: int = 0, suite: str = "webclones", train_seeds: int | None = None,
              test_seeds: int | None = None, tasks: Sequence[str] | None = None, grpo_steps: int | None = None,
-             base_model: str | None = None, log: Callable[[str], None] = _log) -> dict[str, Any]:
+             base_model: str | None = None, full: bool = False, references: bool = True, dagger_rounds: int = 1,
+             log: Callable[[str], None] = _log) -> dict[str, Any]:
     """Run the demo; returns the ``results.json`` content. ``base_model``: None/``tiny`` (a tiny
     model built and trained from scratch) or a pretrained model folder (``smollm2``), whose
     BC, DPO and GRPO are LoRA adapters."""
@@ -314,7 +322,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     miniwob = suite == "miniwob"
     if miniwob:
         sites = ("miniwob",)
-        train_seeds = train_seeds or (3 if quick else 20)
+        train_seeds = train_seeds or (3 if quick else 20 if full else 10)
         test_seeds = test_seeds or (2 if quick else 10)
     else:
         sites = tuple(sites or (("calendar",) if quick else ALL_SITES))
@@ -329,19 +337,21 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     datasets_dir = root / "datasets"
     root.mkdir(parents=True, exist_ok=True)
     max_steps = max_steps or (4 if quick else (12 if miniwob else 10))
-    train_steps = train_steps or (150 if quick else 800)
+    train_steps = train_steps or (150 if quick else 800 if (full or not miniwob) else 500)
     warmup_steps = max(10, train_steps // 5)
     workers = workers or 2
     runtime = Runtime()
     timings: dict[str, float] = {}
-    total = 7  # phases 3 and 3b share a number
+    dagger_rounds = dagger_rounds if miniwob else 0  # the web clones' expert follows a fixed script
+    total = 8 if dagger_rounds else 7  # phases 3 and 3b share a number
     log(f"halo demo run_id={run_id} suite={suite} sites={','.join(sites)} quick={quick} max_steps={max_steps} "
-        f"train_steps={train_steps} base={pretrained or 'tiny'} -> {root}")
+        f"train_steps={train_steps} base={pretrained or 'tiny'} references={'on' if references else 'off'} "
+        f"dagger_rounds={dagger_rounds} -> {root}")
 
     # 1. expert demonstrations
     t = _phase(1, total, "expert demonstrations on the train tasks")
     if miniwob:
-        train_tasks, test_tasks = select_miniwob_tasks(runtime, quick, train_seeds, test_seeds, tasks)
+        train_tasks, test_tasks = select_miniwob_tasks(runtime, quick, train_seeds, test_seeds, tasks, full=full)
         log(f"   {len(train_tasks) // train_seeds} MiniWoB tasks: {train_seeds} train seeds each "
             f"({len(train_tasks)} instances), {test_seeds} held-out test seeds each ({len(test_tasks)} instances)")
     else:
@@ -356,9 +366,12 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
 
     # 2. export
     t = _phase(2, total, "export datasets")
+    rewrite = None
+    if references:
+        from halo_plugin_qwen.references import rewrite_example as rewrite
     exported = export_datasets(data_dir / "trajectories", datasets_dir, modes=("expert_demo",),
                                pairing_strategies=("success_vs_failure", "progress_ranked"), val_fraction=0.0,
-                               seed=seed)
+                               seed=seed, rewrite=rewrite, runtime=runtime)
     for line in format_summary(exported.summary).splitlines():
         log("   " + line)
     timings["export"] = _done(t, "exported")
@@ -411,8 +424,53 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
                       lora=pretrained is not None, **common)
     timings["bc"] = _done(t, f"BC adapter: {bc_dir}")
 
+    # 4b. expert relabelling (DAgger): the BC model acts on the train seeds, the expert labels every
+    # state it visits; the labels join the demonstrations and BC trains another round on them.
+    # The model's own mistakes at those states become DPO's pairs (chosen: the expert's action)
+    dagger: dict[str, Any] = {}
+    phase = 5
+    if dagger_rounds:
+        for rnd in range(1, dagger_rounds + 1):
+            t = _phase(phase, total, f"expert relabelling, round {rnd}: the BC model on {len(train_tasks)} train "
+                                     "instances, the expert's action recorded at every state it visits")
+            label_config = _worker_config("qwen_worker_bc", f"local:{bc_dir}", max_steps, references,
+                                          expert_labels=True).replace(mode=f"dagger_{rnd}")
+            threads_before = os.environ.get("HALO_TORCH_THREADS")
+            if workers > 1 and threads_before is None:
+                os.environ["HALO_TORCH_THREADS"] = "1"
+            try:
+                dagger_records = _run_episodes(runtime, f"{run_id}_dagger{rnd}", train_tasks,
+                                               {f"dagger_{rnd}": label_config}, data_dir=data_dir,
+                                               results_dir=results_dir, workers=workers)
+            finally:
+                if threads_before is None:
+                    os.environ.pop("HALO_TORCH_THREADS", None)
+            round_dir = root / f"datasets_dagger{rnd}"
+            exported = export_datasets(data_dir / "trajectories", round_dir,
+                                       modes=("expert_demo", *(f"dagger_{k}" for k in range(1, rnd + 1))),
+                                       pairing_strategies=("on_policy", "success_vs_failure"), val_fraction=0.0,
+                                       seed=seed, rewrite=rewrite, runtime=runtime)
+            bc_path, dpo_path = round_dir / "bc.jsonl", round_dir / "dpo.jsonl"
+            solved = sum(1 for r in dagger_records if r.get("success"))
+            dagger[f"round_{rnd}"] = {"episodes": len(dagger_records), "successes": solved,
+                                      "bc_examples": exported.summary["bc_examples"]["train"],
+                                      "relabelled_examples": exported.summary["bc_examples_relabelled"],
+                                      "dpo_pairs_by_source": exported.summary["dpo_pairs_by_source"],
+                                      "dpo_pairs_by_strategy": exported.summary["dpo_pairs_by_strategy"]}
+            log(f"   BC model solved {solved}/{len(dagger_records)} train instances; "
+                f"{exported.summary['bc_examples_relabelled']} relabelled states; BC data now "
+                f"{exported.summary['bc_examples']['train']} examples; DPO pairs "
+                f"{exported.summary['dpo_pairs_by_strategy']}")
+            round_steps = max(20, train_steps // 2)
+            bc_dir = train_bc(dataset=str(bc_path), base_model=str(bc_dir), output=str(models / f"bc_dagger{rnd}"),
+                              max_steps=round_steps, lr=2e-4 if pretrained else 2e-3, lr_scheduler="cosine",
+                              warmup_steps=5, batch_size=4, lora=pretrained is not None,
+                              **{**common, "save_steps": max(round_steps, 50), "logging_steps": max(5, round_steps // 10)})
+            timings[f"dagger_{rnd}"] = _done(t, f"BC after relabelling: {bc_dir}")
+        phase += 1
+
     # 5. DPO and GRPO from BC
-    t = _phase(5, total, "DPO from BC, then GRPO from BC")
+    t = _phase(phase, total, "DPO from BC, then GRPO from BC")
     dpo_steps = max(4, train_steps // 10)
     dpo_dir = train_dpo(dataset=str(dpo_path), base_model=str(bc_dir), output=str(models / "dpo"),
                         max_steps=dpo_steps, lr=5e-4, batch_size=4, beta=0.1, lora_r=16, lora_alpha=32,
@@ -429,7 +487,8 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
                                      beta=0.04, max_completion_length=32, episode_max_steps=max_steps,
                                      valid_bonus=0.1, max_page_chars=DEMO_PAGE_CHARS, base_model=str(bc_dir),
                                      output=str(models / "grpo"), max_steps=grpo_steps, lr=2e-4, lora_r=16,
-                                     lora_alpha=32, seed=seed, progress="lines", log=log)
+                                     lora_alpha=32, seed=seed, progress="lines", log=log,
+                                     worker_references="on" if references else "off")
     else:
         grpo_steps = grpo_steps or (2 if quick else max(4, train_steps // 30))
         grpo_dir = train_grpo(dataset=str(bc_path), base_model=str(bc_dir), output=str(models / "grpo"),
@@ -441,10 +500,11 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     # 6. evaluate
     # MiniWoB: the train column checks memorisation on each task's first train seed
     eval_train = [x for x in train_tasks if (x.seed or 0) == 0] if miniwob else train_tasks
-    t = _phase(6, total, f"evaluate zero-shot, BC, DPO, GRPO on {len(test_tasks)} test + {len(eval_train)} train "
+    t = _phase(phase + 1, total, f"evaluate zero-shot, BC, DPO, GRPO on {len(test_tasks)} test + {len(eval_train)} train "
                          f"tasks (max {max_steps} steps)")
     backends = {"zero": f"local:{base}", "bc": f"local:{bc_dir}", "dpo": f"local:{dpo_dir}", "grpo": f"local:{grpo_dir}"}
-    configs = {f"qwen_worker_{m}": _worker_config(f"qwen_worker_{m}", backends[m], max_steps) for m in MODELS}
+    configs = {f"qwen_worker_{m}": _worker_config(f"qwen_worker_{m}", backends[m], max_steps, references)
+               for m in MODELS}
     threads_before = os.environ.get("HALO_TORCH_THREADS")
     if workers > 1 and threads_before is None:  # each parallel episode runs its own model on the CPU
         os.environ["HALO_TORCH_THREADS"] = "1"
@@ -457,7 +517,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     timings["evaluate"] = _done(t, f"{len(records)} episodes")
 
     # 7. report
-    t = _phase(7, total, "report")
+    t = _phase(phase + 2, total, "report")
     results = summarize(records, {x.id for x in eval_train}, {x.id for x in test_tasks})
     table = results_table(results)
     tasks_table = per_task(records, {x.id for x in test_tasks}) if miniwob else {}
@@ -470,6 +530,8 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
         "warmup_steps": warmup_steps, "train_tasks": [x.id for x in train_tasks], "test_tasks": [x.id for x in test_tasks],
         "tiny_model": {"path": str(base), "parameters": params, "pretrained": pretrained is not None, **sizes},
         "datasets": exported.summary, "models": {m: backends[m] for m in MODELS},
+        "references": references, "dagger": dagger, "grpo_groups": _grpo_groups(grpo_dir) if miniwob else {},
+        "full": full, "default_tasks": list(DEFAULT_MINIWOB) if miniwob and not (quick or full or tasks) else None,
         "results": results, "timings_sec": {k: round(v, 1) for k, v in timings.items()},
         "results_dirs": [str(results_dir / f"{run_id}_demos"), str(results_dir / f"{run_id}_eval")],
     }
@@ -481,6 +543,22 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     log(f"\nreport: {root / 'report.md'}  results: {root / 'results.json'}  "
         f"(total {timings['total'] / 60:.1f} min)")
     return payload
+
+
+def _grpo_groups(grpo_dir) -> dict[str, Any]:
+    """Online GRPO's group statistics from its ``rollouts.jsonl``: updates, groups whose
+    episodes scored differently (the only ones that teach), mean reward and success."""
+    path = Path(grpo_dir) / "rollouts.jsonl"
+    try:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return {}
+    if not rows:
+        return {}
+    return {"updates": len(rows), "groups": sum(len(r.get("tasks", [])) for r in rows),
+            "mixed_groups": sum(int(r.get("groups_with_signal", 0)) for r in rows),
+            "mean_reward": round(sum(r["reward"] for r in rows) / len(rows), 4),
+            "mean_success": round(sum(r["success"] for r in rows) / len(rows), 4)}
 
 
 def _report_md(payload: dict[str, Any], table: str) -> str:
@@ -514,6 +592,15 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
            f"{payload['train_seeds'] - 1})", "", per_task_table(payload["per_task_test"]), "",
            "Mean over tasks: each task's held-out success rate, averaged with every task counted once.", ""]
           if payload.get("per_task_test") else []),
+        *([f"Prompts: grounded references (elements matching the goal marked *k, goal values $k; "
+           "halo_plugin_qwen.references), the same for every model.", ""] if payload.get("references") else []),
+        *([f"Expert relabelling (DAgger): " + "; ".join(
+            f"{k}: the BC model solved {v['successes']}/{v['episodes']} train instances, {v['relabelled_examples']} "
+            f"states relabelled by the expert, BC data {v['bc_examples']} examples, DPO pairs {v['dpo_pairs_by_source']}"
+            for k, v in payload["dagger"].items()), ""] if payload.get("dagger") else []),
+        *([f"Online GRPO groups: {g['groups']} groups in {g['updates']} updates, {g['mixed_groups']} with mixed "
+           f"outcomes (the only ones that teach), mean reward {g['mean_reward']}, mean success {g['mean_success']}.", ""]
+          if (g := payload.get("grpo_groups")) else []),
         f"GRPO: {payload.get('grpo', 'offline')}"
         + (" (groups of 4 live episodes per update, the environment's reward)" if payload.get("grpo") == "online"
            else " (trl's GRPOTrainer on the exported prompts)") + ".",
@@ -548,24 +635,31 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
               "model, fewer steps: for tests.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Parallel episodes.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--suite", type=click.Choice(SUITES), default="webclones", show_default=True,
-              help="webclones: train/test tasks; miniwob: the expert-covered tasks, train seeds vs held-out seeds.")
+@click.option("--suite", type=click.Choice(SUITES), default="miniwob", show_default=True,
+              help="miniwob: train seeds vs held-out seeds of MiniWoB++ tasks; webclones: train vs test tasks.")
+@click.option("--full", is_flag=True, help="MiniWoB: every expert-covered task (49), 20 train seeds each.")
+@click.option("--references/--no-references", default=True, show_default=True,
+              help="Grounded references in the worker prompt (*k marked elements, $k goal values).")
+@click.option("--dagger-rounds", type=click.IntRange(min=0), default=1, show_default=True,
+              help="MiniWoB: rounds of expert relabelling after BC (the BC model acts, the expert labels its states).")
 @click.option("--train-seeds", type=click.IntRange(min=1), default=None,
-              help="MiniWoB: expert demonstrations per task, on seeds 0..N-1 (20; quick 3).")
+              help="MiniWoB: expert demonstrations per task, on seeds 0..N-1 (10; full 20; quick 3).")
 @click.option("--test-seeds", type=click.IntRange(min=1), default=None,
               help="MiniWoB: held-out instances per task, on test seeds 10000.. (10; quick 2).")
 @click.option("--tasks", "task_names", default=None,
-              help="MiniWoB: comma-separated task names (default: every task with an expert; quick: 4).")
+              help=f"MiniWoB: comma-separated task names (default: {len(DEFAULT_MINIWOB)} tasks; --full: every task "
+                   "with an expert; quick: 4).")
 @click.option("--grpo-steps", type=click.IntRange(min=1), default=None,
               help="GRPO updates (MiniWoB: online, one group of 4 episodes each; default train-steps/10).")
 @click.option("--base", "base_model", default="tiny", show_default=True,
               help=f"tiny (built and trained here), smollm2 (= {SMOLLM2_DIR}, from halo models import-gguf) or a "
                    "pretrained model folder; a pretrained base trains LoRA adapters.")
-def demo_command(out, run_id, sites, max_steps, train_steps, quick, workers, seed, suite, train_seeds, test_seeds,
-                 task_names, grpo_steps, base_model) -> None:
+def demo_command(out, run_id, sites, max_steps, train_steps, quick, workers, seed, suite, full, references,
+                 dagger_rounds, train_seeds, test_seeds, task_names, grpo_steps, base_model) -> None:
     """The learning loop end to end, offline: expert demos → export → tiny Qwen2 → BC → DPO,
     GRPO → evaluate zero-shot/BC/DPO/GRPO on held-out and train tasks → report."""
     run_demo(out=out, run_id=run_id, sites=tuple(s.strip() for s in (sites or "").split(",") if s.strip()) or None,
              max_steps=max_steps, train_steps=train_steps, quick=quick, workers=workers, seed=seed, suite=suite,
              train_seeds=train_seeds, test_seeds=test_seeds, grpo_steps=grpo_steps, base_model=base_model,
+             full=full, references=references, dagger_rounds=dagger_rounds,
              tasks=tuple(t.strip() for t in (task_names or "").split(",") if t.strip()) or None)

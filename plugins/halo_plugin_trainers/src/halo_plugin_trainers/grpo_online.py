@@ -83,6 +83,7 @@ class SamplingPolicy:
         #: set each step by the worker prompt hook (``worker_decoding``), as for ``local:``
         self.constrain_bids: frozenset[str] | None = None
         self.constrain_copy: tuple[str, ...] | None = None
+        self.constrain_refs = None
         ids = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
         self.stop = [t for t in {tokenizer.eos_token_id, *ids}
                      if isinstance(t, int) and t >= 0 and t != tokenizer.unk_token_id]
@@ -112,7 +113,8 @@ class SamplingPolicy:
             from halo_plugin_qwen.local import action_constraint
 
             kwargs["logits_processor"] = action_constraint(self.tokenizer, self.constrain_bids, ids.shape[1],
-                                                           self.stop, self.max_tokens, self.constrain_copy)
+                                                           self.stop, self.max_tokens, self.constrain_copy,
+                                                           self.constrain_refs)
         with torch.no_grad():
             output = self.model.generate(input_ids=ids, **kwargs)
         if was_training:
@@ -127,11 +129,14 @@ class SamplingPolicy:
         return Completion(text, Usage(calls=1, tokens_in=int(ids.shape[1]), tokens_out=len(new)), model=self.name)
 
 
-def episode_config(*, max_steps: int, temperature: float, max_tokens: int, max_page_chars: int | None = None):
-    """The worker alone (no manager, cache, macros or recovery): the policy decides every step."""
+def episode_config(*, max_steps: int, temperature: float, max_tokens: int, max_page_chars: int | None = None,
+                   **options: Any):
+    """The worker alone (no manager, cache, macros or recovery): the policy decides every step.
+    ``options``: plugin options of the episodes (``worker_references="on"``)."""
     from halo_core.config import mode_config
 
     extra = {"max_page_chars": max_page_chars} if max_page_chars else {}
+    extra.update({k: v for k, v in options.items() if v is not None})
     return mode_config("baseline_worker", policy="worker", use_manager=False, use_vac=False, use_macros=False,
                        use_recovery=False, use_screenshot=False, max_steps=max_steps,
                        worker_temperature=min(max(temperature, 0.0), 2.0), max_tokens=max_tokens,
@@ -307,9 +312,10 @@ def train_grpo_online(*, tasks: Sequence[TaskSpec], envs: Environments, runtime=
                       tasks_per_step: int = 1, temperature: float = 1.0, beta: float = 0.04,
                       max_completion_length: int = 48, episode_max_steps: int = 10, valid_bonus: float = 0.1,
                       max_page_chars: int | None = None, log: Callable[[str], None] = print,
-                      **options: Any) -> Path:
+                      worker_references: str | None = None, **options: Any) -> Path:
     """Online GRPO over ``tasks`` (``--max-steps`` updates, each on ``tasks_per_step``
-    groups of ``group_size`` episodes); returns the output directory."""
+    groups of ``group_size`` episodes); returns the output directory. ``worker_references``:
+    the episodes' reference prompts (``on``/``off``; None leaves the option's default)."""
     import torch
 
     from halo_core.runtime import Runtime
@@ -339,7 +345,7 @@ def train_grpo_online(*, tasks: Sequence[TaskSpec], envs: Environments, runtime=
     policy = SamplingPolicy(model, tokenizer, temperature=temperature, max_tokens=max_completion_length)
     runtime = runtime or Runtime()
     config = episode_config(max_steps=episode_max_steps, temperature=temperature, max_tokens=max_completion_length,
-                            max_page_chars=max_page_chars)
+                            max_page_chars=max_page_chars, worker_references=worker_references)
     out = Path(opts.output)
     out.mkdir(parents=True, exist_ok=True)
     data_dir = out / "rollouts"

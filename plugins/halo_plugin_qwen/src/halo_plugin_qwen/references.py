@@ -1,0 +1,288 @@
+"""Grounded references: the page elements and goal values a step is about, named by number.
+
+Nearly every step of a web task is a lookup: find the element the goal names and emit
+*its* id, or copy a piece of the goal into ``fill()``. A small model does not learn that
+lookup from a few thousand demonstrations (new seeds change exactly the ids and the text),
+so this prompt style does the lookup with a fixed, task-agnostic rule and lets the model
+answer with references to its result:
+
+* ``*k`` — the k-th **marked element**. An element is marked when its name shares words
+  with the goal; marks are numbered by match strength (``*1`` is the best match), then by
+  page order. The page line shows the mark before the id: ``*1 [7] button 'Submit'``.
+* ``$k`` — the k-th **goal value**: quoted phrases of the goal, then its words holding a
+  digit (dates, times, numbers), in order of appearance, listed on a line of their own
+  under the goal: ``Goal values: $1 "kanesha" | $2 "Wd8b"``.
+
+The model may still write a plain id (``click('12')``) or plain text (``fill('3', 'yes')``):
+references are an addition to the action grammar, not a replacement. Its reply stays plain
+text (``fill(*2, $1)``), so trl, LoRA adapters, ``local:`` and vLLM serving all work
+unchanged; the worker resolves the references against the prompt the model was shown
+(:func:`resolve`) before anything reaches the browser, and a reference the prompt does not
+define is an unusable reply (asked again once, then ``invalid_output``).
+
+The matching rule (:func:`element_score`), case-insensitive, on the words (letters and digits)
+of an element's name and of the goal, without :data:`STOPWORDS`:
+
+* +3 when the whole name equals a goal value (``"ok"`` in *Click on the "ok" button*);
+* +1 per name word that is a goal word;
+* +0.5 per other name word of 3+ characters that starts, or is the start of, a goal word of
+  3+ characters (partial match: ``Subm`` / ``submit``, ``cats`` / ``cat``).
+
+Everything here is a pure function of the prompt text, so a prompt grounded live and a
+prompt grounded at export time (:func:`rewrite_example`) are byte-identical, and grounding
+an already grounded prompt changes nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from halo_core.actions import ACTION_SIGNATURES, ActionError, parse_action
+
+REFERENCE_MODES = ("auto", "on", "off")
+
+#: words too common in instructions to say which element is meant
+STOPWORDS = frozenset("""
+a an the and or of on in into to for with at by from as is are be it its this that then than
+all both each any one your you me my our click select enter type press hit choose find use
+""".split())
+
+#: at most this many elements are marked per page
+MAX_MARKS = 20
+#: at most this many goal values are listed
+MAX_VALUES = 12
+
+VALUES_PREFIX = "Goal values:"
+_GOAL_LINE = re.compile(r"^Goal: (.*)$", re.M)
+_QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|(?<![A-Za-z])'([^']+)'(?![A-Za-z])")
+_WORD = re.compile(r"[a-z0-9]+")
+_PY_STR = r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
+#: an element line of the page: indent, optional mark, [bid], role, optional name
+_ELEMENT_LINE = re.compile(rf"^(?P<indent>[ \t]*)(?:\*(?P<mark>\d+) )?\[(?P<bid>[^\]\s]+)\] (?P<role>\S+)"
+                           rf"(?: (?P<name>{_PY_STR}))?")
+_MARK_LINE = re.compile(r"^[ \t]*\*(\d+) \[([^\]\s]+)\] ", re.M)
+_VALUE_ITEM = re.compile(r"\$(\d+) (\"(?:[^\"\\]|\\.)*\")")
+_REF = re.compile(r"([*$])(\d+)")
+
+
+@attrs.frozen
+class References:
+    """What a grounded prompt defines: ``marks`` {k: bid}, ``values`` {k: text}."""
+
+    marks: dict[str, str] = attrs.field(factory=dict)
+    values: dict[str, str] = attrs.field(factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.marks or self.values)
+
+
+# --------------------------------------------------------------------------- the matching rule
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words (letters and digits) of ``text`` without :data:`STOPWORDS`."""
+    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+
+
+def goal_values(goal: str) -> list[str]:
+    """The goal's values, in order of appearance: each quoted phrase, then each word outside
+    quotes that holds a digit (``10/15/2016``, ``5:44``, ``3rd``), duplicates once."""
+    found: list[tuple[int, str]] = []
+    spans = []
+    for m in _QUOTED.finditer(goal):
+        text = next(g for g in m.groups() if g is not None).strip()
+        spans.append(m.span())
+        if text:
+            found.append((m.start(), text))
+    for m in re.finditer(r"\S+", goal):
+        if any(a <= m.start() < b for a, b in spans):
+            continue
+        token = m.group().strip(".,;:!?()[]{}\"'“”")
+        if token and any(c.isdigit() for c in token):
+            found.append((m.start(), token))
+    out: list[str] = []
+    for _pos, text in sorted(found):
+        if text not in out and len(out) < MAX_VALUES:
+            out.append(text)
+    return out
+
+
+def element_score(name: str, goal_words: set[str], values_lower: set[str]) -> float:
+    """How strongly an element named ``name`` matches the goal (see the module docstring)."""
+    if not name:
+        return 0.0
+    score = 3.0 if name.strip().lower() in values_lower else 0.0
+    for w in words(name):
+        if w in goal_words:
+            score += 1.0
+        elif len(w) >= 3 and any(len(g) >= 3 and (g.startswith(w) or w.startswith(g)) for g in goal_words):
+            score += 0.5
+    return score
+
+
+# --------------------------------------------------------------------------- grounding a prompt
+
+
+def _name_of(literal: str | None) -> str:
+    if not literal:
+        return ""
+    try:
+        return str(ast.literal_eval(literal))
+    except (ValueError, SyntaxError):
+        return literal[1:-1]
+
+
+def is_grounded(text: str) -> bool:
+    return any(line.startswith(VALUES_PREFIX) for line in text.splitlines()[:3])
+
+
+def ground_prompt(text: str) -> str:
+    """A worker prompt (``Goal: …`` first, the page's element lines below) with the goal's
+    values listed under the goal and matching elements marked. Idempotent."""
+    if is_grounded(text):
+        return text
+    goal_match = _GOAL_LINE.search(text)
+    if goal_match is None:
+        return text
+    goal = goal_match.group(1)
+    values = goal_values(goal)
+    goal_words = set(words(goal))
+    values_lower = {v.lower() for v in values}
+    lines = text.split("\n")
+    scored = []
+    for i, line in enumerate(lines):
+        m = _ELEMENT_LINE.match(line)
+        if m is None or m.group("mark"):
+            continue
+        score = element_score(_name_of(m.group("name")), goal_words, values_lower)
+        if score > 0:
+            scored.append((-score, i, m))
+    for k, (_score, i, m) in enumerate(sorted(scored, key=lambda s: (s[0], s[1]))[:MAX_MARKS], 1):
+        indent = m.group("indent")
+        lines[i] = f"{indent}*{k} {lines[i][len(indent):]}"
+    goal_line = text[:goal_match.end()].count("\n")
+    shown = " | ".join(f"${k} {json.dumps(v, ensure_ascii=False)}" for k, v in enumerate(values, 1))
+    lines.insert(goal_line + 1, f"{VALUES_PREFIX} {shown or 'none'}")
+    return "\n".join(lines)
+
+
+def references_in(text: str) -> References:
+    """The references a grounded prompt defines (what the model was shown)."""
+    marks = {k: bid for k, bid in _MARK_LINE.findall(text)}
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith(VALUES_PREFIX):
+            for k, literal in _VALUE_ITEM.findall(line):
+                try:
+                    values[k] = json.loads(literal)
+                except ValueError:
+                    continue
+            break
+    return References(marks, values)
+
+
+# --------------------------------------------------------------------------- replies
+
+
+def has_references(text: str) -> bool:
+    return any(True for _ in _outside_strings(text))
+
+
+def _outside_strings(text: str):
+    """(start, end, sigil, number) of each reference outside quoted strings."""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "'\"":
+            j = i + 1
+            while j < n and text[j] != ch:
+                j += 2 if text[j] == "\\" else 1
+            i = j + 1
+            continue
+        m = _REF.match(text, i) if ch in "*$" else None
+        if m is not None:
+            yield m.start(), m.end(), m.group(1), m.group(2)
+            i = m.end()
+            continue
+        i += 1
+
+
+def resolve(text: str, refs: References) -> str:
+    """``text`` with every ``*k``/``$k`` outside strings replaced by the bid or the goal
+    value it names; :class:`ActionError` for a reference the prompt does not define."""
+    out, done = [], 0
+    for start, end, sigil, k in _outside_strings(text):
+        table = refs.marks if sigil == "*" else refs.values
+        if k not in table:
+            what = "marked element" if sigil == "*" else "goal value"
+            have = ", ".join(f"{sigil}{x}" for x in table) or "none"
+            raise ActionError(f"{sigil}{k} is not a {what} of this page (defined: {have})")
+        out.append(text[done:start])
+        out.append(repr(table[k]))
+        done = end
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
+
+
+def to_references(action: str, refs: References) -> str:
+    """``action`` (canonical) with each element id that is marked written as its ``*k`` and
+    each typed text that is a goal value written as its ``$k``; the rest stays literal."""
+    try:
+        parsed = parse_action(action)
+    except ActionError:
+        return action
+    kinds = ACTION_SIGNATURES.get(parsed.name, ())
+    by_bid = {bid: k for k, bid in sorted(refs.marks.items(), key=lambda kv: int(kv[0]), reverse=True)}
+    by_value = {v: k for k, v in sorted(refs.values.items(), key=lambda kv: int(kv[0]), reverse=True)}
+    args = []
+    for i, value in enumerate(parsed.args):
+        kind = kinds[i].rstrip("*") if i < len(kinds) else ""
+        if kind == "bid" and str(value) in by_bid:
+            args.append(f"*{by_bid[str(value)]}")
+        elif kind == "str" and isinstance(value, str) and value in by_value:
+            args.append(f"${by_value[value]}")
+        else:
+            args.append(repr(value) if isinstance(value, str) else str(value))
+    return f"{parsed.name}({', '.join(args)})"
+
+
+# --------------------------------------------------------------------------- the prompt style
+
+REFERENCES_HELP = ("References: *k names the element marked *k on the page (elements that match the goal, "
+                   "best match first); $k names goal value $k. Example: fill(*1, $2) or click(*1).")
+
+
+def ground_messages(messages: Sequence[Any]) -> list[Any]:
+    """Chat messages with every user turn grounded and the reference help added to the
+    system turn; assistant turns of worked examples rewritten with references. Works on
+    :class:`~halo_core.backends.Message` objects and on ``{"role", "content"}`` dicts."""
+    out = []
+    last_user = ""
+    for m in messages:
+        role, content = (m["role"], m["content"]) if isinstance(m, dict) else (m.role, m.content)
+        if role == "system" and REFERENCES_HELP not in content:
+            content = content + "\n" + REFERENCES_HELP
+        elif role == "user":
+            content = ground_prompt(content)
+            last_user = content
+        elif role == "assistant" and last_user:
+            content = to_references(content, references_in(last_user))
+        out.append({**m, "content": content} if isinstance(m, dict) else attrs.evolve(m, content=content))
+    return out
+
+
+def rewrite_example(prompt: list[dict], completion: str | None) -> tuple[list[dict], str | None]:
+    """One exported example in this style: the prompt grounded as the live worker grounds it,
+    the completion (a canonical action) written with the references that prompt defines."""
+    grounded = ground_messages(prompt)
+    if completion is None:
+        return grounded, None
+    return grounded, to_references(completion, references_in(grounded[-1]["content"]))
