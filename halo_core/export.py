@@ -64,7 +64,7 @@ import json
 import random
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -224,7 +224,7 @@ def _assistant(text: str) -> list[dict[str, str]]:
 
 def _label(step: Step) -> str | None:
     """The expert's action recorded at a step the model decided (DAgger), canonical, or None."""
-    meta = step.decision_meta if isinstance(step.decision_meta, dict) else {}
+    meta = step.decision_meta if isinstance(step.decision_meta, Mapping) else {}
     label = meta.get(EXPERT_LABEL)
     return _canonical(label) if isinstance(label, str) and _parses(label) else None
 
