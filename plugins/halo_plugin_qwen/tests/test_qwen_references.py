@@ -1,0 +1,123 @@
+"""Grounded references: marking, values, resolution, reply rewriting, the grammar."""
+
+import pytest
+
+from halo_core.actions import ActionError
+from halo_core.backends import Message
+from halo_plugin_qwen.constrain import ActionGrammar
+from halo_plugin_qwen.references import (References, element_score, goal_values, ground_messages, ground_prompt,
+                                         is_grounded, references_in, resolve, rewrite_example, to_references, words)
+
+LOGIN = """Goal: Enter the username "keneth" and the password "91YP" into the text fields and press login.
+
+URL: /miniwob/login-user.html
+
+Page (login):
+StaticText 'Enter the username "keneth" and the password "91YP" into the text fields and press login.'
+paragraph
+  StaticText 'Username'
+  [1] textbox
+  [2] textbox
+  [7] link "Bob's page"
+[3] button 'Login'
+[4] button 'Cancel'
+
+Previous actions:
+none
+
+Next action:"""
+
+
+def test_goal_values_are_quoted_phrases_then_words_with_digits_in_order():
+    assert goal_values('Enter the username "keneth" and the password "91YP" now.') == ["keneth", "91YP"]
+    assert goal_values("Enter 10/15/2016 as the date and hit submit.") == ["10/15/2016"]
+    assert goal_values('Find the 3rd word, type "it" twice: "it".') == ["3rd", "it"]  # duplicates once
+    assert goal_values("Click the button.") == []
+
+
+def test_matching_rule_whole_value_words_and_partial_words():
+    goal = 'Click on the "Submit form" button, then the cats.'
+    gw, vals = set(words(goal)), {v.lower() for v in goal_values(goal)}
+    assert element_score("Submit form", gw, vals) == 3 + 2  # the whole value, and two goal words
+    assert element_score("submit", gw, vals) == 1
+    assert element_score("Subm", gw, vals) == 0.5  # partial: the start of a goal word
+    assert element_score("cat", gw, vals) == 0.5
+    assert element_score("the", gw, vals) == 0  # a stopword says nothing
+    assert element_score("Cancel", gw, vals) == 0
+    assert element_score("", gw, vals) == 0
+
+
+def test_ground_prompt_marks_matches_best_first_and_lists_values():
+    grounded = ground_prompt(LOGIN)
+    lines = grounded.splitlines()
+    assert lines[0].startswith("Goal: ") and lines[1] == 'Goal values: $1 "keneth" | $2 "91YP"'
+    assert "*1 [3] button 'Login'" in lines
+    assert "  [1] textbox" in lines and "[4] button 'Cancel'" in lines  # no match, no mark
+    assert ground_prompt(grounded) == grounded  # idempotent
+    assert is_grounded(grounded) and not is_grounded(LOGIN)
+    refs = references_in(grounded)
+    assert refs == References({"1": "3"}, {"1": "keneth", "2": "91YP"})
+
+
+def test_marks_are_numbered_by_score_then_page_order():
+    text = ("Goal: Click the \"blue square\" shape.\n\nPage:\n[5] button 'square'\n[6] button 'blue square'\n"
+            "[7] button 'red circle'\n[8] button 'squares'\n\nNext action:")
+    refs = references_in(ground_prompt(text))
+    assert refs.marks == {"1": "6", "2": "5", "3": "8"}  # whole value + 2 words; 1 word; partial
+
+
+def test_names_with_quotes_and_escapes_are_read_as_python_literals():
+    text = "Goal: Open \"Bob's page\" now.\n\nPage:\n  [7] link \"Bob's page\"\n  [8] link 'Home'\n\nNext action:"
+    assert references_in(ground_prompt(text)).marks == {"1": "7"}
+
+
+def test_resolve_replaces_references_outside_strings_only():
+    refs = references_in(ground_prompt(LOGIN))
+    assert resolve("fill('1', $1)", refs) == "fill('1', 'keneth')"
+    assert resolve("click(*1)", refs) == "click('3')"
+    assert resolve("fill('2', '$1 and *1')", refs) == "fill('2', '$1 and *1')"  # text inside quotes stays
+    assert resolve("click('4')", refs) == "click('4')"
+    with pytest.raises(ActionError, match=r"\*4 is not a marked element of this page \(defined: \*1\)"):
+        resolve("click(*4)", refs)
+    with pytest.raises(ActionError, match=r"\$3 is not a goal value"):
+        resolve("fill('1', $3)", refs)
+    quote = References({}, {"1": "it's \"x\""})
+    assert resolve("fill('1', $1)", quote) == "fill('1', 'it\\'s \"x\"')"
+
+
+def test_to_references_prefers_marks_and_values_and_keeps_other_literals():
+    refs = references_in(ground_prompt(LOGIN))
+    assert to_references("fill('1', 'keneth')", refs) == "fill('1', $1)"
+    assert to_references("click('3')", refs) == "click(*1)"
+    assert to_references("click('4')", refs) == "click('4')"
+    assert to_references("scroll(0, 500)", refs) == "scroll(0, 500)"
+    assert to_references("not an action", refs) == "not an action"
+    for action in ("fill('1', 'keneth')", "click('3')", "fill('2', '91YP')", "click('4')"):
+        assert resolve(to_references(action, refs), refs) == action  # round trip
+
+
+def test_ground_messages_keeps_message_type_and_rewrites_worked_examples():
+    msgs = [Message("system", "You are a web agent."), Message("user", LOGIN), Message("assistant", "click('3')"),
+            Message("user", LOGIN)]
+    out = ground_messages(msgs)
+    assert all(isinstance(m, Message) for m in out)
+    assert "*k names the element" in out[0].content
+    assert out[2].content == "click(*1)" and out[1].content == out[3].content == ground_prompt(LOGIN)
+    dicts = [{"role": m.role, "content": m.content} for m in msgs[:2]]
+    prompt, completion = rewrite_example(dicts, "fill('2', '91YP')")
+    assert [m["content"] for m in prompt] == [m.content for m in out[:2]] and completion == "fill('2', $2)"
+    again, completion2 = rewrite_example(prompt, "fill('2', '91YP')")  # an already grounded example
+    assert again == prompt and completion2 == completion
+
+
+def test_grammar_accepts_defined_references_only():
+    refs = References({"1": "3", "12": "9"}, {"1": "keneth", "2": "91YP"})
+    g = ActionGrammar(["1", "2", "3", "9"], refs=refs)
+    for text in ("click(*1)", "click(*12)", "fill(*1, $2)", "fill('1', $1)", "fill(*12, 'x')", "click('3')",
+                 "send_msg_to_user($1)"):
+        assert g.accepts(text), text
+    for text in ("click(*2)", "click(*13)", "fill('1', $3)", "fill($1, 'x')", "click(*)", "scroll(*1, 0)",
+                 "fill(*1, *1)"):
+        assert not g.accepts(text), text
+    plain = ActionGrammar(["1", "3"])
+    assert not plain.accepts("click(*1)") and plain.accepts("click('3')")
