@@ -28,7 +28,7 @@ from halo_core.actions import ActionError, parse_action, validate_action
 from halo_core.env.browser import scripts
 from halo_core.env.browser.axtree import bids_from_snapshot, flatten_axtree
 from halo_core.env.browser.execution import ActionExecution
-from halo_core.env.browser.navigation import NavigationPolicy
+from halo_core.env.browser.navigation import NavigationPolicy, origin_of
 from halo_core.env.browser.session import cdp_batch, one_line, playwright_error_type, playwright_errors
 from halo_core.env.browser.settling import PageSettling
 from halo_core.env.chromium import find_chromium
@@ -41,7 +41,10 @@ __all__ = ["BrowserEnvironment", "ObservationTimings", "ScriptError"]
 MAX_AX_NODES = 5000
 
 
-_CLEAR_STORAGE = "(() => { try { localStorage.clear(); } catch (e) {} try { sessionStorage.clear(); } catch (e) {} })()"
+_CLEAR_STORAGE = ("(() => { try { localStorage.clear(); } catch (e) {} try { sessionStorage.clear(); } catch (e) {}"
+                  " try { window.name = ''; } catch (e) {} })()")
+#: every kind of origin storage Chromium keeps (IndexedDB, Cache Storage, service workers, file systems, …)
+_ALL_STORAGE = "all"
 #: How long a kept context's page may take to clear its storage before a fresh context is opened instead.
 _CLEAR_TIMEOUT_MS = 3000
 
@@ -161,10 +164,16 @@ class BrowserEnvironment(ActionExecution, PageSettling):
     def _clear_context(self) -> bool:
         """Forget the last episode's cookies, storage and pending requests; False if that failed."""
         page = self._active
+        origins = list(dict.fromkeys(o for o in (origin_of(page.url), *self.navigation_policy.origins)
+                                     if o and o.startswith(("http://", "https://"))))
         try:
             self._context.clear_cookies()
-            # through CDP, with a time limit: a page whose script never yields is replaced, not waited for
-            cdp_batch(self._cdp_for(page), [("Runtime.evaluate", {"expression": _CLEAR_STORAGE})],
+            # through CDP, with a time limit: a page whose script never yields is replaced, not waited for.
+            # Storage of every kind for every origin the task may visit, window.name, and the tab's history
+            cdp_batch(self._cdp_for(page), [("Runtime.evaluate", {"expression": _CLEAR_STORAGE}),
+                                            *[("Storage.clearDataForOrigin", {"origin": o, "storageTypes": _ALL_STORAGE})
+                                              for o in origins],
+                                            ("Page.resetNavigationHistory", {})],
                       timeout_ms=_CLEAR_TIMEOUT_MS)
         except playwright_errors() as exc:
             self.raise_if_dead(exc)
