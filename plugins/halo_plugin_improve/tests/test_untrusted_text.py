@@ -174,3 +174,31 @@ def test_damaged_feedback_and_episode_lines_are_counted_and_said(runs, price_fee
     assert made.exit_code == 0 and gated.exit_code == 1  # the bad run fails its evals; nothing stopped
     said = " ".join(str(w.message) for w in caught)
     assert "feedback.jsonl: 2 damaged line(s)" in said and "episodes.jsonl: 1 damaged line(s)" in said
+
+
+ENGINE_STANDIN = '''#!{python}
+import json, os, sys
+args = json.load(open(sys.argv[2]))
+print(json.dumps({{"answer": json.dumps({{"cwd": os.getcwd(), "traces": args["traces"],
+                                          "found": os.path.isfile(args["traces"])}})}}))
+'''
+
+
+def test_the_engine_gets_absolute_paths_for_a_relative_run_folder(runs, tmp_path, monkeypatch):
+    """``halo improve --engine-url … results/RUN``: halo-engine runs in a temp folder, so the
+    traces path it is given must not be relative to the caller's folder. (A stand-in for the
+    engine's python reports what the real driver would open.)"""
+    import os
+    import sys
+
+    from halo_plugin_improve._analyzers import EngineAnalyzer
+    from halo_plugin_improve._context import build_context
+
+    standin = tmp_path / "engine-python"
+    standin.write_text(ENGINE_STANDIN.format(python=sys.executable))
+    standin.chmod(0o755)
+    monkeypatch.chdir(runs["bad"].parent)
+    ctx = build_context(os.path.relpath(runs["bad"]))
+    assert not ctx.traces_path.is_absolute()
+    seen = json.loads(EngineAnalyzer(standin, base_url="http://127.0.0.1:9/v1", model="m").analyze(ctx))
+    assert seen["found"] and seen["cwd"] != os.getcwd() and Path(seen["traces"]).is_absolute()

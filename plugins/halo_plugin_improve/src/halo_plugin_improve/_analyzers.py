@@ -134,8 +134,10 @@ class EngineAnalyzer:
                   + "\n".join(f"- {context.trace_id(e)} — {e.key} success={e.success}" for e in context.episodes)
                   + "\n\nCall final_answer with the JSON object as its answer.")
         args = {"model": self.model, "base_url": self.base_url, "api_key": self.api_key, "prompt": prompt,
-                "traces": str(context.traces_path), "max_turns": self.max_turns, "max_depth": self.max_depth,
+                "traces": str(Path(context.traces_path).resolve()), "max_turns": self.max_turns,
+                "max_depth": self.max_depth,
                 "dataset_context": DATASET_CONTEXT}
+        # the engine runs in its own temp folder, so every path it gets is absolute
         with tempfile.TemporaryDirectory(prefix="halo-improve-") as tmp:
             (Path(tmp) / "driver.py").write_text(ENGINE_DRIVER, encoding="utf-8")
             (Path(tmp) / "args.json").write_text(json.dumps(args), encoding="utf-8")
