@@ -143,6 +143,9 @@ def halo_register_prompt_styles(register):
     prompt) and its reply (a canonical action, or None) and returns both as a worker of
     that style would see and write them, so training prompts equal live prompts.
     A name registered twice is an error.
+
+    :param register: ``register(name, rewrite, description="")``.
+    :returns: None.
     """
 
 

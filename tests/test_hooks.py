@@ -349,3 +349,68 @@ def test_hook_halo_build_messages(tmp_path):
     assert result.success
     assert [m.role for m in worker.calls[0]] == ["system", "user", "assistant", "user"]
     assert worker.calls[0][2].content == "click('7')"
+
+
+def test_hook_halo_resolve_output(tmp_path):
+    from halo_core.actions import ActionError
+
+    class Aliases:
+        """Replies name the expert path's actions by number ("#k")."""
+
+        @hookimpl
+        def halo_resolve_output(self, text, messages, observation, episode):
+            if not text.startswith("#"):
+                return None
+            k = int(text[1:])
+            if k >= len(EXPERT_PATH):
+                raise ActionError(f"#{k} is not an action of the path")
+            return EXPERT_PATH[k]
+
+    replies = ["#99", *(f"#{k}" for k in range(len(EXPERT_PATH)))]
+    worker = ScriptedBackend(replies)
+    result = run_episode(shop_task(), mode_config("baseline_worker", env={}), shop_env(), make_runtime(Aliases()),
+                         data_dir=tmp_path, backends={"worker": worker})
+    assert result.success
+    # the unresolvable "#99" was asked again with the reason; the browser got only resolved actions
+    assert "#99 is not an action of the path" in worker.calls[1][-1].content
+    from halo_core.trajectory import read_trajectory
+
+    steps = read_trajectory(next((tmp_path / "trajectories").rglob("*.jsonl"))).steps
+    assert [s.action for s in steps] == list(EXPERT_PATH)
+    assert [s.decision_meta["reply"] for s in steps] == [f"#{k}" for k in range(len(EXPERT_PATH))]
+
+
+def test_hook_halo_register_prompt_styles(tmp_path):
+    from halo_core.export import export_datasets, prompt_styles
+
+    class Shouting:
+        @hookimpl
+        def halo_register_prompt_styles(self, register):
+            register("shout", lambda prompt, completion: ([{**m, "content": m["content"].upper()} for m in prompt],
+                                                          completion), "upper-case prompts")
+
+    runtime = make_runtime(Shouting())
+    assert set(prompt_styles(runtime)) == {"shout"}
+    worker = ScriptedBackend(list(EXPERT_PATH))
+    run_episode(shop_task(), mode_config("baseline_worker", env={}), shop_env(), runtime, data_dir=tmp_path,
+                backends={"worker": worker})
+    out = export_datasets(tmp_path / "trajectories", tmp_path / "ds", split="all", include_debug=True,
+                          val_fraction=0.0, prompt_style="shout", runtime=runtime)
+    import json
+
+    rows = [json.loads(line) for line in (out.out_dir / "bc.jsonl").read_text().splitlines()]
+    assert rows and all(m["content"] == m["content"].upper() for r in rows for m in r["prompt"])
+    assert out.summary["prompt_style"] == "shout"
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown prompt style 'quiet'; installed: shout"):
+        export_datasets(tmp_path / "trajectories", tmp_path / "ds2", split="all", include_debug=True,
+                        prompt_style="quiet", runtime=runtime)
+
+    class Twice:
+        @hookimpl
+        def halo_register_prompt_styles(self, register):
+            register("shout", lambda p, c: (p, c))
+
+    with pytest.raises(ValueError, match="registered twice"):
+        prompt_styles(make_runtime(Shouting(), Twice()))
