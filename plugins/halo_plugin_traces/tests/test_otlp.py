@@ -100,3 +100,13 @@ def test_otlp_endpoint_that_refuses_is_a_clear_error(traced_run, tmp_path):
                                       "--otlp-timeout", "1"])
     assert result.exit_code != 0
     assert "did not accept" in result.output
+
+
+def test_a_collector_that_is_down_still_leaves_the_out_file(traced_run, tmp_path):
+    """The export fails (exit 1, the collector named) but ``--out`` is written whole all the same."""
+    out = tmp_path / "t.jsonl"
+    result = CliRunner().invoke(cli, ["traces", "export", str(traced_run["results_dir"]), "--out", str(out),
+                                      "--otlp-endpoint", "http://127.0.0.1:9", "--otlp-timeout", "1"])
+    assert result.exit_code == 1 and "did not accept" in result.output and "written all the same" in result.output
+    lines = out.read_text().splitlines()
+    assert lines and all(json.loads(line)["trace_id"] for line in lines)

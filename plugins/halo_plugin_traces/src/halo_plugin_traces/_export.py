@@ -191,12 +191,11 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None,
     wire_shots = ScreenshotEncoder(screenshots or "data-uri", max_bytes=cap)
     path = (Path(out) if out else run.path / DEFAULT_NAMES[fmt]) if write else None
     endpoint = otlp_endpoint or (phoenix_url.rstrip("/") + "/v1/traces" if phoenix_url else None)
-    sender = None
-    if endpoint:
-        from halo_plugin_traces._otlp import OtlpSender
+    from halo_plugin_traces._otlp import OtlpSender, OtlpUnavailable
 
-        sender = OtlpSender(endpoint, timeout=otlp_timeout)
+    sender = OtlpSender(endpoint, timeout=otlp_timeout) if endpoint else None
     traces = count = sent = 0
+    send_error: Exception | None = None
     notes: list[dict[str, Any]] = []
     tmp = fh = None
     if path is not None:
@@ -215,8 +214,11 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None,
                     fh.write("".join(span_line(s, secrets) for s in shown))
                 else:
                     fh.write(json_line(otlp_json_request(shown, annotations), secrets))
-            if sender is not None:
-                sent += sender.send([redact_value(wire_shots.encode(s, folder), secrets) for s in spans])
+            if sender is not None and send_error is None:
+                try:
+                    sent += sender.send([redact_value(wire_shots.encode(s, folder), secrets) for s in spans])
+                except OtlpUnavailable as exc:  # the collector is down: the file is still written whole
+                    send_error = exc
     except BaseException:
         if fh is not None:
             fh.close()
@@ -233,6 +235,9 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike | None = None,
         stem = path.name[:-len(".jsonl")] if path.name.endswith(".jsonl") else path.stem
         notes_path = path.with_name(f"{stem}.annotations.jsonl")
         notes_path.write_text("".join(json_line(a, secrets) for a in notes), encoding="utf-8")
+    if send_error is not None:
+        kept = f"; {path} was written all the same — send it later" if path is not None else ""
+        raise OtlpUnavailable(f"{send_error}{kept}") from None
     if phoenix_url:
         post_annotations(phoenix_url, [redact_value(a, secrets) for a in notes], timeout=otlp_timeout)
     missing = [ep.key for ep in run.episodes() if ep.trajectory is None]
