@@ -171,8 +171,8 @@ class BrowserEnvironment(ActionExecution, PageSettling):
             # through CDP, with a time limit: a page whose script never yields is replaced, not waited for.
             # Storage of every kind for every origin the task may visit, window.name, and the tab's history
             cdp_batch(self._cdp_for(page), [("Runtime.evaluate", {"expression": _CLEAR_STORAGE}),
-                                            *[("Storage.clearDataForOrigin", {"origin": o, "storageTypes": _ALL_STORAGE})
-                                              for o in origins],
+                                            *[("Storage.clearDataForOrigin",
+                                               {"origin": o, "storageTypes": _ALL_STORAGE}) for o in origins],
                                             ("Page.resetNavigationHistory", {})],
                       timeout_ms=_CLEAR_TIMEOUT_MS)
         except playwright_errors() as exc:

@@ -81,7 +81,8 @@ def judge_episodes(episodes: Iterable[EpisodeView], backend: Any, *, store: Call
 
     result = JudgeResult()
     for ep in episodes:
-        messages = [Message("system", JUDGE_SYSTEM), Message("user", "The episode (from its trajectory):\n" + fence(ep.transcript(), "trace"))]
+        messages = [Message("system", JUDGE_SYSTEM),
+                    Message("user", "The episode (from its trajectory):\n" + fence(ep.transcript(), "trace"))]
         judgement, why = None, ""
         for _ in range(2):
             try:
