@@ -640,8 +640,8 @@ def _names(values: Sequence[str]) -> tuple[str, ...]:
               help="Fraction of tasks held out for validation (split by task).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the task split.")
 @click.option("--prompt-style", default=None,
-              help="Write prompts and replies in a style a plugin registered (e.g. references: the qwen plugin's "
-                   "grounded *k/$k references, as a worker with --worker-references on sees them).")
+              help="Write prompts and replies in a prompt style a plugin registered (halo_register_prompt_styles), "
+                   "as a worker of that style sees and writes them.")
 def export_command(trajectories, modes, run_ids, policies, split, include_debug, skip_bad_lines, out_dir, strategies,
                    synthetic_negatives, val_fraction, seed, prompt_style) -> None:
     """Export BC and DPO datasets (trl's conversational formats) from trajectories."""

@@ -152,7 +152,7 @@ def halo_register_prompt_styles(register):
 @hookspec(firstresult=True)
 def halo_resolve_output(text, messages, observation, episode):
     """Turn a model's reply into action text before it is parsed, for a prompt style whose
-    replies name things indirectly (the qwen plugin's ``*k``/``$k`` references).
+    replies name things indirectly (numbered references to page elements or goal text).
 
     Called by the worker for every reply, with the messages the model was shown. Raise
     :class:`~halo_core.actions.ActionError` for a reply that cannot be resolved: it counts

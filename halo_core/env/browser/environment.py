@@ -50,7 +50,8 @@ _CLEAR_TIMEOUT_MS = 3000
 
 
 class ObservationTimings(dict):
-    """Milliseconds per phase of the last step (action, wait, mark+axtree+snapshot, build, screenshot)."""
+    """Milliseconds per phase of the last step (action, wait, mark+axtree+snapshot, build, screenshot;
+    ``screenshot_retry`` only when the batched capture failed and was tried again alone)."""
 
 
 class ScriptError(RuntimeError):
@@ -399,6 +400,15 @@ class BrowserEnvironment(ActionExecution, PageSettling):
 
     # ------------------------------------------------------------------ extraction
 
+    def _screenshot_alone(self, cdp, params: dict[str, Any], timeout_ms: float) -> bytes | None:
+        """One more capture, on its own clock. In the batch the capture's time limit also runs
+        while the bid marking and the AX tree are worked on; on a CPU-starved machine it can
+        expire there although the page answered both, so it is not stuck. Still ``None`` if
+        the renderer refuses again."""
+        shot = cdp_batch(cdp, [("Page.captureScreenshot", params)], timeout_ms=timeout_ms,
+                         optional=frozenset({"Page.captureScreenshot"}))[0]
+        return base64.b64decode(shot.get("data", "")) or None
+
     def _observe(self, timings: ObservationTimings) -> RawObservation:
         page = self._ensure_active()
         cdp = self._cdp_for(page)
@@ -436,6 +446,10 @@ class BrowserEnvironment(ActionExecution, PageSettling):
         screenshot = None
         if self.settings.screenshot and len(results) > 2:
             screenshot = base64.b64decode(results[2].get("data", "")) or None
+            if screenshot is None:
+                t_retry = time.perf_counter()
+                screenshot = self._screenshot_alone(cdp, commands[2][1], timeout_ms)
+                timings["screenshot_retry"] = (time.perf_counter() - t_retry) * 1000
         del results
         timings["extract"] = (t1 - t0) * 1000
         timings["build"] = (time.perf_counter() - t1) * 1000

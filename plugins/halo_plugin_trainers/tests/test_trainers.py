@@ -305,7 +305,8 @@ def test_halo_demo_quick(tmp_path):
     _webclones()
     from halo_core.cli import cli
 
-    result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(tmp_path), "--run-id", "q"])
+    result = CliRunner().invoke(cli, ["demo", "--suite", "webclones", "--quick", "--out", str(tmp_path),
+                                      "--run-id", "q"])
     assert result.exit_code == 0, result.output
     assert "| model | test success [95% CI] (k/n) |" in result.output
     report = tmp_path / "q" / "report.md"
@@ -324,28 +325,39 @@ def test_halo_demo_quick(tmp_path):
 
 @pytest.mark.slow
 def test_halo_demo_on_miniwob_seeds(tmp_path):
-    """``halo demo --suite miniwob``: expert demos on train seeds, the four models on held-out
-    test seeds of the same tasks, online GRPO in live episodes, a per-task table."""
+    """``halo demo --suite miniwob``: expert demos on train seeds, a round of expert relabelling,
+    the four models on held-out test seeds of the same tasks, online GRPO in live episodes, a
+    per-task table; prompts with grounded references."""
     from halo_core.cli import cli
 
-    result = CliRunner().invoke(cli, ["demo", "--suite", "miniwob", "--quick", "--tasks", "click-button,focus-text",
+    result = CliRunner().invoke(cli, ["demo", "--suite", "miniwob", "--quick", "--tasks", "click-button,enter-text",
                                       "--train-seeds", "2", "--test-seeds", "1", "--train-steps", "60",
                                       "--out", str(tmp_path), "--run-id", "m"])
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "m" / "results.json").read_text())
     assert results["suite"] == "miniwob" and results["grpo"] == "online"
-    assert sorted(results["test_tasks"]) == ["miniwob.click-button@10000", "miniwob.focus-text@10000"]
+    assert sorted(results["test_tasks"]) == ["miniwob.click-button@10000", "miniwob.enter-text@10000"]
     assert all(int(t.rsplit("@", 1)[1]) < 10000 for t in results["train_tasks"])
     assert results["datasets"]["episodes_successful"] == 4  # every demonstration succeeded and was exported
     per_task = results["per_task_test"]
-    assert sorted(per_task) == ["click-button", "focus-text"]
+    assert sorted(per_task) == ["click-button", "enter-text"]
     for model in ("zero", "bc", "dpo", "grpo"):
         assert all(per_task[name][model]["episodes"] == 1 for name in per_task)
         assert results["results"][model]["test"]["tasks"] == 2 and results["results"][model]["test"]["errors"] == 0
     report = (tmp_path / "m" / "report.md").read_text()
-    assert "Held-out seeds per task" in report and "| focus-text |" in report and "GRPO: online" in report
+    assert "Held-out seeds per task" in report and "| enter-text |" in report and "GRPO: online" in report
     grpo = json.loads((tmp_path / "m" / "models" / "grpo" / "training_summary.json").read_text())
     assert grpo["online"] is True and grpo["metrics"]["episodes"] == 8  # 2 updates x groups of 4
+    # references: the training prompts are grounded and the models were told so
+    assert results["references"] is True and "grounded references" in report
+    bc_row = json.loads((tmp_path / "m" / "datasets" / "bc.jsonl").read_text().splitlines()[0])
+    assert "Goal values:" in bc_row["prompt"][-1]["content"]
+    assert json.loads((tmp_path / "m" / "models" / "bc" / "halo_prompt.json").read_text()) == {"references": True}
+    # one round of expert relabelling: the BC model played the 4 train instances, BC trained again
+    dagger = results["dagger"]["round_1"]
+    assert dagger["episodes"] == 4 and dagger["bc_examples"] >= results["datasets"]["bc_examples"]["train"]
+    assert (tmp_path / "m" / "models" / "bc_dagger1" / "training_summary.json").is_file()
+    assert results["grpo_groups"]["updates"] == 2 and 0 <= results["grpo_groups"]["mixed_groups"] <= 2
 
 
 @pytest.mark.slow
@@ -372,6 +384,16 @@ def test_halo_demo_with_a_pretrained_base(tmp_path):
         assert (tmp_path / "p" / "models" / stage / "adapter_config.json").is_file(), stage
         assert summary["lora"] is True, stage
     assert "pretrained" in (tmp_path / "p" / "report.md").read_text()
+
+
+def test_demo_task_lists_keep_a_typing_task_and_are_fixed():
+    from halo_plugin_miniwob.experts import SOLVERS
+    from halo_plugin_trainers.demo import DEFAULT_MINIWOB, QUICK_MINIWOB
+
+    typing = {"enter-text", "enter-password", "enter-text-dynamic", "login-user"}
+    assert typing & set(QUICK_MINIWOB) and len(typing & set(DEFAULT_MINIWOB)) >= 3
+    assert set(DEFAULT_MINIWOB) <= set(SOLVERS) and set(QUICK_MINIWOB) <= set(SOLVERS)
+    assert len(set(DEFAULT_MINIWOB)) == len(DEFAULT_MINIWOB)
 
 
 def test_halo_demo_refuses_a_missing_base(tmp_path):
