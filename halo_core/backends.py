@@ -75,6 +75,10 @@ class BackendRegistry:
     _current_plugin: str = ""
 
     def register(self, prefix: str, factory: BackendFactory, *, description: str = "", requires: str = "") -> None:
+        if prefix in self.factories:
+            from halo_core.registries import DuplicateNameError
+
+            raise DuplicateNameError("backend prefix", prefix, self.plugins.get(prefix, ""), self._current_plugin)
         self.factories[prefix] = factory
         self.descriptions[prefix] = description
         self.requirements[prefix] = requires
@@ -102,7 +106,7 @@ class BackendRegistry:
 
 
 def collect_backends(pm) -> BackendRegistry:
-    from halo_core.options import collect
+    from halo_core.registries import collect
 
     registry = BackendRegistry()
     return collect(pm, "halo_register_backends", registry, registry.register)

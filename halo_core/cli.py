@@ -2,7 +2,8 @@
 
 The core's own commands (``plugins``, ``tasks``, ``run``, ``eval``, ``config``, …) are
 plugins too (modules in :data:`halo_core.plugins.DEFAULT_PLUGINS`), so a third party
-adds, replaces or disables commands exactly as the core does. This module holds only
+adds or disables commands exactly as the core does; a command name has one owner (to
+replace a core command, disable its plugin, e.g. ``HALO_DISABLE_PLUGINS=cli_run``). This module holds only
 what every command module shares: the consoles, :class:`HaloError`, the runtime of
 the current invocation, and reading ``.env``. Library code never imports it.
 """
@@ -122,11 +123,47 @@ class HaloGroup(click.Group):
     """Asks the plugins for their subcommands the first time the command list is needed."""
 
     _plugins_loaded = False
+    _registering: tuple | None = None  # (plugin manager, the hook's implementations) while plugins add commands
 
     def _load(self, ctx: click.Context | None = None) -> None:
         if not self._plugins_loaded:
+            from halo_core.registries import DuplicateNameError
+
             self._plugins_loaded = True
-            get_runtime(ctx).hook.halo_register_commands(cli=self)
+            runtime = get_runtime(ctx)
+            hook = runtime.hook.halo_register_commands
+            self._registering, self._owners = (runtime.pm, hook.get_hookimpls()), {}
+            try:
+                hook(cli=self)
+            except DuplicateNameError as exc:
+                raise HaloError(str(exc)) from None
+            finally:
+                self._registering = None
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Add a subcommand; while plugins register theirs, a name another plugin (or the
+        same one) took already is refused, naming both."""
+        if self._registering is not None:
+            import sys
+
+            from halo_core.registries import DuplicateNameError, calling_implementation, plugin_label
+
+            pm, impls = self._registering
+            name = name or cmd.name
+            impl = calling_implementation(impls, sys._getframe(1))
+            if name in self.commands:
+                first = plugin_label(pm, self._owners[name]) if name in self._owners else "halo_core.cli"
+                raise DuplicateNameError("command", str(name), first, plugin_label(pm, impl))
+            self._owners[name] = impl
+        super().add_command(cmd, name)
+
+    def invoke(self, ctx: click.Context):
+        from halo_core.registries import DuplicateNameError
+
+        try:
+            return super().invoke(ctx)
+        except DuplicateNameError as exc:  # a registry built by the command refused a name
+            raise HaloError(str(exc)) from None
 
     def get_command(self, ctx, cmd_name):
         command = super().get_command(ctx, cmd_name)

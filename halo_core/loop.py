@@ -6,6 +6,8 @@ hook implementations: the built-ins in :mod:`halo_core.builtins` and the plugins
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import os
 import sys
 import time
@@ -110,15 +112,46 @@ def flatten_verdicts(results: list[Any]) -> tuple[Verdict, ...]:
     return tuple(out)
 
 
-def call_each(hook_caller, **kwargs: Any) -> list[str]:
-    """Call every implementation of a hook on its own, so one raising cannot stop the
-    others; returns ``"plugin: error"`` for each that raised."""
-    errors = []
-    for impl in reversed(hook_caller.get_hookimpls()):
+_collected_errors: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("halo_hook_errors", default=None)
+
+
+def _isolated(impl: Any) -> Any:
+    """``impl``'s function, recording what it raises into the current :func:`call_isolated`
+    call instead of stopping the hook (outside one it raises as before)."""
+    function = impl.function
+
+    @functools.wraps(function)
+    def isolated(*args: Any) -> Any:
         try:
-            impl.function(**{name: kwargs[name] for name in impl.argnames})
+            return function(*args)
         except Exception as exc:
+            errors = _collected_errors.get()
+            if errors is None:
+                raise
             errors.append(f"{impl.plugin_name}: {type(exc).__name__}: {exc}")
+            return None
+
+    isolated.__halo_isolated__ = True  # type: ignore[attr-defined]
+    return isolated
+
+
+def call_isolated(hook_caller, **kwargs: Any) -> list[str]:
+    """Call a hook through pluggy (traced, wrappable) with each implementation isolated: one
+    that raises cannot stop the others; returns ``"plugin: error"`` for each that raised.
+
+    The isolation is a thin wrapper put around each implementation's function (wrapper
+    implementations excepted) the first time; it keeps the function's name, so
+    ``halo plugins --hook`` still shows the plugin's own function.
+    """
+    for impl in hook_caller.get_hookimpls():
+        if not (impl.wrapper or impl.hookwrapper or getattr(impl.function, "__halo_isolated__", False)):
+            impl.function = _isolated(impl)  # type: ignore[misc]
+    errors: list[str] = []
+    token = _collected_errors.set(errors)
+    try:
+        hook_caller(**kwargs)
+    finally:
+        _collected_errors.reset(token)
     return errors
 
 
@@ -293,7 +326,7 @@ class EpisodeRunner:
             counters=counters,
         )
         # a plugin failing at episode end is recorded beside the result, never replaces it
-        plugin_errors = call_each(hook.halo_episode_end, episode=episode, result=result)
+        plugin_errors = call_isolated(hook.halo_episode_end, episode=episode, result=result)
         if plugin_errors:
             result = attrs.evolve(result, plugin_errors=tuple(plugin_errors))
         self.result = result

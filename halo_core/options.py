@@ -18,13 +18,20 @@ from typing import Any, Callable, Mapping
 
 import attrs
 
-__all__ = ["ModePreset", "ModeRegistry", "Option", "OptionRegistry", "parse_assignment"]
+from halo_core.registries import DuplicateNameError
+
+__all__ = ["DuplicateOptionError", "ModePreset", "ModeRegistry", "Option", "OptionError", "OptionRegistry",
+           "parse_assignment"]
 
 _TYPES = (bool, int, float, str)
 
 
 class OptionError(ValueError):
     """An option declared wrongly by a plugin, or given a value it does not allow."""
+
+
+class DuplicateOptionError(OptionError, DuplicateNameError):
+    """An option or mode name that two plugins registered."""
 
 
 @attrs.frozen
@@ -121,8 +128,7 @@ class OptionRegistry:
         if type not in _TYPES:
             raise OptionError(f"option {name!r}: type must be one of bool, int, float, str")
         if name in self.options:
-            other = self.options[name].plugin
-            raise OptionError(f"option {name!r} is declared twice (by {other!r} and {self._current_plugin!r})")
+            raise DuplicateOptionError("option", name, self.options[name].plugin, self._current_plugin)
         option = Option(name=name, type=type, default=default, help=help, choices=tuple(choices),
                         minimum=minimum, maximum=maximum, nullable=nullable or default is None, flag=flag,
                         aliases=tuple(aliases), plugin=self._current_plugin)
@@ -181,8 +187,7 @@ class ModeRegistry:
             self.extensions.setdefault(name, []).append(dict(values))
             return
         if name in self.presets:
-            raise OptionError(f"mode {name!r} is registered twice (by {self.presets[name].plugin!r} "
-                              f"and {self._current_plugin!r})")
+            raise DuplicateOptionError("mode", name, self.presets[name].plugin, self._current_plugin)
         bases = (base,) if isinstance(base, str) else tuple(base)
         self.presets[name] = ModePreset(name=name, description=description, base=bases, values=dict(values),
                                         worker_from_env=worker_from_env, plugin=self._current_plugin)
@@ -218,12 +223,3 @@ class ModeRegistry:
             values.update(extra)
         return values, preset
 
-
-def collect(pm, hook_name: str, registry: Any, callback: Callable[..., Any]) -> Any:
-    """Call a registry hook plugin by plugin, so each registration knows its plugin."""
-    hook = getattr(pm.hook, hook_name)
-    for impl in hook.get_hookimpls():  # registration order: built-ins first, then installed plugins
-        registry._current_plugin = impl.plugin_name
-        impl.function(**{"register": callback})
-    registry._current_plugin = ""
-    return registry

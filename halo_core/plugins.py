@@ -28,6 +28,7 @@ from typing import Any
 import pluggy
 
 from halo_core import hookspecs
+from halo_core.registries import plugin_name
 
 #: Built-in behaviour, registered exactly like third-party plugins (name, module).
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
@@ -168,7 +169,7 @@ def hook_implementations(pm: pluggy.PluginManager, hook_name: str) -> list[dict[
     rows = []
     for position, impl in enumerate(call_order(caller.get_hookimpls()), 1):
         function = impl.function
-        rows.append({"position": position, "plugin": impl.plugin_name,
+        rows.append({"position": position, "plugin": plugin_name(impl),
                      "function": f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', '')}",
                      "markers": impl_markers(impl)})
     return rows
@@ -176,7 +177,7 @@ def hook_implementations(pm: pluggy.PluginManager, hook_name: str) -> list[dict[
 
 def _trace(pm: pluggy.PluginManager) -> None:
     def before(hook_name, hook_impls, kwargs):
-        names = [impl.plugin_name + "".join(f"[{m}]" for m in impl_markers(impl)) for impl in call_order(hook_impls)]
+        names = [plugin_name(impl) + "".join(f"[{m}]" for m in impl_markers(impl)) for impl in call_order(hook_impls)]
         print(f"[halo trace] {hook_name} -> {' > '.join(names) or '(no implementations)'}", file=sys.stderr)
 
     def after(outcome, hook_name, hook_impls, kwargs):

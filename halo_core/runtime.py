@@ -14,6 +14,7 @@ from halo_core.backends import BackendRegistry, collect_backends
 from halo_core.env.protocol import Suite, TaskNotFound
 from halo_core.model import TaskSpec
 from halo_core.plugins import make_plugin_manager
+from halo_core.registries import collect
 
 
 def accepted_options(fn: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -36,16 +37,35 @@ def accepted_options(fn: Callable[..., Any], options: dict[str, Any]) -> dict[st
 
 @attrs.define
 class NameRegistry:
-    """Names plugins declared (decision sources, policies), with a description and the plugin."""
+    """Names plugins declared (decision sources, policies), with a description and the plugin.
+
+    A name has one owner. Where the registry is ``shareable`` (policies), a name declared
+    with ``shared=True`` by any of its declarers may be declared by several plugins — each
+    answers to it for what it knows (every suite's ``expert``) — and all of them are kept.
+    """
 
     kind: str
-    entries: dict[str, tuple[str, str]] = attrs.field(factory=dict)  # name -> (description, plugin)
+    shareable: bool = False
+    entries: dict[str, tuple[str, str]] = attrs.field(factory=dict)  # name -> (description, first plugin)
+    declarers: dict[str, list[str]] = attrs.field(factory=dict)  # name -> every plugin that declared it
+    shared: set[str] = attrs.field(factory=set)
     _current_plugin: str = ""
 
-    def register(self, name: str, description: str = "") -> None:
+    def register(self, name: str, description: str = "", *, shared: bool = False) -> None:
         if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"{self.kind} name {name!r} must use letters, digits, - and _ only")
-        self.entries.setdefault(name, (description, self._current_plugin))
+        if shared and not self.shareable:
+            raise ValueError(f"{self.kind} {name!r}: a {self.kind} name cannot be shared")
+        if name in self.entries:
+            if not (shared or name in self.shared):
+                from halo_core.registries import DuplicateNameError
+
+                raise DuplicateNameError(self.kind, name, self.entries[name][1], self._current_plugin)
+        else:
+            self.entries[name] = (description, self._current_plugin)
+        self.declarers.setdefault(name, []).append(self._current_plugin)
+        if shared:
+            self.shared.add(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self.entries
@@ -56,10 +76,31 @@ class NameRegistry:
     def description(self, name: str) -> str:
         return self.entries.get(name, ("", ""))[0]
 
+    def plugins(self, name: str) -> list[str]:
+        """Every plugin that declared ``name`` (more than one only for a shared name)."""
+        return list(self.declarers.get(name, ()))
+
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(str(name), self.names(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         return (f"unknown {self.kind} {name!r}{hint} (installed: {', '.join(self.names()) or 'none'})")
+
+
+@attrs.define
+class SuiteRegistry:
+    """Task suites by name, with the plugin that registered each."""
+
+    suites: dict[str, Suite] = attrs.field(factory=dict)
+    plugins: dict[str, str] = attrs.field(factory=dict)
+    _current_plugin: str = ""
+
+    def register(self, suite: Suite) -> None:
+        if suite.name in self.suites:
+            from halo_core.registries import DuplicateNameError
+
+            raise DuplicateNameError("task suite", suite.name, self.plugins[suite.name], self._current_plugin)
+        self.suites[suite.name] = suite
+        self.plugins[suite.name] = self._current_plugin
 
 
 @attrs.frozen
@@ -78,6 +119,13 @@ class MetricRegistry:
 
     def register(self, column: str, compute: Callable[[list], Any], *, description: str = "",
                  percent: bool = False) -> None:
+        from halo_core.evaluation.metrics import METRIC_COLUMNS
+        from halo_core.registries import DuplicateNameError
+
+        if column in METRIC_COLUMNS:  # the core computes these; a plugin's would overwrite them
+            raise DuplicateNameError("metric column", column, "halo-core (a core column)", self._current_plugin)
+        if column in self.columns:
+            raise DuplicateNameError("metric column", column, self.columns[column].plugin, self._current_plugin)
         self.columns[column] = MetricColumn(column, compute, description, percent, self._current_plugin)
 
 
@@ -85,10 +133,17 @@ class MetricRegistry:
 class TrainerRegistry:
     trainers: dict[str, Callable[..., Any]] = attrs.field(factory=dict)
     descriptions: dict[str, str] = attrs.field(factory=dict)
+    plugins: dict[str, str] = attrs.field(factory=dict)
+    _current_plugin: str = ""
 
     def register(self, name: str, trainer: Callable[..., Any], *, description: str = "") -> None:
+        if name in self.trainers:
+            from halo_core.registries import DuplicateNameError
+
+            raise DuplicateNameError("trainer", name, self.plugins[name], self._current_plugin)
         self.trainers[name] = trainer
         self.descriptions[name] = description
+        self.plugins[name] = self._current_plugin
 
 
 class Runtime:
@@ -107,14 +162,18 @@ class Runtime:
 
     @cached_property
     def suites(self) -> dict[str, Suite]:
-        found: dict[str, Suite] = {}
-        self.pm.hook.halo_register_environments(register=lambda suite: found.setdefault(suite.name, suite))
-        return found
+        return self.suite_registry.suites
+
+    @cached_property
+    def suite_registry(self) -> SuiteRegistry:
+        """The suites with the plugin that registered each, in the order pluggy calls them."""
+        registry = SuiteRegistry()
+        return collect(self.pm, "halo_register_environments", registry, registry.register, order="call")
 
     @cached_property
     def options(self):
         """Every configuration option the plugins declared (``halo_addoption``)."""
-        from halo_core.options import OptionRegistry, collect
+        from halo_core.options import OptionRegistry
 
         registry = OptionRegistry()
         return collect(self.pm, "halo_addoption", registry, registry.register)
@@ -122,37 +181,30 @@ class Runtime:
     @cached_property
     def modes(self):
         """Mode presets from every plugin (``halo_register_modes``)."""
-        from halo_core.options import ModeRegistry, collect
+        from halo_core.options import ModeRegistry
 
         registry = ModeRegistry()
         return collect(self.pm, "halo_register_modes", registry, registry.register)
 
     @cached_property
     def decision_sources(self) -> NameRegistry:
-        from halo_core.options import collect
-
         registry = NameRegistry("decision source")
         return collect(self.pm, "halo_register_decision_sources", registry, registry.register)
 
     @cached_property
     def policies(self) -> NameRegistry:
-        from halo_core.options import collect
-
-        registry = NameRegistry("policy")
+        registry = NameRegistry("policy", shareable=True)
         return collect(self.pm, "halo_register_policies", registry, registry.register)
 
     @cached_property
     def metrics(self) -> MetricRegistry:
-        from halo_core.options import collect
-
         registry = MetricRegistry()
         return collect(self.pm, "halo_register_metrics", registry, registry.register)
 
     @cached_property
     def trainers(self) -> TrainerRegistry:
         registry = TrainerRegistry()
-        self.pm.hook.halo_register_trainers(register=registry.register)
-        return registry
+        return collect(self.pm, "halo_register_trainers", registry, registry.register)
 
     def suite(self, name: str) -> Suite:
         try:

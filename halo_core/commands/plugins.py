@@ -41,8 +41,10 @@ def plugins_command(ctx: click.Context, as_json: bool, show_all: bool, hook_name
         console.print(table)
         return
     rows = describe_plugins(runtime.pm)
+    shared = _shared_names(runtime)
     for row in rows:
         row["status"] = "loaded"
+        row["shares"] = [f"policy {name}" for name, plugins in shared.items() if row["name"] in plugins]
     if show_all:
         from importlib.metadata import entry_points
 
@@ -64,6 +66,25 @@ def plugins_command(ctx: click.Context, as_json: bool, show_all: bool, hook_name
     for row in rows:
         table.add_row(row["name"], row["distribution"], row["version"], row["status"], ", ".join(row["hooks"]))
     console.print(table)
+    for name, plugins in shared.items():
+        console.print(f"policy {escape(name)!r} is declared by several plugins (shared=True): "
+                      f"{escape(', '.join(plugins))}")
+
+
+def _shared_names(runtime) -> dict[str, list[str]]:
+    """Policy names several plugins declared (``shared=True``): name -> those plugins. A
+    registry that refuses a duplicate is reported, not raised: this command is where one
+    looks for the clash."""
+    from halo_core.registries import DuplicateNameError
+
+    try:
+        policies = runtime.policies
+    except DuplicateNameError as exc:
+        from halo_core.cli import err
+
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        return {}
+    return {name: policies.plugins(name) for name in sorted(policies.shared)}
 
 
 @click.command("backends")

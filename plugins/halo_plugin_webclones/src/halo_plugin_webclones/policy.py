@@ -96,7 +96,8 @@ def halo_decide(observation, episode):
 
 @hookimpl
 def halo_register_policies(register):
-    register("expert", "the web clones' scripted expert (an oracle that reads the task's solution)")
+    # shared: every installed suite's expert answers to --policy expert for its own tasks
+    register("expert", "the web clones' scripted expert (an oracle that reads the task's solution)", shared=True)
 
 
 @hookimpl
