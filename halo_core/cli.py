@@ -5,7 +5,9 @@ plugins too (modules in :data:`halo_core.plugins.DEFAULT_PLUGINS`), so a third p
 adds or disables commands exactly as the core does; a command name has one owner (to
 replace a core command, disable its plugin, e.g. ``HALO_DISABLE_PLUGINS=cli_run``). This module holds only
 what every command module shares: the consoles, :class:`HaloError`, the runtime of
-the current invocation, and reading ``.env``. Library code never imports it.
+the current invocation, and reading ``.env``. Library code never imports it at import time
+(a command kept beside its library, ``halo export`` in :mod:`halo_core.export`, imports it
+inside the command function).
 """
 
 from __future__ import annotations

@@ -50,7 +50,8 @@ def halo_register_decision_sources(register):
     """Declare the decision sources this plugin's ``halo_decide`` returns.
 
     Call ``register(name, description="")``. A :class:`~halo_core.model.Decision` whose
-    source no plugin declared ends its episode with an error naming it.
+    source no plugin declared still counts (the episode goes on) but warns once
+    (``UndeclaredNameWarning``). A name another plugin declared is refused, naming both.
 
     :param register: the registration callback.
     :returns: None.
@@ -61,8 +62,10 @@ def halo_register_decision_sources(register):
 def halo_register_policies(register):
     """Declare decision policies selectable with ``--policy`` (``worker`` is built in).
 
-    Call ``register(name, description="")``. Unknown policies are refused before any
-    browser starts.
+    Call ``register(name, description="", *, shared=False)``. Unknown policies are refused
+    before any browser starts. A name another plugin declared is refused, naming both,
+    unless one of the declarations says ``shared=True`` (several plugins answer to it, each
+    for its own tasks).
 
     :param register: the registration callback.
     :returns: None.
@@ -174,7 +177,8 @@ def halo_verify(before, decision, after, episode):
     """Check what an action did: postconditions, loops, progress.
 
     Every implementation is called; the cache promotes or evicts entries from these
-    verdicts, and the manager gate reads them on the next step.
+    verdicts, and the manager gate reads them on the next step. ``episode.history`` does
+    not hold this step yet: its record, with these verdicts, is appended afterwards.
 
     :param before: the Observation the decision was made on.
     :param decision: the Decision that was executed.
@@ -204,7 +208,7 @@ def halo_log(event, episode):
 
 @hookspec
 def halo_episode_start(episode):
-    """An episode is about to run its first step (the environment is reset).
+    """An episode starts: the environment has been reset, nothing is observed yet.
 
     :param episode: the Episode; ``episode.task`` and ``episode.config`` are set.
     :returns: None.
@@ -213,7 +217,10 @@ def halo_episode_start(episode):
 
 @hookspec
 def halo_episode_end(episode, result):
-    """An episode has finished and been scored. Caches flush and skills are mined here.
+    """An episode has finished and been scored; caches record what it verified.
+
+    Each implementation runs even when another raises; each error is recorded in
+    ``result.plugin_errors`` and never replaces the result.
 
     :param episode: the Episode, with its full ``history``.
     :param result: the :class:`~halo_core.model.EpisodeResult`.
@@ -255,7 +262,8 @@ def halo_register_backends(register):
 
     Call ``register(prefix, factory, *, description="", requires="")``; ``factory(model,
     settings)`` returns an object with ``complete(messages, **options)`` (see
-    :class:`~halo_core.backends.Backend`).
+    :class:`~halo_core.backends.Backend`). A prefix another plugin registered is refused,
+    naming both.
 
     :param register: the registration callback.
     :returns: None.
@@ -266,7 +274,8 @@ def halo_register_backends(register):
 def halo_register_environments(register):
     """Register task suites and the environments that run them.
 
-    Call ``register(suite)`` with an object following :class:`~halo_core.env.Suite`.
+    Call ``register(suite)`` with an object following :class:`~halo_core.env.Suite`. A
+    suite name another plugin registered is refused, naming both.
 
     :param register: the registration callback.
     :returns: None.
