@@ -324,3 +324,13 @@ def test_halo_plugins_shows_who_shares_a_policy_name():
     assert rows["worker"]["shares"] == []
     result = CliRunner().invoke(cli, ["plugins"], obj={"runtime": Runtime(pm)})
     assert "policy 'oracle' is declared by several plugins (shared=True): site_a, site_b" in result.output
+
+
+def test_a_clash_reaches_the_command_line_as_one_error_line():
+    from click.testing import CliRunner
+
+    from halo_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["backends"], obj={"runtime": make_runtime(EchoBackend(), OtherEchoBackend())})
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith("error: backend prefix 'echo' is registered twice: by plugin ")
