@@ -43,6 +43,8 @@ def test_matching_rule_whole_value_words_and_partial_words():
     assert element_score("Subm", gw, vals) == 0.5  # partial: the start of a goal word
     assert element_score("cat", gw, vals) == 0.5
     assert element_score("the", gw, vals) == 0  # a stopword says nothing
+    assert element_score("submit it later", gw, vals) == 1 / 2  # one of two words: half the points
+    assert element_score("Close", {"close"}, set()) > element_score("Close the long dialog text", {"close"}, set())
     assert element_score("Cancel", gw, vals) == 0
     assert element_score("", gw, vals) == 0
 

@@ -53,8 +53,9 @@ def halo_addoption(register):
 
 @hookimpl
 def halo_register_policies(register):
+    # shared: every installed suite's expert answers to --policy expert for its own tasks
     register("expert", "scripted experts: each suite's expert answers for its own tasks (MiniWoB++: page-reading "
-                       "solvers for 49 tasks)")
+                       "solvers for 49 tasks)", shared=True)
 
 
 @hookimpl

@@ -21,12 +21,15 @@ unchanged; the worker resolves the references against the prompt the model was s
 define is an unusable reply (asked again once, then ``invalid_output``).
 
 The matching rule (:func:`element_score`), case-insensitive, on the words (letters and digits)
-of an element's name and of the goal, without :data:`STOPWORDS`:
+of an element's name and of the goal, without :data:`STOPWORDS`; the points
 
 * +3 when the whole name equals a goal value (``"ok"`` in *Click on the "ok" button*);
 * +1 per name word that is a goal word;
 * +0.5 per other name word of 3+ characters that starts, or is the start of, a goal word of
-  3+ characters (partial match: ``Subm`` / ``submit``, ``cats`` / ``cat``).
+  3+ characters (partial match: ``Subm`` / ``submit``, ``cats`` / ``cat``);
+
+times the share of the name's words that matched, so a button named ``Close`` outranks a
+dialog whose long text starts with "Close".
 
 Everything here is a pure function of the prompt text, so a prompt grounded live and a
 prompt grounded at export time (:func:`rewrite_example`) are byte-identical, and grounding
@@ -117,13 +120,17 @@ def element_score(name: str, goal_words: set[str], values_lower: set[str]) -> fl
     """How strongly an element named ``name`` matches the goal (see the module docstring)."""
     if not name:
         return 0.0
-    score = 3.0 if name.strip().lower() in values_lower else 0.0
-    for w in words(name):
+    points = 3.0 if name.strip().lower() in values_lower else 0.0
+    name_words = words(name)
+    hits = 0
+    for w in name_words:
         if w in goal_words:
-            score += 1.0
+            points += 1.0
+            hits += 1
         elif len(w) >= 3 and any(len(g) >= 3 and (g.startswith(w) or w.startswith(g)) for g in goal_words):
-            score += 0.5
-    return score
+            points += 0.5
+            hits += 1
+    return points * hits / len(name_words) if name_words else points
 
 
 # --------------------------------------------------------------------------- grounding a prompt

@@ -337,7 +337,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     datasets_dir = root / "datasets"
     root.mkdir(parents=True, exist_ok=True)
     max_steps = max_steps or (4 if quick else (12 if miniwob else 10))
-    train_steps = train_steps or (150 if quick else 800 if (full or not miniwob) else 500)
+    train_steps = train_steps or (150 if quick else 800 if (full or not miniwob) else 400)
     warmup_steps = max(10, train_steps // 5)
     workers = workers or 2
     runtime = Runtime()
@@ -428,6 +428,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     # state it visits; the labels join the demonstrations and BC trains another round on them.
     # The model's own mistakes at those states become DPO's pairs (chosen: the expert's action)
     dagger: dict[str, Any] = {}
+    dagger_failures: set[str] = set()  # train instances the BC model failed while relabelled
     phase = 5
     if dagger_rounds:
         for rnd in range(1, dagger_rounds + 1):
@@ -452,6 +453,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
                                        seed=seed, rewrite=rewrite, runtime=runtime)
             bc_path, dpo_path = round_dir / "bc.jsonl", round_dir / "dpo.jsonl"
             solved = sum(1 for r in dagger_records if r.get("success"))
+            dagger_failures = {r["task"] for r in dagger_records if not r.get("success")}
             dagger[f"round_{rnd}"] = {"episodes": len(dagger_records), "successes": solved,
                                       "bc_examples": exported.summary["bc_examples"]["train"],
                                       "relabelled_examples": exported.summary["bc_examples_relabelled"],
@@ -461,7 +463,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
                 f"{exported.summary['bc_examples_relabelled']} relabelled states; BC data now "
                 f"{exported.summary['bc_examples']['train']} examples; DPO pairs "
                 f"{exported.summary['dpo_pairs_by_strategy']}")
-            round_steps = max(20, train_steps // 2)
+            round_steps = max(20, train_steps // 2)  # continues the BC model on the aggregated data
             bc_dir = train_bc(dataset=str(bc_path), base_model=str(bc_dir), output=str(models / f"bc_dagger{rnd}"),
                               max_steps=round_steps, lr=2e-4 if pretrained else 2e-3, lr_scheduler="cosine",
                               warmup_steps=5, batch_size=4, lora=pretrained is not None,
@@ -480,9 +482,9 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
         # learns from MiniWoB's own reward (group-relative advantages)
         from .grpo_online import suite_environments, train_grpo_online
 
-        grpo_steps = grpo_steps or (2 if quick else max(8, train_steps // 10))
+        grpo_steps = grpo_steps or (2 if quick else max(8, train_steps // 20))
         _suite, envs = suite_environments(runtime, "miniwob")
-        order = random.Random(seed).sample(train_tasks, len(train_tasks))
+        order = grpo_order(train_tasks, dagger_failures, seed)
         grpo_dir = train_grpo_online(tasks=order, envs=envs, runtime=runtime, group_size=4, temperature=1.0,
                                      beta=0.04, max_completion_length=32, episode_max_steps=max_steps,
                                      valid_bonus=0.1, max_page_chars=DEMO_PAGE_CHARS, base_model=str(bc_dir),
@@ -543,6 +545,19 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     log(f"\nreport: {root / 'report.md'}  results: {root / 'results.json'}  "
         f"(total {timings['total'] / 60:.1f} min)")
     return payload
+
+
+def grpo_order(train_tasks: list, failures: set[str], seed: int) -> list:
+    """The train instances online GRPO plays, in order: those of tasks the BC model failed on
+    some seed (where its sampled episodes are likeliest to differ, the only groups that
+    teach) first, then the rest, each part shuffled with ``seed``."""
+    from halo_plugin_miniwob import parse_task_id
+
+    rng = random.Random(seed)
+    hard_names = {parse_task_id(t)[0] for t in failures}
+    hard = [x for x in train_tasks if parse_task_id(x.id)[0] in hard_names]
+    rest = [x for x in train_tasks if parse_task_id(x.id)[0] not in hard_names]
+    return rng.sample(hard, len(hard)) + rng.sample(rest, len(rest))
 
 
 def _grpo_groups(grpo_dir) -> dict[str, Any]:
