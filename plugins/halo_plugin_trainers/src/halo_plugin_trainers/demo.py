@@ -482,13 +482,14 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
         # learns from MiniWoB's own reward (group-relative advantages)
         from .grpo_online import suite_environments, train_grpo_online
 
-        grpo_steps = grpo_steps or (2 if quick else max(8, train_steps // 20))
+        grpo_steps = grpo_steps or (2 if quick else max(8, 3 * train_steps // 40))
         _suite, envs = suite_environments(runtime, "miniwob")
         order = grpo_order(train_tasks, dagger_failures, seed)
         grpo_dir = train_grpo_online(tasks=order, envs=envs, runtime=runtime, group_size=4, temperature=1.0,
                                      beta=0.04, max_completion_length=32, episode_max_steps=max_steps,
                                      valid_bonus=0.1, max_page_chars=DEMO_PAGE_CHARS, base_model=str(bc_dir),
-                                     output=str(models / "grpo"), max_steps=grpo_steps, lr=2e-4, lora_r=16,
+                                     output=str(models / "grpo"), max_steps=grpo_steps,
+                                     lr=2e-4 if pretrained else 2e-3, lora_r=16,
                                      lora_alpha=32, seed=seed, progress="lines", log=log,
                                      worker_references="on" if references else "off")
     else:
