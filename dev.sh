@@ -135,7 +135,8 @@ case "$cmd" in
   test)
     setup
     set +e
-    "$VENV/bin/python" -m pytest -m "slow or not slow" "$@"
+    # --durations: the slowest tests close every run's log, where a slow one is seen
+    "$VENV/bin/python" -m pytest -m "slow or not slow" --durations=15 "$@"
     rc=$?
     [ $rc -eq 5 ] && { echo "no tests collected" >&2; exit 1; }
     exit $rc ;;
