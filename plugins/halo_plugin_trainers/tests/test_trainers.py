@@ -356,6 +356,8 @@ def test_halo_demo_on_miniwob_seeds(tmp_path):
     # one round of expert relabelling: the BC model played the 4 train instances, BC trained again
     dagger = results["dagger"]["round_1"]
     assert dagger["episodes"] == 4 and dagger["bc_examples"] >= results["datasets"]["bc_examples"]["train"]
+    assert results["training_data"]["bc_examples"]["train"] == dagger["bc_examples"]
+    assert results["training_data"]["episodes_read"] == 8  # the 4 demonstrations and the 4 relabelled episodes
     assert (tmp_path / "m" / "models" / "bc_dagger1" / "training_summary.json").is_file()
     assert results["grpo_groups"]["updates"] == 2 and 0 <= results["grpo_groups"]["mixed_groups"] <= 2
 

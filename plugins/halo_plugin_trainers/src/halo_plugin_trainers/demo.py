@@ -427,6 +427,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     # 4b. expert relabelling (DAgger): the BC model acts on the train seeds, the expert labels every
     # state it visits; the labels join the demonstrations and BC trains another round on them.
     # The model's own mistakes at those states become DPO's pairs (chosen: the expert's action)
+    demonstrations = exported  # what the expert's episodes gave; rounds of relabelling add to it
     dagger: dict[str, Any] = {}
     dagger_failures: set[str] = set()  # train instances the BC model failed while relabelled
     phase = 5
@@ -532,7 +533,8 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
         "train_seeds": train_seeds, "test_seeds": test_seeds, "per_task_test": tasks_table,
         "warmup_steps": warmup_steps, "train_tasks": [x.id for x in train_tasks], "test_tasks": [x.id for x in test_tasks],
         "tiny_model": {"path": str(base), "parameters": params, "pretrained": pretrained is not None, **sizes},
-        "datasets": exported.summary, "models": {m: backends[m] for m in MODELS},
+        "datasets": demonstrations.summary, "training_data": exported.summary,
+        "models": {m: backends[m] for m in MODELS},
         "references": references, "dagger": dagger, "grpo_groups": _grpo_groups(grpo_dir) if miniwob else {},
         "full": full, "default_tasks": list(DEFAULT_MINIWOB) if miniwob and not (quick or full or tasks) else None,
         "results": results, "timings_sec": {k: round(v, 1) for k, v in timings.items()},
@@ -579,6 +581,7 @@ def _grpo_groups(grpo_dir) -> dict[str, Any]:
 
 def _report_md(payload: dict[str, Any], table: str) -> str:
     ds = payload["datasets"]
+    final = payload.get("training_data") or ds
     t = payload["timings_sec"]
     tiny = payload["tiny_model"]
     if tiny.get("pretrained"):
@@ -625,8 +628,8 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
         "",
         f"- demonstrations: {ds['episodes_successful']}/{ds['episodes_read']} expert episodes succeeded, "
         f"{ds['steps_read']} steps",
-        f"- datasets: {ds['bc_examples']['train']} BC examples, {ds['dpo_pairs']['train']} DPO pairs "
-        f"({ds['dpo_pairs_by_source']})",
+        f"- datasets: {final['bc_examples']['train']} BC examples, {final['dpo_pairs']['train']} DPO pairs "
+        f"(by source {final['dpo_pairs_by_source']}; by strategy {final['dpo_pairs_by_strategy']})",
         *model_lines,
         "- models: " + ", ".join(f"{k} = `{v}`" for k, v in payload["models"].items()),
         "",
