@@ -134,7 +134,7 @@ def test_halo_plugins_json_lists_builtins_and_installed(site_dir):
         assert rows[command_module]["builtin"] and rows[command_module]["hooks"] == ["halo_register_commands"]
     assert rows["shortcut"] == {"name": "shortcut", "distribution": "halo-shortcut", "version": "1.2.3",
                                 "builtin": False, "hooks": ["halo_decide", "halo_register_policies"],
-                                "status": "loaded"}
+                                "status": "loaded", "shares": []}
     assert "broken" not in rows
     assert "plugin 'broken'" in out.stderr
 

@@ -55,10 +55,17 @@ def test_macro_from_train_tasks_replays_on_held_out_task(world, tmp_path):
     path = tmp_path / "trajectories" / "macros" / "r" / "webclones.shop-9__attempt_0.jsonl"
     steps = [e for e in map(json.loads, path.read_text().splitlines()) if e["type"] == "step"]
     replayed = [s for s in steps if s["action_source"] == "macro" and s["decision_meta"]["macro"] == checkout[0].id]
-    assert len(replayed) == len(checkout[0].steps)  # the whole checkout, bound from shop-9's own goal
+    # the checkout, bound from shop-9's own goal, up to the step that commits (placing the order),
+    # which a macro leaves to the agent
+    from collections import defaultdict
+
+    from halo_plugin_macros.plugin import commits
+
+    committing = [i for i, st in enumerate(checkout[0].steps) if commits(st, defaultdict(str))]
+    assert committing and len(replayed) == committing[0]
     filled = {s["action"].split("'")[3] for s in replayed if s["action"].startswith("fill")}
     assert {"John Smith", "7 Ocean Avenue", "Portland", "OR", "97201", "5555 5555 5555 4444", "03/26", "456"} <= filled
-    assert calls_with <= calls_without - len(checkout[0].steps)
+    assert calls_with <= calls_without - len(replayed)
     # the search-and-buy macro (from shop-1 and shop-2) starts too, but its search for the goal's
     # "AquaPeak Water Bottles" finds no such link: it aborts and the worker goes on from there
     others = [i for i, s in enumerate(steps) if s["action_source"] == "macro" and s not in replayed]
