@@ -11,10 +11,13 @@ For plugin authors:
   testing policies without a model.
 * fixtures ``halo_runtime`` (a runtime with only the built-ins plus the plugins you
   pass), ``graph_env`` and ``scripted_backend``.
+* :func:`within` — a wall-clock bound scaled by the machine's load, so a test asserting
+  "this did not wait out a timeout" does not fail only because the CPU is busy.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, Callable, Sequence
 
@@ -269,6 +272,35 @@ def make_runtime(*plugins: Any, entrypoints: bool = False):
     return Runtime(make_plugin_manager(load_entrypoints=entrypoints, extra=plugins))
 
 
+# --------------------------------------------------------------------------- wall-clock bounds
+
+
+def load_factor() -> float:
+    """How many times slower than idle this machine runs now: a multiplier for a test's
+    wall-clock bounds, so they hold beside a CPU hog or a second test run.
+
+    ``HALO_TEST_TIME_FACTOR`` when set; else the one-minute load average per usable CPU,
+    between 1 (a quiet machine keeps the bound as written) and 20.
+    """
+    raw = os.environ.get("HALO_TEST_TIME_FACTOR", "").strip()
+    if raw:
+        return max(1.0, float(raw))
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 1.0
+    return min(20.0, max(1.0, load / max(1, cpus)))
+
+
+def within(seconds: float) -> float:
+    """``seconds`` scaled by :func:`load_factor`: ``assert elapsed < within(2.0)``."""
+    return seconds * load_factor()
+
+
 # --------------------------------------------------------------------------- fixtures
 
 
@@ -290,4 +322,4 @@ def graph_env():
     return GraphEnvironment
 
 
-__all__ += ["goal_of", "BackendSettings"]
+__all__ += ["goal_of", "BackendSettings", "load_factor", "within"]

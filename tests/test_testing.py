@@ -70,3 +70,20 @@ def test_fixtures(halo_runtime, graph_env, scripted_backend, tmp_path):
     result = run_episode(shop_task(), mode_config("baseline_worker", env={}), env, halo_runtime(),
                          data_dir=tmp_path, backends={"worker": backend})
     assert result.success and result.steps == 2
+
+
+def test_within_scales_wall_clock_bounds_by_the_load_per_cpu(monkeypatch):
+    import os
+
+    from halo_core.testing import load_factor, within
+
+    monkeypatch.delenv("HALO_TEST_TIME_FACTOR", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert load_factor() == 1.0 and within(1.5) == 1.5  # a quiet machine keeps the bound as written
+    monkeypatch.setattr(os, "getloadavg", lambda: (12.0, 9.0, 4.0))
+    assert load_factor() == 6.0 and within(1.5) == 9.0  # load 12 on 2 CPUs: six times slower
+    monkeypatch.setattr(os, "getloadavg", lambda: (400.0, 0.0, 0.0))
+    assert load_factor() == 20.0
+    monkeypatch.setenv("HALO_TEST_TIME_FACTOR", "3")
+    assert within(2.0) == 6.0

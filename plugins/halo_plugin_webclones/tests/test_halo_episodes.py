@@ -9,6 +9,7 @@ import pytest
 from halo_core import mode_config, run_episode
 from halo_core.env.protocol import EnvSettings
 from halo_core.runtime import Runtime
+from halo_core.testing import within
 from halo_plugin_webclones.suite import WebclonesSuite
 
 SUITE = WebclonesSuite()
@@ -91,7 +92,7 @@ def test_killed_browser_ends_episode_and_next_starts_cleanly(runtime, tmp_path):
 
         result = run_episode(task, config, env, runtime, data_dir=tmp_path, on_step=kill_after_first_step)
         assert result.terminated_by == "error" and result.error
-        assert time.monotonic() - killed_at[0] < 15
+        assert time.monotonic() - killed_at[0] < min(within(15), 40)  # the step watchdog would take 45 s
         again = run_episode(task, config, env, runtime, data_dir=tmp_path)
         assert again.success, again.error
     finally:
