@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-from test_executors import build_evaltest
 
 from halo_core.evaluation.store import ResultsStore, read_jsonl
 
@@ -26,8 +25,8 @@ HALO = [sys.executable, "-m", "halo_core.cli"]
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    return build_evaltest(tmp_path_factory.mktemp("evaltest"))
+def site(evaltest_site):
+    return evaltest_site  # installed once per session (conftest.py)
 
 
 def _env(site: Path, sleep: float = 0.01, **extra) -> dict:

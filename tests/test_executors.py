@@ -168,11 +168,6 @@ def build_evaltest(root: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="module")
-def evaltest_site(tmp_path_factory):
-    return build_evaltest(tmp_path_factory.mktemp("evaltest"))
-
-
 @pytest.fixture
 def evaltest_env(evaltest_site, monkeypatch):
     """PYTHONPATH (inherited by worker processes) pointing at the evaltest plugin; in-process too."""

@@ -23,6 +23,7 @@ import pytest
 from helpers import pip_install
 
 from halo_core.evaluation.store import ResultsStore, read_jsonl
+from halo_core.testing import within
 
 HALO = [sys.executable, "-m", "halo_core.cli"]
 FORGED = "[/] [bold red]boom[/] :x:"
@@ -157,7 +158,7 @@ def test_a_second_writer_of_a_run_is_refused_and_the_run_stays_intact(site, tmp_
     tasks = ",".join(f"hostile.t-{i}" for i in range(1, 9))
     first = subprocess.Popen([*HALO, "eval", "--tasks", tasks, *PARROT, "--workers", "1", "--run-id", "r1",
                               "--attempts", "4"],
-                             cwd=tmp_path, env=_env(site, HALO_PARROT_SLEEP="0.5"), stdout=subprocess.PIPE,
+                             cwd=tmp_path, env=_env(site, HALO_PARROT_SLEEP=str(within(0.5))), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     episodes = tmp_path / "results" / "r1" / "episodes.jsonl"
     try:
@@ -296,16 +297,48 @@ def test_url_credentials_are_masked_in_errors_and_doctor(site, tmp_path):
 BAD_NAMES = ["../../../escape", "/abs/path", "a/b", "..", ".hidden", "x" * 101, "sp ace"]
 
 
+RUN_ID_COMMANDS = (("eval", "--tasks", "hostile.t-1", *PARROT, "--run-id"), ("eval", "--resume"),
+                   ("rollouts", "--tasks", "hostile.t-1", *PARROT, "--run-id"),
+                   ("run", "hostile.t-1", *PARROT, "--run-id"))
+
+
+def _refused_run_id(line: str, args: tuple[str, ...]) -> None:
+    assert line.startswith(f"error: --{'resume' if '--resume' in args else 'run-id'} "), line
+    assert "use letters, digits, '-', '_' and '.' (not first)" in line, line
+
+
 @pytest.mark.parametrize("name", BAD_NAMES)
-def test_run_ids_that_are_not_one_folder_name_are_refused(site, tmp_path, name):
+def test_run_ids_that_are_not_one_folder_name_are_refused(site, tmp_path, monkeypatch, name):
+    """Every command taking a run id, every bad name: refused before anything is written (in-process;
+    the next test does two of them through the real command line)."""
+    from click.testing import CliRunner
+
+    from halo_core.cli import HaloGroup
+    from halo_core.testing import make_runtime
+
+    monkeypatch.syspath_prepend(str(site))
+    import halo_hostile
+
     work = tmp_path / "work"
     work.mkdir()
-    for args in (("eval", "--tasks", "hostile.t-1", *PARROT, "--run-id", name),
-                 ("eval", "--resume", name), ("rollouts", "--tasks", "hostile.t-1", *PARROT, "--run-id", name),
-                 ("run", "hostile.t-1", *PARROT, "--run-id", name)):
-        line = one_error_line(halo(site, work, *args))
-        assert line.startswith(f"error: --{'resume' if '--resume' in args else 'run-id'} ")
-        assert "use letters, digits, '-', '_' and '.' (not first)" in line
+    monkeypatch.chdir(work)
+    runtime = make_runtime(halo_hostile)
+    for command in RUN_ID_COMMANDS:
+        args = (*command, name)
+        result = CliRunner().invoke(HaloGroup(name="halo"), list(args), obj={"runtime": runtime},
+                                    env={"HALO_NO_DOTENV": "1", "COLUMNS": "400"})
+        assert result.exit_code == 1, (args, result.output, result.exception)
+        (line,) = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        _refused_run_id(line, args)
+    assert list(work.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+
+
+@pytest.mark.parametrize("command,name", [(RUN_ID_COMMANDS[0], "../../../escape"), (RUN_ID_COMMANDS[3], "/abs/path")])
+def test_run_ids_are_refused_by_the_real_command_line(site, tmp_path, command, name):
+    work = tmp_path / "work"
+    work.mkdir()
+    args = (*command, name)
+    _refused_run_id(one_error_line(halo(site, work, *args)), args)
     assert list(work.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["work"]
 
 
