@@ -238,3 +238,18 @@ def test_empty_folder_fails_clearly(tmp_path):
         assert result.exit_code != 0
         assert "no episodes found" in result.output
     assert list(tmp_path.iterdir()) == [], "nothing is written for an empty run"
+
+
+def test_a_root_span_is_red_exactly_when_its_episode_failed(traced_run, tmp_path):
+    result = export_run(traced_run["results_dir"], tmp_path / "s.jsonl")
+    roots = [s for s in load(result.path) if not s["parent_span_id"]]
+    assert roots
+    for root in roots:
+        a = root["attributes"]
+        if a["halo.terminated_by"] == "unfinished":
+            continue
+        failed = not a["halo.success"] and a.get("halo.scorable", True)
+        assert root["status"]["code"] == ("STATUS_CODE_ERROR" if failed else "STATUS_CODE_OK"), a
+        if failed and not a.get("halo.error"):
+            assert root["status"]["message"].startswith("task not accomplished")
+    assert any(not r["attributes"]["halo.success"] for r in roots)  # the run holds a failed episode

@@ -29,7 +29,9 @@ def feedback_annotation(record: Mapping[str, Any], *, run_id: str, mode: str, ta
     prohibited = [str(p) for p in record.get("prohibited") or ()]
     failures = [str(f) for f in record.get("failure_modes") or ()]
     verdict = record.get("verdict")
-    label = str(verdict) if verdict in ("pass", "fail") else ("fail" if failures or prohibited else "note")
+    # a verdict or judged failure modes say how the episode went; required/prohibited are rules
+    # for next time, which a note on a successful episode may carry too
+    label = str(verdict) if verdict in ("pass", "fail") else ("fail" if failures else "note")
     result: dict[str, Any] = {"label": label, "explanation": str(record.get("text") or "")}
     if verdict in ("pass", "fail"):
         result["score"] = 1.0 if verdict == "pass" else 0.0

@@ -406,6 +406,9 @@ class EpisodeTraceBuilder:
                           if isinstance(value, (int, float)) and not isinstance(value, bool)})
             if terminated in _ERROR_ENDINGS:
                 status, message = "ERROR", str(event.get("error") or terminated)
+            elif event.get("scorable", True) and not event.get("success"):
+                # a task the agent did not accomplish is a failed operation: red in trace viewers
+                status, message = "ERROR", f"task not accomplished (ended by {terminated or 'unknown'})"
             else:
                 status = "OK"
         else:
