@@ -553,21 +553,34 @@ def export_datasets(trajectories: str | Path, out_dir: str | Path, *, modes: Seq
     return ExportResult(out, summary)
 
 
+class _PromptStyles:
+    """The prompt styles registry: {name: rewrite}, each name owned by one plugin."""
+
+    def __init__(self) -> None:
+        self.styles: dict[str, Callable] = {}
+        self.owners: dict[str, str] = {}
+        self._current_plugin = ""
+
+    def register(self, name: str, rewrite: Callable, description: str = "") -> None:
+        from halo_core.registries import DuplicateNameError
+
+        if name in self.styles:
+            raise DuplicateNameError("prompt style", name, self.owners[name], self._current_plugin)
+        self.styles[name] = rewrite
+        self.owners[name] = self._current_plugin
+
+
 def prompt_styles(runtime: Any = None) -> dict[str, Callable]:
-    """{name: rewrite} of the prompt styles plugins registered (``halo_register_prompt_styles``)."""
+    """{name: rewrite} of the prompt styles plugins registered (``halo_register_prompt_styles``);
+    a name registered twice is a :class:`~halo_core.registries.DuplicateNameError` naming both."""
+    from halo_core.registries import collect
+
     if runtime is None:
         from halo_core.runtime import Runtime
 
         runtime = Runtime()
-    styles: dict[str, Callable] = {}
-
-    def register(name: str, rewrite: Callable, description: str = "") -> None:
-        if name in styles:
-            raise ValueError(f"prompt style {name!r} is registered twice")
-        styles[name] = rewrite
-
-    runtime.hook.halo_register_prompt_styles(register=register)
-    return styles
+    registry = _PromptStyles()
+    return collect(runtime.pm, "halo_register_prompt_styles", registry, registry.register).styles
 
 
 def _rewritten(bc: list[dict[str, Any]], pairs: list[dict[str, Any]], rewrite: Callable):

@@ -412,5 +412,5 @@ def test_hook_halo_register_prompt_styles(tmp_path):
         def halo_register_prompt_styles(self, register):
             register("shout", lambda p, c: (p, c))
 
-    with pytest.raises(ValueError, match="registered twice"):
+    with pytest.raises(ValueError, match=r"prompt style 'shout' is registered twice: by .*Shouting.* and by .*Twice"):
         prompt_styles(make_runtime(Shouting(), Twice()))
