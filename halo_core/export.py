@@ -468,10 +468,11 @@ def export_datasets(trajectories: str | Path, out_dir: str | Path, *, modes: Seq
     rng = random.Random(seed)
 
     if prompt_style and rewrite is None:
-        rewrite = prompt_styles(runtime).get(prompt_style)
+        styles = prompt_styles(runtime)
+        rewrite = styles.get(prompt_style)
         if rewrite is None:
             raise ValueError(f"unknown prompt style {prompt_style!r}; installed: "
-                             f"{', '.join(sorted(prompt_styles(runtime))) or 'none'}")
+                             f"{', '.join(sorted(styles)) or 'none'}")
     bc_rows = bc_examples(complete) + relabelled_examples(complete)
     groups = _states(complete)
     pairs: list[dict[str, Any]] = []

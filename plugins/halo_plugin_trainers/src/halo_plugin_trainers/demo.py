@@ -148,7 +148,10 @@ def per_task_table(tasks: dict[str, dict[str, dict[str, int]]]) -> str:
 
 
 def _run_episodes(runtime, run_id: str, tasks: list, configs: dict, *, data_dir: Path, results_dir: Path,
-                  workers: int):
+                  workers: int, model_episodes: bool = False):
+    """Run ``tasks`` × ``configs`` through the evaluation machinery; the records. With
+    ``model_episodes`` and parallel workers, each episode's model gets one torch thread
+    (unless ``HALO_TORCH_THREADS`` is set): the episodes share the CPU's cores."""
     from rich.console import Console
 
     from halo_core.evaluation.plan import new_plan, plan_tasks
@@ -161,8 +164,15 @@ def _run_episodes(runtime, run_id: str, tasks: list, configs: dict, *, data_dir:
         {"attempts": 1, "headless": True, "data_dir": str(data_dir), "selection": {"demo": True}})
     if not store.exists():
         store.write_plan(plan)
-    report = run_plan(plan, runtime, store, executor="local", workers=workers, console=Console(highlight=False),
-                      live=False)
+    one_thread = model_episodes and workers > 1 and "HALO_TORCH_THREADS" not in os.environ
+    if one_thread:
+        os.environ["HALO_TORCH_THREADS"] = "1"
+    try:
+        report = run_plan(plan, runtime, store, executor="local", workers=workers, console=Console(highlight=False),
+                          live=False)
+    finally:
+        if one_thread:
+            os.environ.pop("HALO_TORCH_THREADS", None)
     return report.records
 
 
@@ -437,16 +447,9 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
                                      "instances, the expert's action recorded at every state it visits")
             label_config = _worker_config("qwen_worker_bc", f"local:{bc_dir}", max_steps, references,
                                           expert_labels=True).replace(mode=f"dagger_{rnd}")
-            threads_before = os.environ.get("HALO_TORCH_THREADS")
-            if workers > 1 and threads_before is None:
-                os.environ["HALO_TORCH_THREADS"] = "1"
-            try:
-                dagger_records = _run_episodes(runtime, f"{run_id}_dagger{rnd}", train_tasks,
-                                               {f"dagger_{rnd}": label_config}, data_dir=data_dir,
-                                               results_dir=results_dir, workers=workers)
-            finally:
-                if threads_before is None:
-                    os.environ.pop("HALO_TORCH_THREADS", None)
+            dagger_records = _run_episodes(runtime, f"{run_id}_dagger{rnd}", train_tasks,
+                                           {f"dagger_{rnd}": label_config}, data_dir=data_dir,
+                                           results_dir=results_dir, workers=workers, model_episodes=True)
             round_dir = root / f"datasets_dagger{rnd}"
             exported = export_datasets(data_dir / "trajectories", round_dir,
                                        modes=("expert_demo", *(f"dagger_{k}" for k in range(1, rnd + 1))),
@@ -509,15 +512,8 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     backends = {"zero": f"local:{base}", "bc": f"local:{bc_dir}", "dpo": f"local:{dpo_dir}", "grpo": f"local:{grpo_dir}"}
     configs = {f"qwen_worker_{m}": _worker_config(f"qwen_worker_{m}", backends[m], max_steps, references)
                for m in MODELS}
-    threads_before = os.environ.get("HALO_TORCH_THREADS")
-    if workers > 1 and threads_before is None:  # each parallel episode runs its own model on the CPU
-        os.environ["HALO_TORCH_THREADS"] = "1"
-    try:
-        records = _run_episodes(runtime, f"{run_id}_eval", test_tasks + eval_train, configs, data_dir=data_dir,
-                                results_dir=results_dir, workers=workers)
-    finally:
-        if threads_before is None:
-            os.environ.pop("HALO_TORCH_THREADS", None)
+    records = _run_episodes(runtime, f"{run_id}_eval", test_tasks + eval_train, configs, data_dir=data_dir,
+                            results_dir=results_dir, workers=workers, model_episodes=True)
     timings["evaluate"] = _done(t, f"{len(records)} episodes")
 
     # 7. report
