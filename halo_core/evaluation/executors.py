@@ -175,6 +175,7 @@ class LocalExecutor:
                         continue
                     job, slot.job = slot.job, None
                     if outcome is None:  # the process died without answering
+                        slot.process.join(5)  # the pipe can close before the process is reaped
                         code = slot.process.exitcode
                         slot.kill()
                         outcome = failed_outcome(job, f"worker process died (exit code {code}) during this episode")
