@@ -97,6 +97,9 @@ def observe(runtime: Runtime, raw: RawObservation, episode: Episode) -> Observat
     observation = runtime.hook.halo_observe(raw=raw, episode=episode)
     if observation is None:
         raise RuntimeError("no plugin implements halo_observe (is the 'summarizer' built-in disabled?)")
+    if raw.info and not observation.info:
+        # the environment's facts reach deciders whichever plugin built the observation
+        observation = attrs.evolve(observation, info=raw.info)
     runtime.hook.halo_annotate(observation=observation, episode=episode)
     return observation
 

@@ -99,6 +99,10 @@ class RawObservation:
     truncated: bool = False
     #: the environment's own reward so far, when it reports one
     reward: float | None = None
+    #: facts the environment reports about itself (Gymnasium's ``info``): anything a plugin
+    #: written for this environment may read, e.g. the instance seed; never rendered into
+    #: prompts or trajectories
+    info: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
 @attrs.frozen
@@ -117,6 +121,8 @@ class Observation:
     annotations: dict[str, Any] = attrs.field(factory=dict, eq=False)
     valid_bids: frozenset[str] = attrs.field(
         default=attrs.Factory(lambda self: frozenset(e.bid for e in self.elements), takes_self=True), eq=False)
+    #: the environment's facts from the raw observation (:attr:`RawObservation.info`)
+    info: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     def find(self, role: str, name: str) -> Element | None:
         """The element with this role and exact accessible name, if any."""

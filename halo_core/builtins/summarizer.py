@@ -234,6 +234,7 @@ def summarize(raw: RawObservation) -> Observation:
         last_action_error=raw.last_action_error,
         screenshot=raw.screenshot,
         valid_bids=frozenset(bids),
+        info=raw.info,
     )
     observation.annotations["obs_hash"] = f"{zlib.crc32(text.encode()):08x}"  # identity of the text, not security
     observation.annotations["actionable_elements"] = described

@@ -192,7 +192,7 @@ def test_the_engine_gets_absolute_paths_for_a_relative_run_folder(runs, tmp_path
     import sys
 
     from halo_plugin_improve._analyzers import EngineAnalyzer
-    from halo_plugin_improve._context import build_context
+    from halo_plugin_improve._gathered import build_context
 
     standin = tmp_path / "engine-python"
     standin.write_text(ENGINE_STANDIN.format(python=sys.executable))

@@ -57,6 +57,31 @@ def test_reset_reports_the_pages_instruction_and_starts_without_the_cover(env):
     assert any(n.role == "button" and n.name == label for n in raw.axtree)
 
 
+def test_observations_carry_the_instances_facts_in_info(env):
+    raw = env.reset(SUITE.resolve("miniwob.click-button@5"))
+    assert (raw.info["seed"], raw.info["instruction"], raw.info["done"]) == (5, raw.goal, False)
+    assert raw.info["page_reader"] is env
+
+
+def test_the_expert_reads_the_page_the_observation_names(env):
+    from halo_core.builtins.summarizer import summarize
+    from halo_plugin_miniwob.policy import halo_decide
+
+    class Episode:
+        config = AgentConfig(policy="expert")
+        task = SUITE.resolve("miniwob.click-button@5")
+        history = ()
+
+    observation = summarize(env.reset(Episode.task))
+    label = env.instruction.split('"')[1]
+    decision = halo_decide(observation=observation, episode=Episode())
+    assert decision.action == f"click('{observation.find('button', label).bid}')"
+    # an observation without the environment's page (a replayed step) is not answered from
+    # whatever page happens to be open
+    blind = attrs.evolve(observation, info={})
+    assert halo_decide(observation=blind, episode=Episode()).action.startswith("report_infeasible(")
+
+
 def test_task_seed_setting_applies_to_unseeded_ids():
     with SUITE.make_environment(None, EnvSettings(screenshot=False, seed=2)) as environment:
         unseeded = environment.reset(SUITE.resolve("miniwob.enter-text")).goal

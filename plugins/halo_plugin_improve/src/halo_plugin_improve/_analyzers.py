@@ -21,7 +21,7 @@ from typing import Any, Callable, Protocol
 
 from halo_core.untrusted import UNTRUSTED_RULE
 
-from halo_plugin_improve._context import ImproveContext
+from halo_plugin_improve._gathered import ImproveContext
 from halo_plugin_improve._handoff import HARNESS_PARTS, SOURCES
 
 __all__ = ["ANALYST_INSTRUCTIONS", "AnalysisError", "Analyzer", "BackendAnalyzer", "EngineAnalyzer"]

@@ -17,7 +17,7 @@ import attrs
 from halo_core.secrets import write_redacted
 
 from halo_plugin_improve._analyzers import Analyzer
-from halo_plugin_improve._context import ImproveContext, build_context
+from halo_plugin_improve._gathered import ImproveContext, build_context
 from halo_plugin_improve._gate import GateResult
 from halo_plugin_improve._handoff import render_handoff, validate_handoff, validate_markdown
 from halo_plugin_improve._suite import EvalSuite

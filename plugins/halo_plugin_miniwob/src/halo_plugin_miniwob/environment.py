@@ -13,12 +13,15 @@ milliseconds) is raised to :data:`EPISODE_MAX_MS` so a model's thinking time nev
 fails an episode; HALO's own ``max_steps`` bounds it instead. The reward reported is
 MiniWoB's raw reward (``WOB_RAW_REWARD_GLOBAL``, in [-1, 1], no time penalty);
 success is raw reward > 0, MiniWoB's own convention.
+
+Every observation's ``info`` (Gymnasium's) carries the instance's facts — ``seed``,
+``instruction``, ``done``, ``raw_reward`` — and ``page_reader``, this environment, through
+which a plugin written for MiniWoB (the scripted expert) reads the live page the way a human
+demonstrator looks at the screen.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 from importlib import resources
 from typing import Any
 
@@ -31,7 +34,7 @@ from halo_core.model import Evaluation, RawObservation, TaskSpec
 from .catalogue import PREFIX, parse_task_id, split_of
 from .server import PageServer, start_server
 
-__all__ = ["EPISODE_MAX_MS", "EpisodeState", "MiniwobEnvironment", "current_environment"]
+__all__ = ["EPISODE_MAX_MS", "EpisodeState", "MiniwobEnvironment"]
 
 #: MiniWoB's episode time limit while HALO drives it (milliseconds): 30 minutes
 EPISODE_MAX_MS = 30 * 60 * 1000
@@ -39,18 +42,6 @@ _READY_TIMEOUT_MS = 5000
 
 _START_EPISODE = resources.files(__package__).joinpath("start_episode.js").read_text()
 _EPISODE_STATE = resources.files(__package__).joinpath("episode_state.js").read_text()
-
-# The environment running in this thread: the expert policy reads the page through it,
-# as a human demonstrator looks at the screen (see policy.py).
-_current = threading.local()
-
-
-def current_environment() -> MiniwobEnvironment | None:
-    """The MiniWoB environment last reset in this thread, if it is still open."""
-    ref = getattr(_current, "env", None)
-    env = ref() if ref is not None else None
-    return env if env is not None and env.task is not None else None
-
 
 @attrs.frozen
 class EpisodeState:
@@ -115,12 +106,17 @@ class MiniwobEnvironment(BrowserEnvironment):
     # ------------------------------------------------------------------ episode API
 
     def reset(self, task: TaskSpec) -> RawObservation:
-        _current.env = weakref.ref(self)
         self.state = EpisodeState()
         self.instruction = ""
         self.begin_episode(task)
         self.open_task(task)
-        return attrs.evolve(self.observe(), goal=self.instruction, reward=0.0)
+        return attrs.evolve(self.observe(), goal=self.instruction, reward=0.0, info=self.info())
+
+    def info(self) -> dict[str, Any]:
+        """The facts every observation carries in ``info`` (see the module docstring)."""
+        state = self.state
+        return {"seed": self.seed, "instruction": self.instruction, "done": state.done,
+                "raw_reward": state.raw_reward, "page_reader": self}
 
     def open_task(self, task: TaskSpec) -> None:
         name = self.task_name(task)
@@ -154,11 +150,11 @@ class MiniwobEnvironment(BrowserEnvironment):
             self.state = self._episode_state()
         state = self.state
         return attrs.evolve(raw, terminated=state.done and not state.timed_out, truncated=state.timed_out,
-                            reward=state.raw_reward)
+                            reward=state.raw_reward, info=self.info())
 
     def evaluate(self, final_message: str, infeasible: bool) -> Evaluation:
         """MiniWoB's own verdict: raw reward > 0 is success; an episode MiniWoB did not end scores 0."""
-        state = self.state if self.state.done or self._context is None else self._episode_state()
+        state = self.state if self.state.done or self.context is None else self._episode_state()
         info = {"seed": self.seed, "done": state.done, "raw_reward": state.raw_reward,
                 "time_scaled_reward": state.reward, "reason": state.reason, "instruction": self.instruction}
         return Evaluation(reward=max(0.0, state.raw_reward), success=state.done and state.raw_reward > 0, info=info)
@@ -167,8 +163,6 @@ class MiniwobEnvironment(BrowserEnvironment):
         try:
             super().close()
         finally:
-            if getattr(_current, "env", None) is not None and _current.env() is self:
-                _current.env = None
             if self.server is not None:
                 self.server.close()
                 self.server = None

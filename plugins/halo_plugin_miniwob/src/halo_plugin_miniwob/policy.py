@@ -2,28 +2,31 @@
 
 It answers only for the ``miniwob`` suite and returns None elsewhere, so it shares the
 policy name ``expert`` with other suites' experts (the web clones' answers for its own
-tasks). It reads the page through the environment that the episode's thread last reset
-(:func:`~halo_plugin_miniwob.environment.current_environment`): ``run_episode`` drives
-the environment and calls the hooks in one thread, so that is this episode's page.
+tasks). It reads the live page through the observation's ``info["page_reader"]``, which
+the MiniWoB environment puts into every observation it returns; an observation without
+one (another environment, a replayed trajectory) gets ``report_infeasible``.
 """
 
 from __future__ import annotations
 
 from halo_core import Decision, hookimpl
 
-from .environment import current_environment
 from .experts import expert_action
 
 SOURCE = "miniwob_expert"
+
+
+def page_reader(observation):
+    """The MiniWoB environment that produced ``observation``, if it did (``info["page_reader"]``)."""
+    return observation.info.get("page_reader")
 
 
 @hookimpl(trylast=True)
 def halo_decide(observation, episode):
     if episode.config.policy != "expert" or episode.task.suite != "miniwob":
         return None
-    env = current_environment()
     steps_taken = sum(1 for record in episode.history if not record.error)
-    action = expert_action(env, episode.task, observation, steps_taken)
+    action = expert_action(page_reader(observation), episode.task, observation, steps_taken)
     return Decision(action, SOURCE, meta={"policy": "expert"})
 
 
@@ -37,7 +40,7 @@ def label_with_expert(observation, episode):
     if (decision is not None and decision.source == "worker" and episode.task.suite == "miniwob"
             and episode.config.get("expert_labels", False)):
         steps_taken = sum(1 for record in episode.history if not record.error)
-        label = expert_action(current_environment(), episode.task, observation, steps_taken)
+        label = expert_action(page_reader(observation), episode.task, observation, steps_taken)
         if not label.startswith(("report_infeasible", "noop")):
             decision.meta["expert_action"] = label
     return decision
