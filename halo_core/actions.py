@@ -15,7 +15,8 @@ from typing import Any, Iterable
 import attrs
 
 # name -> (argument kinds). "bid" is an element id that must be on the page;
-# "str"/"num" are literals; a trailing "*" marks optional arguments.
+# "str"/"num" are literals; a trailing "*" marks optional arguments. Names and argument
+# order follow BrowserGym's high-level action set, so traces and prompts transfer.
 ACTION_SIGNATURES: dict[str, tuple[str, ...]] = {
     "click": ("bid", "str*"),
     "dblclick": ("bid", "str*"),
@@ -27,19 +28,43 @@ ACTION_SIGNATURES: dict[str, tuple[str, ...]] = {
     "press": ("bid", "str"),
     "focus": ("bid",),
     "clear": ("bid",),
+    "drag_and_drop": ("bid", "bid"),
+    "upload_file": ("bid", "str"),
     "scroll": ("num", "num"),
+    # coordinates are CSS pixels of the viewport (what the observation's boxes are in)
+    "mouse_move": ("num", "num"),
+    "mouse_click": ("num", "num", "str*"),
+    "mouse_dblclick": ("num", "num", "str*"),
+    "mouse_down": ("num", "num", "str*"),
+    "mouse_up": ("num", "num", "str*"),
+    "mouse_drag_and_drop": ("num", "num", "num", "num"),
+    # the keyboard acts on whatever has focus
+    "keyboard_press": ("str",),
+    "keyboard_type": ("str",),
+    "keyboard_down": ("str",),
+    "keyboard_up": ("str",),
+    "keyboard_insert_text": ("str",),
     "goto": ("str",),
     "go_back": (),
     "go_forward": (),
     "tab_focus": ("num",),
     "new_tab": (),
     "close_tab": (),
+    "tab_close": (),  # BrowserGym's name for close_tab
     "noop": ("num*",),
     "send_msg_to_user": ("str",),
     "report_infeasible": ("str",),
 }
 
 TERMINAL_ACTIONS = frozenset({"send_msg_to_user", "report_infeasible"})
+#: actions that name a point of the viewport instead of an element: what they hit depends on
+#: layout, scroll position and window size, none of which a bid or a state fingerprint pins
+COORDINATE_ACTIONS = frozenset({"mouse_move", "mouse_click", "mouse_dblclick", "mouse_down", "mouse_up",
+                                "mouse_drag_and_drop"})
+#: actions sent to the focused element, whichever it is
+KEYBOARD_ACTIONS = frozenset({"keyboard_press", "keyboard_type", "keyboard_down", "keyboard_up",
+                              "keyboard_insert_text"})
+MOUSE_BUTTONS = ("left", "middle", "right")
 
 
 class ActionError(ValueError):
@@ -57,6 +82,16 @@ class Action:
         if kinds and kinds[0] == "bid" and self.args:
             return str(self.args[0])
         return None
+
+    @property
+    def bids(self) -> tuple[str, ...]:
+        """Every element id the action names (``drag_and_drop`` names two)."""
+        kinds = ACTION_SIGNATURES.get(self.name, ())
+        return tuple(str(a) for a, k in zip(self.args, kinds) if k == "bid")
+
+    @property
+    def is_coordinate(self) -> bool:
+        return self.name in COORDINATE_ACTIONS
 
     @property
     def is_terminal(self) -> bool:
@@ -109,16 +144,21 @@ def parse_action(text: str) -> Action:
             raise ActionError(f"{name}(): expected a string, got {value!r}")
         if kind == "num" and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ActionError(f"{name}(): expected a number, got {value!r}")
-    if kinds and kinds[0] == "bid":
-        args = (str(args[0]),) + args[1:]
+    if name in COORDINATE_ACTIONS and name != "mouse_drag_and_drop" and len(args) > 2 and args[2] not in MOUSE_BUTTONS:
+        raise ActionError(f"{name}(): button must be 'left', 'middle' or 'right', got {args[2]!r}")
+    args = tuple(str(a) if k == "bid" else a for a, k in zip(args, kinds))
     return Action(name, args)
 
 
 def validate_action(action: Action, valid_bids: Iterable[str]) -> None:
     """Raise :class:`ActionError` if the action names an element not on the page."""
-    bid = action.bid
-    if bid is not None and bid not in set(valid_bids):
-        raise ActionError(f"element '{bid}' is not on the current page; use a bid from the observation")
+    bids = action.bids
+    if not bids:
+        return
+    valid = set(valid_bids)
+    for bid in bids:
+        if bid not in valid:
+            raise ActionError(f"element '{bid}' is not on the current page; use a bid from the observation")
 
 
 _CALL_START = re.compile(r"\b(?:" + "|".join(ACTION_SIGNATURES) + r")\s*\(")

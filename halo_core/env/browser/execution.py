@@ -5,15 +5,20 @@ by bid, scrolls it into view and hit-tests its centre, then raw CDP input events
 do the rest. When the probe says the element is covered, off-screen or unusual,
 Playwright's locator (with its actionability waits) takes over. An action that
 cannot run returns an error message; it never raises for the agent's mistakes.
+
+Coordinate actions (``mouse_*``) are CSS pixels of the viewport, refused outside it;
+keyboard actions go to whatever has focus. Neither can leave the task's origins any
+more than an element click can: the navigation policy's route and its check before
+every observation see a document request whatever input caused it.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from urllib.parse import urljoin
 
-import json
-
-from halo_core.actions import Action
+from halo_core.actions import COORDINATE_ACTIONS, KEYBOARD_ACTIONS, Action
 from halo_core.env.browser import scripts
 from halo_core.env.browser.axtree import BID_ATTR
 from halo_core.env.browser.navigation import NavigationPolicy
@@ -26,6 +31,11 @@ class ActionExecution(BrowserSession):
     """The action half of :class:`BrowserEnvironment` (see the module docstring)."""
 
     navigation_policy: NavigationPolicy = NavigationPolicy()
+    #: the folder ``upload_file`` may take files from (a relative name is looked up there);
+    #: None refuses every upload, so a model cannot send the machine's files to a page
+    upload_dir: str | None = None
+    #: intermediate mouse moves of a drag, so scripts that follow the pointer see it travel
+    drag_steps: int = 8
 
     def _locator(self, bid: str):
         return self._active.locator(f'[{BID_ATTR}="{bid}"]').first
@@ -84,13 +94,21 @@ class ActionExecution(BrowserSession):
             page = self._context.new_page()
             self._active = page
             return ""
-        if name == "close_tab":
+        if name in COORDINATE_ACTIONS:
+            return self._mouse(page, name, args)
+        if name in KEYBOARD_ACTIONS:
+            return self._keyboard(page, name, str(args[0]))
+        if name in ("close_tab", "tab_close"):
             page.close()
             self._ensure_active().bring_to_front()
             return ""
 
         bid = str(args[0])
         loc = self._locator(bid)
+        if name == "drag_and_drop":
+            return self._drag_and_drop(page, bid, str(args[1]))
+        if name == "upload_file":
+            return self._upload(loc, bid, str(args[1]))
         mode = "fill" if name == "fill" and str(args[1]) else "click"
         cdp = self._cdp_for(page)
         res = cdp_batch(cdp, [("Runtime.evaluate", {
@@ -157,4 +175,90 @@ class ActionExecution(BrowserSession):
             loc.clear(timeout=t)
         else:  # pragma: no cover - parse_action already refused it
             return f"unknown action {name!r}"
+        return ""
+
+    def _viewport(self, page) -> tuple[float, float]:
+        size = page.viewport_size
+        if size:
+            return float(size["width"]), float(size["height"])
+        w, h = page.evaluate("[window.innerWidth, window.innerHeight]")
+        return float(w), float(h)
+
+    def _mouse(self, page, name: str, args: tuple) -> str:
+        width, height = self._viewport(page)
+        points = [(float(args[i]), float(args[i + 1])) for i in range(0, 4 if name == "mouse_drag_and_drop" else 2, 2)]
+        for x, y in points:
+            if not (0 <= x < width and 0 <= y < height):
+                return (f"{name}(): ({x:g}, {y:g}) is outside the viewport "
+                        f"(0-{width - 1:g} x 0-{height - 1:g}); scroll first")
+        button = str(args[2]) if len(args) > 2 else "left"
+        mouse = page.mouse
+        (x, y), *rest = points
+        if name == "mouse_move":
+            mouse.move(x, y)
+        elif name == "mouse_click":
+            mouse.click(x, y, button=button)
+        elif name == "mouse_dblclick":
+            mouse.dblclick(x, y, button=button)
+        elif name == "mouse_down":
+            mouse.move(x, y)
+            mouse.down(button=button)
+        elif name == "mouse_up":
+            mouse.move(x, y)
+            mouse.up(button=button)
+        else:  # mouse_drag_and_drop
+            (to_x, to_y), = rest
+            mouse.move(x, y)
+            mouse.down()
+            mouse.move(to_x, to_y, steps=self.drag_steps)
+            mouse.up()
+        return ""
+
+    def _keyboard(self, page, name: str, key: str) -> str:
+        keyboard = page.keyboard
+        try:
+            if name == "keyboard_press":
+                keyboard.press(key)
+            elif name == "keyboard_down":
+                keyboard.down(key)
+            elif name == "keyboard_up":
+                keyboard.up(key)
+            elif name == "keyboard_type":
+                keyboard.type(key)
+            else:  # keyboard_insert_text
+                keyboard.insert_text(key)
+        except playwright_errors() as exc:
+            if "Unknown key" in str(exc):
+                return f"{name}(): unknown key {key!r}; use names such as 'Enter', 'ArrowDown', 'Control+a'"
+            raise
+        return ""
+
+    def _drag_and_drop(self, page, source: str, target: str) -> str:
+        t = self.settings.action_timeout_ms
+        width, height = self._viewport(page)
+        self._locator(source).scroll_into_view_if_needed(timeout=t)
+        points = []
+        for bid in (source, target):
+            box = self._locator(bid).bounding_box(timeout=t)
+            if not box or box["width"] <= 0 or box["height"] <= 0:
+                return f"element '{bid}' is not visible"
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            if not (0 <= x < width and 0 <= y < height):
+                return f"drag_and_drop(): element '{bid}' is outside the viewport; scroll first"
+            points.append((x, y))
+        (x, y), (to_x, to_y) = points
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(to_x, to_y, steps=self.drag_steps)
+        page.mouse.up()
+        return ""
+
+    def _upload(self, loc, bid: str, file: str) -> str:
+        if not self.upload_dir:
+            return "upload_file(): uploads are off for this environment (no upload folder is set)"
+        root = os.path.realpath(self.upload_dir)
+        path = os.path.realpath(os.path.join(root, file))
+        if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
+            return f"upload_file(): no file {file!r} in the upload folder"
+        loc.set_input_files(path, timeout=self.settings.action_timeout_ms)
         return ""

@@ -61,6 +61,7 @@
     } else {
       const role = el.getAttribute("role");
       if ((role && ROLES.has(role)) || el.hasAttribute("tabindex") || el.hasAttribute("onclick")
+          || el.getAttribute("draggable") === "true"
           || el.isContentEditable && !(el.parentElement && el.parentElement.isContentEditable)) {
         act = true;
       } else if (tag !== "svg" && tag !== "path" && isPointer(el) && !isPointer(el.parentElement)) {
