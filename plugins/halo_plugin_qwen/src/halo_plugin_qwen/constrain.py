@@ -62,7 +62,8 @@ def _breaks_string(ch: str) -> bool:
 
 #: the signatures the grammar writes: a click's optional mouse button (which the browser
 #: checks against three names) is left out, so a model cannot put text there
-GRAMMAR_SIGNATURES = {**ACTION_SIGNATURES, "click": ("bid",), "dblclick": ("bid",)}
+GRAMMAR_SIGNATURES = {**ACTION_SIGNATURES, "click": ("bid",), "dblclick": ("bid",),
+                      **{name: ("num", "num") for name in ("mouse_click", "mouse_dblclick", "mouse_down", "mouse_up")}}
 
 
 class ActionGrammar:
