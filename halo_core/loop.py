@@ -66,8 +66,9 @@ class Episode:
 
     @property
     def trajectory_path(self) -> Path:
-        safe = self.task.id.replace("/", "_")
-        return self.data_dir / "trajectories" / self.config.mode / self.run_id / f"{safe}__attempt_{self.attempt}.jsonl"
+        from halo_core.trajectory import trajectory_path
+
+        return trajectory_path(self.data_dir, self.config.mode, self.run_id, self.task.id, self.attempt)
 
     def backend(self, role: str) -> Backend:
         """The model backend for ``role`` (``worker`` or ``manager``), made on first use."""

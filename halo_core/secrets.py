@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import AnyStr
 
-__all__ = ["env_secrets", "redact_console", "redact_known", "redact_url_credentials", "write_redacted"]
+__all__ = ["env_secrets", "redact", "redact_console", "redact_known", "redact_url_credentials", "write_redacted"]
 
 _KEY_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET")
 #: ``scheme://userinfo@``: everything between ``//`` and the last ``@`` before the host ends
@@ -48,6 +48,12 @@ def redact_url_credentials(text: str) -> str:
     if "@" not in text or "://" not in text:
         return text
     return _URL_USERINFO.sub(lambda m: m.group(1) + "***@", text)
+
+
+def redact(text: str, secrets: list[str] | None = None) -> str:
+    """What files get: every configured secret value replaced with ``[REDACTED]``, and the
+    credentials of URLs (``http://user:pass@host``) with ``***``."""
+    return redact_url_credentials(redact_known(text, secrets))
 
 
 def redact_console(text: str, secrets: list[str] | None = None) -> str:

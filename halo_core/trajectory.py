@@ -60,8 +60,10 @@ __all__ = [
     "iter_episodes",
     "read_trajectory",
     "screenshot_file",
+    "screenshot_ref",
     "start_event",
     "step_event",
+    "trajectory_path",
 ]
 
 #: Version of the format written by this module. 1: files written before versions were
@@ -551,6 +553,27 @@ class RecordedEpisode:
     def raw_events(self) -> list[dict[str, Any]]:
         """The events as the logger wrote them (dicts), for consumers of live ``halo_log`` events."""
         return [e.to_event() for e in self.events]
+
+
+def trajectory_path(data_dir: str | os.PathLike, mode: str, run_id: str, task_id: str, attempt: int) -> Path:
+    """Where an episode's trajectory is written: ``<data_dir>/trajectories/<mode>/<run_id>/<task>__attempt_<k>.jsonl``."""
+    safe = task_id.replace("/", "_")
+    return Path(data_dir) / "trajectories" / mode / run_id / f"{safe}__attempt_{attempt}.jsonl"
+
+
+def screenshot_ref(episode: Any, step_idx: int) -> tuple[Path, str] | None:
+    """(file, path relative to the trajectory's folder) of a step's saved screenshot, or
+    None when none is saved (screenshots off, or the observation has none): the logger
+    writes it there, and other plugins reference the same file without depending on hook order."""
+    if not episode.config.save_screenshots or not episode.observations:
+        return None
+    shot = episode.observations[-1].screenshot
+    if not shot:
+        return None
+    ext = "png" if shot[:4] == b"\x89PNG" else "jpg"
+    folder = episode.trajectory_path.with_suffix("")
+    name = f"step_{step_idx:03d}.{ext}"
+    return folder / name, f"{folder.name}/{name}"
 
 
 def screenshot_file(folder: str | os.PathLike, name: str) -> Path:

@@ -5,7 +5,7 @@ import dataclasses
 import datetime
 import json
 
-from halo_core.builtins.jsonl_logger import append_line, encode_line
+from halo_core.jsonl import append_line, encode_line
 
 
 @dataclasses.dataclass

@@ -25,18 +25,13 @@ import attrs
 from halo_core.config import AgentConfig
 from halo_core.env.protocol import EnvSettings
 from halo_core.model import EpisodeResult, StepRecord, TaskSpec
+from halo_core.trajectory import trajectory_path
 
 __all__ = ["EpisodeJob", "EpisodeOutcome", "WorkerState", "execute_job", "failed_outcome", "make_environment",
            "trajectory_path"]
 
 #: ``terminated_by`` values that make an episode an init/agent error (not a valid task).
 ERROR_ENDINGS = frozenset({"init_error", "error"})
-
-
-def trajectory_path(data_dir: str | os.PathLike, mode: str, run_id: str, task_id: str, attempt: int) -> Path:
-    """Where the JSONL logger writes this episode (same rule as ``Episode.trajectory_path``)."""
-    safe = task_id.replace("/", "_")
-    return Path(data_dir) / "trajectories" / mode / run_id / f"{safe}__attempt_{attempt}.jsonl"
 
 
 @attrs.frozen

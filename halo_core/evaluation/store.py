@@ -34,7 +34,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
-from halo_core.builtins.jsonl_logger import redact
+from halo_core.jsonl import encode_line, write_whole
 
 __all__ = ["DISK_FULL_ERRNOS", "JsonlAppender", "ResultsStore", "RunBusy", "StoreError", "atomic_write_text",
            "read_jsonl"]
@@ -125,10 +125,7 @@ class JsonlAppender:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def append(self, record: dict[str, Any]) -> None:
-        data = (redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n").encode()
-        written = os.write(self._fd, data)
-        if written != len(data):  # only on a full disk; say so rather than leave half a line unnoticed
-            raise OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)", str(self.path))
+        write_whole(self._fd, encode_line(record), self.path)
 
     def close(self) -> None:
         if self._fd >= 0:

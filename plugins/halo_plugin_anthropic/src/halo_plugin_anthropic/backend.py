@@ -6,8 +6,8 @@ import os
 import re
 from typing import Any, Sequence
 
-from halo_core.backends import BackendConfigError, BackendSettings, Message
-from halo_core.backends_http import RemoteBackend, anthropic_request, field, host_of
+from halo_core.api import BackendConfigError, BackendSettings, Message
+from halo_core.api import RemoteBackend, anthropic_request, response_field as field, host_of
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 #: Claude 3 and later read images; claude-2 and claude-instant do not

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from halo_core.untrusted import UNTRUSTED_RULE
+from halo_core.api import UNTRUSTED_RULE
 
 from halo_plugin_improve._gathered import ImproveContext
 from halo_plugin_improve._handoff import HARNESS_PARTS, SOURCES
@@ -66,7 +66,7 @@ class BackendAnalyzer:
         self.name = f"backend {getattr(backend, 'name', '')}"
 
     def analyze(self, context: ImproveContext, *, progress: Callable[[str], None] = lambda _: None) -> str:
-        from halo_core.backends import BackendError, Message
+        from halo_core.api import BackendError, Message
 
         progress(f"asking {self.name} ({len(context.episodes)} episodes, {len(context.feedback)} feedback)")
         try:

@@ -22,8 +22,7 @@ from xml.etree import ElementTree as ET
 
 import attrs
 
-from halo_core.secrets import write_redacted
-from halo_core.untrusted import UNTRUSTED_RULE, cap, escape_controls, fence
+from halo_core.api import UNTRUSTED_RULE, cap, escape_controls, fence, write_redacted
 
 from halo_plugin_improve._episodes import EpisodeView
 from halo_plugin_improve._jsonreply import ReplyError, json_object
@@ -112,7 +111,7 @@ class GateResult:
 
 
 def _grade(case: EvalCase, ep: EpisodeView, grader: Any) -> tuple[bool, str]:
-    from halo_core.backends import Message
+    from halo_core.api import Message
 
     messages = [Message("system", GRADER_SYSTEM),
                 Message("user", f"Criterion (from feedback):\n{fence(case.value, 'feedback')}\n\n"
@@ -127,7 +126,7 @@ def _grade(case: EvalCase, ep: EpisodeView, grader: Any) -> tuple[bool, str]:
 def run_suite(suite: EvalSuite, episodes: Iterable[EpisodeView], *, run_id: str = "", grader: Any = None,
               progress: Callable[[EvalOutcome], None] = lambda _: None) -> GateResult:
     """Run every eval of ``suite`` over ``episodes``."""
-    from halo_core.backends import BackendError
+    from halo_core.api import BackendError
 
     eps = list(episodes)
     outcomes = []

@@ -15,10 +15,8 @@ from typing import Any
 
 import attrs
 
-from halo_core.secrets import write_redacted
-from halo_plugin_traces import RunDir, export_run, read_feedback, trace_id_for
-from halo_plugin_traces._export import span_line
-from halo_plugin_traces._spans import SpanContext, make_span
+from halo_core.api import write_redacted
+from halo_plugin_traces import RunDir, SpanContext, export_run, make_span, read_feedback, span_line, trace_id_for
 
 from halo_plugin_improve._episodes import EpisodeView, episode_views
 from halo_plugin_improve._gate import GateResult
@@ -72,7 +70,7 @@ class ImproveContext:
         """The context as text for a model, about ``budget`` characters at most. Everything read
         from the run (configuration, feedback, eval results, transcripts) is fenced as untrusted
         data (:func:`halo_core.untrusted.fence`); a block is left out whole, never cut open."""
-        from halo_core.untrusted import fence
+        from halo_core.api import fence
 
         feedback = [f"- feedback {f.get('id')} [{f.get('source', 'human')}] on {f.get('task')}#{f.get('attempt')} "
                     f"({f.get('mode')}): {f.get('text')} | required: {f.get('required')} | prohibited: "

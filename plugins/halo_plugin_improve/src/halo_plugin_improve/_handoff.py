@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping
 
-from halo_core.untrusted import cap, md_text
+from halo_core.api import cap, md_text
 
 from halo_plugin_improve._jsonreply import ReplyError, json_object
 

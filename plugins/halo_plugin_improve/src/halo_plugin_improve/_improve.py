@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import attrs
 
-from halo_core.secrets import write_redacted
+from halo_core.api import write_redacted
 
 from halo_plugin_improve._analyzers import Analyzer
 from halo_plugin_improve._gathered import ImproveContext, build_context

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable
 
 import attrs
 
-from halo_core.untrusted import UNTRUSTED_RULE, fence
+from halo_core.api import UNTRUSTED_RULE, fence
 
 from halo_plugin_improve._episodes import EpisodeView
 from halo_plugin_improve._jsonreply import ReplyError, json_object
@@ -77,7 +77,7 @@ class JudgeResult:
 def judge_episodes(episodes: Iterable[EpisodeView], backend: Any, *, store: Callable[..., dict[str, Any]],
                    source: str, progress: Callable[[str], None] = lambda _: None) -> JudgeResult:
     """Ask ``backend`` about each episode and ``store(...)`` each valid judgement."""
-    from halo_core.backends import BackendError, Message
+    from halo_core.api import BackendError, Message
 
     result = JudgeResult()
     for ep in episodes:

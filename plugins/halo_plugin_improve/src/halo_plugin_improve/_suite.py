@@ -207,7 +207,7 @@ def write_suite(suite: EvalSuite, path: str | Path) -> Path:
     data = suite.to_dict()
     text = (json.dumps(data, indent=2, ensure_ascii=False) + "\n" if path.suffix == ".json"
             else yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
-    from halo_core.secrets import write_redacted
+    from halo_core.api import write_redacted
 
     return write_redacted(path, text)
 

@@ -13,14 +13,13 @@ BASE_URL = click.option("--base-url", default=None,
 
 
 def _fail(message: str) -> click.ClickException:
-    from halo_core.cli import HaloError
+    from halo_core.api import HaloError
 
     return HaloError(message)
 
 
 def _backend(spec: str, base_url: str | None, max_tokens: int = 1024):
-    from halo_core.backends import BackendConfigError, BackendSettings
-    from halo_core.cli import get_runtime
+    from halo_core.api import BackendConfigError, BackendSettings, get_runtime
 
     try:
         backend = get_runtime().backends.create(spec, BackendSettings(base_url=base_url, max_tokens=max_tokens,
@@ -43,7 +42,7 @@ def _run(run_dir: str):
 def _echo(text: str, err: bool = False) -> None:
     """Print a line that may hold model, page or feedback text: secrets redacted, control
     characters escaped (:func:`halo_core.secrets.redact_console`)."""
-    from halo_core.secrets import redact_console
+    from halo_core.api import redact_console
 
     click.echo(redact_console(str(text)), err=err)
 
@@ -165,7 +164,7 @@ def gate_for(suite_path: str, run_dir: str, *, grader: str | None, base_url: str
 def run_agent_for(suite_path: str, modes: tuple[str, ...], eval_args: tuple[str, ...], results_dir: str) -> str:
     """Run ``halo eval`` in ``modes`` on the suite's tasks (``eval_args`` passed through);
     returns the new run's folder. Episode errors do not stop the gate: it reports them."""
-    from halo_core.cli import cli, new_run_id
+    from halo_core.api import cli, new_run_id
     from halo_plugin_improve._suite import SuiteError, load_suite
 
     try:

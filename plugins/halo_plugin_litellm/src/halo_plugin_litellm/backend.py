@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from halo_core.backends import BackendConfigError, BackendSettings, Message
-from halo_core.backends_http import RemoteBackend, compute_cost, host_of, openai_messages, price_for
+from halo_core.api import BackendConfigError, BackendSettings, Message
+from halo_core.api import RemoteBackend, compute_cost, host_of, openai_messages, price_for
 
 #: provider → the variable holding its key (litellm's conventions)
 KEY_VARS = {

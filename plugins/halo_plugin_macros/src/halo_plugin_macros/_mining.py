@@ -26,9 +26,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from halo_core.actions import TERMINAL_ACTIONS, ActionError, parse_action
-from halo_core.builtins.summarizer import mask_ids
-from halo_core.trajectory import RecordedEpisode, Step, iter_episodes, read_trajectory
+from halo_core.api import ActionError, TERMINAL_ACTIONS, mask_ids, parse_action
+from halo_core.api import RecordedEpisode, Step, iter_episodes, read_trajectory
 
 from halo_plugin_macros._binding import goal_variant
 from halo_plugin_macros._library import Macro, MacroStep, Slot

@@ -22,7 +22,7 @@ def library_path(data_dir: str) -> Path:
 
 
 def _error(message: str) -> click.ClickException:
-    from halo_core.cli import HaloError
+    from halo_core.api import HaloError
 
     return HaloError(message)
 
@@ -45,7 +45,7 @@ def macros() -> None:
 def mine(trajectories: str | None, min_support: int, max_len: int, out: str | None, skip_bad_lines: bool,
          data_dir: str) -> None:
     """Mine macros from the successful episodes under TRAJECTORIES."""
-    from halo_core.trajectory import TrajectoryError
+    from halo_core.api import TrajectoryError
 
     from halo_plugin_macros import mine_macros, read_traces, save_macros
 

@@ -20,9 +20,7 @@ import re
 from typing import Any
 
 from halo_core import hookimpl
-from halo_core.actions import Action, ActionError, parse_action
-from halo_core.model import Decision, Element, Observation
-from halo_core.stash import StashKey
+from halo_core.api import Action, ActionError, Decision, Element, Observation, StashKey, parse_action
 
 from halo_plugin_macros._library import Macro, MacroStep, load_macros
 from halo_plugin_macros._library import _SLOT

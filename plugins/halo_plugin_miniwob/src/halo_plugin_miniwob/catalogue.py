@@ -18,7 +18,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from halo_core.env.protocol import TaskNotFound
+from halo_core.api import TaskNotFound
 
 __all__ = [
     "NEEDS", "PREFIX", "TEST_SEED_START", "UNREGISTERED", "WEBGUM_56", "html_dir", "parse_task_id", "split_of", "task_names",

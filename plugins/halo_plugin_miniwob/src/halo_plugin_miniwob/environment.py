@@ -27,9 +27,8 @@ from typing import Any
 
 import attrs
 
-from halo_core.env.browser import BrowserEnvironment, ScriptError, one_line, playwright_errors
-from halo_core.env.protocol import EnvironmentDead, EnvSettings
-from halo_core.model import Evaluation, RawObservation, TaskSpec
+from halo_core.api import BrowserEnvironment, ScriptError, playwright_error_line as one_line, playwright_errors
+from halo_core.api import EnvSettings, EnvironmentDead, Evaluation, RawObservation, TaskSpec
 
 from .catalogue import PREFIX, parse_task_id, split_of
 from .server import PageServer, start_server

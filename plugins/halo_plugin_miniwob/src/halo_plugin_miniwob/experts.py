@@ -18,7 +18,7 @@ import re
 from importlib import resources
 from typing import Any, Callable
 
-from halo_core.model import Observation, TaskSpec
+from halo_core.api import Observation, TaskSpec
 
 __all__ = ["SOLVERS", "NoMove", "View", "expert_action"]
 

@@ -8,8 +8,7 @@ seed; see :mod:`.catalogue`).
 
 from __future__ import annotations
 
-from halo_core.env.protocol import EnvSettings, TaskNotFound
-from halo_core.model import TaskSpec
+from halo_core.api import EnvSettings, TaskNotFound, TaskSpec
 
 from .catalogue import NEEDS, PREFIX, TEST_SEED_START, UNREGISTERED, parse_task_id, split_of, task_names
 from .environment import MiniwobEnvironment

@@ -6,8 +6,8 @@ import os
 import re
 from typing import Any, Sequence
 
-from halo_core.backends import BackendConfigError, BackendSettings, Message
-from halo_core.backends_http import RemoteBackend, field, host_of, openai_messages
+from halo_core.api import BackendConfigError, BackendSettings, Message
+from halo_core.api import RemoteBackend, response_field as field, host_of, openai_messages
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: models that accept image input

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from halo_core.backends import Message
+from halo_core.api import Message
 
 #: Qwen2.5-style ChatML. Content may be a string or a list of parts (text parts are
 #: joined); assistant turns are wrapped in ``{% generation %}`` so trainers can mask

@@ -40,7 +40,7 @@ from __future__ import annotations
 import weakref
 from typing import Iterable
 
-from halo_core.actions import ACTION_SIGNATURES
+from halo_core.api import ACTION_SIGNATURES
 
 DECODING_STYLES = ("auto", "free", "actions", "copy")
 #: actions whose text argument ``copy`` decoding takes from the goal

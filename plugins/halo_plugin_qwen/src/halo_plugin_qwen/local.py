@@ -29,8 +29,7 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from halo_core.backends import BackendConfigError, BackendSettings, Message
-from halo_core.backends_http import RemoteBackend
+from halo_core.api import BackendConfigError, BackendSettings, Message, RemoteBackend
 from halo_plugin_qwen.chat import render_chat
 from halo_plugin_qwen.parsing import clean_qwen_text
 

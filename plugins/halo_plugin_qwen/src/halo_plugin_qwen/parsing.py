@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from halo_core.actions import ActionError, extract_action
+from halo_core.api import ActionError, extract_action
 
 _THINK = re.compile(r"<think>.*?</think>", re.S)
 _SPECIAL = re.compile(r"<\|(?:im_start|im_end|endoftext|im_sep)\|>(?:(?:system|user|assistant)\n)?")

@@ -83,7 +83,7 @@ def halo_build_messages(role, observation, episode, proposed, reason):
         messages = fewshot_messages(episode.task.goal, observation, episode.history, history_len=config.history_len,
                                     max_page_chars=config.max_page_chars)
     elif references:
-        from halo_core.prompts import worker_messages
+        from halo_core.api import worker_messages
 
         messages = worker_messages(episode.task.goal, observation, episode.history, history_len=config.history_len,
                                    max_page_chars=config.max_page_chars)

@@ -11,7 +11,7 @@ the answer. So for those models the worker gets:
 * each step with the previous actions *before* the page, so the page's ids are the last
   thing the model reads (placed after the page, as in the default prompt, the last
   action's id is what a 135M model repeats, whether or not it is still on the page);
-* a backend told to stop at the end of the first line (``one_line``).
+* a call that stops at the end of the first line (the ``one_line`` call option).
 
 Which prompt applies is the ``worker_prompt`` option: ``auto`` (default) picks ``fewshot``
 for a ``local:``/``vllm:`` worker whose model is a known small instruct model (its name, or
@@ -25,9 +25,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from halo_core.backends import Message
-from halo_core.prompts import origin_of, render_history, site_relative
-from halo_core.untrusted import fence
+from halo_core.api import Message, fence, origin_of, render_history, site_relative
 
 PROMPT_STYLES = ("auto", "default", "fewshot")
 
@@ -69,7 +67,7 @@ class _Step:
 
 def example_turns() -> list[Message]:
     """The worked examples as alternating user/assistant messages."""
-    from halo_core.model import Observation
+    from halo_core.api import Observation
 
     turns: list[Message] = []
     for goal, url, page, previous, error, answer in _EXAMPLES:
@@ -138,11 +136,13 @@ def prompt_style(config, backend) -> str:
 
 def decoding_style(config, backend) -> str:
     """``actions``, ``copy`` or ``free`` for this run's worker: ``auto`` is ``actions`` for a
-    backend that decodes in-process (it has ``constrain_bids``: ``local:``, the online GRPO
-    policy) and ``free`` for any other."""
+    backend that decodes in-process (it declares the ``constrain_bids`` call option:
+    ``local:``, the online GRPO policy) and ``free`` for any other."""
+    from halo_core.backends import declared_options
+
     style = config.get("worker_decoding", "auto") or "auto"
     if style == "auto":
-        return "actions" if hasattr(backend, "constrain_bids") else "free"
+        return "actions" if "constrain_bids" in declared_options(backend) else "free"
     return style
 
 

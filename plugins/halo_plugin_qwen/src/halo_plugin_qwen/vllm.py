@@ -14,8 +14,8 @@ import urllib.request
 import warnings
 from typing import Any, Sequence
 
-from halo_core.backends import BackendConfigError, BackendSettings, Message
-from halo_core.backends_http import RemoteBackend, field, host_of, one_line, openai_messages
+from halo_core.api import BackendConfigError, BackendSettings, Message
+from halo_core.api import RemoteBackend, response_field as field, host_of, one_line, openai_messages
 from halo_plugin_qwen.parsing import clean_qwen_text
 
 DEFAULT_URL = "http://localhost:8000/v1"

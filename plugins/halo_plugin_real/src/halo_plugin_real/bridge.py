@@ -56,8 +56,7 @@ from agisdk.REAL.browsergym.webclones.base import AbstractWebCloneTask
 from agisdk.REAL.browsergym.webclones.evaluate import WebCloneEvaluator
 from agisdk.REAL.browsergym.webclones.task_config import TaskConfig
 
-from halo_core.loop import terminal_message
-from halo_core.model import AXNode, RawObservation, TaskSpec
+from halo_core.api import AXNode, RawObservation, TaskSpec, terminal_message
 
 __all__ = [
     "HaloAgentArgs", "HaloBrowserGymAgent", "convert_observation", "make_harness", "prepare_playwright",
@@ -76,9 +75,9 @@ ACTIONABLE_ROLES = frozenset({
 
 
 def _flattener():
-    from halo_core.env import browser
+    from halo_core.api import flatten_axtree
 
-    return browser.flatten_axtree
+    return flatten_axtree
 
 
 def _screenshot_bytes(array: Any, quality: int = 80) -> bytes | None:
@@ -144,7 +143,7 @@ def to_browsergym_action(action: str) -> str:
     agisdk's summary takes ``agent_response`` from ``send_msg_to_user("(.+?)")`` and
     finds nothing in HALO's single-quoted ``send_msg_to_user('...')``.
     """
-    from halo_core.actions import ActionError, parse_action
+    from halo_core.api import ActionError, parse_action
 
     try:
         parsed = parse_action(action)
@@ -179,8 +178,7 @@ def prepare_playwright(*, slow_mo: int | None = 0, executable_path: str | None =
     (``None`` keeps what agisdk asks for). Returns the Playwright.
     """
     from agisdk.REAL.browsergym import core as bg_core
-    from halo_core.env.browser import shared_playwright
-    from halo_core.env.chromium import find_chromium
+    from halo_core.api import find_chromium, shared_playwright
 
     pw = shared_playwright()
     bg_core._set_global_playwright(pw)
@@ -225,7 +223,7 @@ class HaloBrowserGymAgent(Agent):
     def __init__(self, args: "HaloAgentArgs") -> None:
         from agisdk.REAL.browsergym.core.action.functions import check, uncheck
         from agisdk.REAL.browsergym.core.action.highlevel import HighLevelActionSet
-        from halo_core.runtime import Runtime
+        from halo_core.api import Runtime
 
         self.args = args
         # HALO's check/uncheck are BrowserGym functions its "bid" subset leaves out
@@ -256,7 +254,7 @@ class HaloBrowserGymAgent(Agent):
                                     chat=list(obs.get("chat_messages") or []))}
 
     def _start(self, item: BridgeInput) -> None:
-        from halo_core.loop import EpisodeRunner
+        from halo_core.api import EpisodeRunner
 
         name = item.task_id.split(".", 1)[-1] if item.task_id else "task"
         self.task_name = f"v2.{name}"
@@ -294,7 +292,7 @@ class HaloBrowserGymAgent(Agent):
 
     def finish(self, reward: float, *, error: str = "") -> None:
         """Fire HALO's ``halo_episode_end`` with the harness' reward (once)."""
-        from halo_core.model import Evaluation
+        from halo_core.api import Evaluation
 
         if self.runner is None or self.finished:
             return
@@ -338,7 +336,7 @@ class HaloAgentArgs(AbstractAgentArgs):
         self.agent_config()  # fail early on a bad mode/config
 
     def agent_config(self):
-        from halo_core.config import load_experiments, mode_config
+        from halo_core.api import load_experiments, mode_config
 
         overrides = dict(policy=self.policy, worker_backend=self.worker_backend,
                          manager_backend=self.manager_backend, max_steps=self.max_steps,
@@ -386,7 +384,7 @@ def make_harness(agent_args: HaloAgentArgs, *, slow_mo: int = 0, use_cache: bool
 
 
 def _check_v2(task_name: str) -> None:
-    from halo_core.env.protocol import TaskNotFound
+    from halo_core.api import TaskNotFound
 
     name = str(task_name).strip()
     if name.startswith("browsergym/"):

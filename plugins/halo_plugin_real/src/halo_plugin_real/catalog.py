@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 
 import attrs
 
-from halo_core.model import TaskSpec
+from halo_core.api import TaskSpec
 
 __all__ = [
     "SUPPORTED_VERSION", "Layout", "agisdk_version", "agisdk_layout", "natural_key", "task_hash",

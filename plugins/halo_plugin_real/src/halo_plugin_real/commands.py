@@ -14,7 +14,7 @@ __all__ = ["snapshot_command", "real_group", "register"]
 
 
 def _error(message: str):
-    from halo_core.cli import HaloError
+    from halo_core.api import HaloError
 
     return HaloError(message)
 
@@ -32,8 +32,7 @@ def snapshot_command(ctx: click.Context, suite_name: str, out: str, check: bool)
     Commands pick up configs/real_v2_task_registry.json automatically when it exists
     (or $HALO_TASK_REGISTRY); tasks that are not in it are refused.
     """
-    from halo_core.cli import console, get_runtime
-    from halo_core.env.protocol import TaskNotFound
+    from halo_core.api import TaskNotFound, console, get_runtime
 
     runtime = get_runtime(ctx)
     try:

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 
 import attrs
 
-from halo_core.env.protocol import TaskNotFound
+from halo_core.api import TaskNotFound
 
 from .catalog import Layout, agisdk_version, task_hash, to_spec
 

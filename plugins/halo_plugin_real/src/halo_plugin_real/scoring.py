@@ -27,7 +27,7 @@ from typing import Any, Mapping
 
 import requests
 
-from halo_core.model import Evaluation, TaskSpec
+from halo_core.api import Evaluation, TaskSpec
 
 from .catalog import Layout
 

@@ -18,9 +18,7 @@ from typing import Any
 
 import attrs
 
-from halo_core.env.protocol import EnvSettings, TaskNotFound
-from halo_core.env.realprotocol import RealProtocolEnvironment
-from halo_core.model import Evaluation, TaskSpec
+from halo_core.api import EnvSettings, Evaluation, RealProtocolEnvironment, TaskNotFound, TaskSpec
 
 from .catalog import SUPPORTED_VERSION, SUITE_NAME, Layout, agisdk_layout, site_of, task_hash, to_spec
 from .registry import Registry, RegistryError, TaskRegistryMismatch, load_registry, mismatch_policy, registry_path_from

@@ -56,7 +56,7 @@ _STEP_TEXT_LIMIT = 20_000
 def action_parameters(action: str) -> tuple[str, dict[str, Any]]:
     """``click('12')`` → ``("click", {"bid": "12"})``; an unparsable action → ``("", {"raw": …})``."""
     try:
-        from halo_core.actions import ActionError, parse_action
+        from halo_core.api import ActionError, parse_action
 
         parsed = parse_action(action)
     except (ImportError, ActionError):
@@ -83,11 +83,9 @@ def provider_of(spec: str) -> str:
 
 
 def _system_prompt(role: str) -> str:
-    try:
-        from halo_core import prompts
-    except ImportError:  # pragma: no cover
-        return ""
-    return prompts.WORKER_SYSTEM if role == "worker" else prompts.MANAGER_SYSTEM
+    from halo_core.api import MANAGER_SYSTEM, WORKER_SYSTEM
+
+    return WORKER_SYSTEM if role == "worker" else MANAGER_SYSTEM
 
 
 class EpisodeTraceBuilder:

@@ -41,7 +41,7 @@ DEFAULT_NAMES = {"engine": "traces.jsonl", "otlp-json": "traces.otlp.jsonl"}
 
 def redact_value(value: Any, secrets: list[str]) -> Any:
     """``value`` with every secret replaced in every string it holds (keys included)."""
-    from halo_core.builtins.jsonl_logger import redact
+    from halo_core.api import redact
 
     if not secrets:
         return value
@@ -55,14 +55,14 @@ def redact_value(value: Any, secrets: list[str]) -> Any:
 
 
 def current_secrets() -> list[str]:
-    from halo_core.secrets import env_secrets
+    from halo_core.api import env_secrets
 
     return env_secrets()
 
 
 def json_line(obj: Any, secrets: list[str] | None = None) -> str:
     """One redacted JSON line (with its newline)."""
-    from halo_core.builtins.jsonl_logger import redact
+    from halo_core.api import redact
 
     secrets = current_secrets() if secrets is None else secrets
     text = json.dumps(redact_value(obj, secrets), ensure_ascii=False, default=str, separators=(",", ":"))

@@ -27,7 +27,7 @@ def add_feedback(run_dir: str | os.PathLike, *, task: str, attempt: int, text: s
                  source: str = "human", **extra: Any) -> dict[str, Any]:
     """Append one feedback record to ``run_dir/feedback.jsonl`` and return it. ``extra``
     keys (a model judge's ``verdict``, ``observations``, ``failure_modes``) are kept."""
-    from halo_core.builtins.jsonl_logger import append_line
+    from halo_core.api import append_line
 
     record = {
         "id": uuid.uuid4().hex[:16],

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 import attrs
 
-from halo_core.trajectory import Step, screenshot_file
+from halo_core.api import Step, screenshot_file
 
 from halo_plugin_traces._feedback import feedback_for, read_feedback
 from halo_plugin_traces._rundir import EpisodeFiles, RunDir
@@ -51,7 +51,7 @@ class _Text:
     """Redact, then escape."""
 
     def __init__(self, secrets: list[str]) -> None:
-        from halo_core.builtins.jsonl_logger import redact
+        from halo_core.api import redact
 
         self._redact = redact
         self.secrets = secrets
@@ -74,7 +74,7 @@ def mode_rows(summaries: list[dict[str, Any]], modes: list[str]) -> list[dict[st
     """Per-mode metrics. Success rate and medians follow the core's definitions (valid episodes
     only); totals (manager calls, cache hits, model calls, cost) count every episode."""
     try:
-        from halo_core.evaluation.metrics import summarize
+        from halo_core.api import summarize_results as summarize
     except ImportError:  # an older core without the evaluation package
         summarize = None
     rows = []
@@ -330,8 +330,7 @@ class _Builder:
 def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, screenshots: bool = True,
                  budget_mb: float = 256.0, data_dir: str | os.PathLike | None = None) -> ReportResult:
     """Write the report of ``run_dir`` to ``out`` (default ``RUN_DIR/report.html``)."""
-    from halo_core.builtins.jsonl_logger import redact
-    from halo_core.secrets import env_secrets
+    from halo_core.api import env_secrets, redact
 
     run = RunDir(run_dir, data_dir=data_dir)
     secrets = env_secrets()

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import attrs
 
-from halo_core.trajectory import TRAJECTORY_GLOB, RecordedEpisode, TrajectoryError, read_trajectory
+from halo_core.api import TRAJECTORY_GLOB, RecordedEpisode, TrajectoryError, read_trajectory
 
 __all__ = ["EpisodeFiles", "RunDir", "read_events"]
 

@@ -42,7 +42,7 @@ class ScreenshotEncoder:
 
     def _url(self, folder: Path | None, rel: str) -> tuple[str, str]:
         """(url, why it was left out)."""
-        from halo_core.trajectory import screenshot_file
+        from halo_core.api import screenshot_file
 
         if folder is None:
             return "", "the trajectory folder is unknown"

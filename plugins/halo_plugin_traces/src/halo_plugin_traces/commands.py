@@ -14,7 +14,7 @@ DATA_DIR = click.option("--data-dir", default=None, type=click.Path(file_okay=Fa
 
 def _fail(message: str) -> click.ClickException:
     try:
-        from halo_core.cli import HaloError
+        from halo_core.api import HaloError
 
         return HaloError(message)
     except ImportError:  # pragma: no cover

@@ -19,8 +19,7 @@ import warnings
 from pathlib import Path
 
 from halo_core import hookimpl
-from halo_core.builtins.jsonl_logger import screenshot_ref
-from halo_core.stash import StashKey
+from halo_core.api import StashKey, append_bytes, screenshot_ref
 
 from halo_plugin_traces._convert import EpisodeTraceBuilder
 from halo_plugin_traces._export import current_secrets, span_line
@@ -41,12 +40,7 @@ def live_target(episode) -> Path | None:
 
 
 def _append(path: Path, lines: list[str]) -> None:
-    data = "".join(lines).encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+    append_bytes(path, "".join(lines).encode("utf-8"))
 
 
 @hookimpl

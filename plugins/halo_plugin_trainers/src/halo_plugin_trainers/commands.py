@@ -73,7 +73,7 @@ def _dataset_optional(f):
 
 
 def _train(ctx: click.Context, name: str, **options) -> None:
-    from halo_core.cli import HaloError, get_runtime
+    from halo_core.api import HaloError, get_runtime
 
     options["lora"] = not options.pop("no_lora")
     if not options.get("dataset") and not options.get("online"):

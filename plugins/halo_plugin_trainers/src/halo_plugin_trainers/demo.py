@@ -154,9 +154,7 @@ def _run_episodes(runtime, run_id: str, tasks: list, configs: dict, *, data_dir:
     (unless ``HALO_TORCH_THREADS`` is set): the episodes share the CPU's cores."""
     from rich.console import Console
 
-    from halo_core.evaluation.plan import new_plan, plan_tasks
-    from halo_core.evaluation.runner import run_plan
-    from halo_core.evaluation.store import ResultsStore
+    from halo_core.api import ResultsStore, new_plan, plan_tasks, run_plan
 
     store = ResultsStore(results_dir, run_id)
     plan = store.read_plan() if store.exists() else new_plan(
@@ -182,7 +180,7 @@ DEMO_PAGE_CHARS = 1500
 
 
 def _worker_config(mode: str, backend: str, max_steps: int, references: bool = True, **options):
-    from halo_core.config import mode_config
+    from halo_core.api import mode_config
 
     # the model alone: no manager (no API offline), no cache, macros or recovery to help it
     return mode_config(mode, worker_backend=backend, use_manager=False, use_vac=False, use_macros=False,
@@ -194,7 +192,7 @@ def _worker_config(mode: str, backend: str, max_steps: int, references: bool = T
 def _valid_action_rate(records: list[dict]) -> tuple[int, int]:
     """(valid, total) worker actions over the records' trajectories: valid = parsed and
     executed without an error."""
-    from halo_core.trajectory import read_trajectory
+    from halo_core.api import read_trajectory
 
     valid = total = 0
     for record in records:
@@ -317,10 +315,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     import torch
     from halo_plugin_qwen.tiny import build_tiny_qwen
 
-    from halo_core.cli import new_run_id
-    from halo_core.config import mode_config
-    from halo_core.export import export_datasets, format_summary
-    from halo_core.runtime import Runtime
+    from halo_core.api import Runtime, export_datasets, format_summary, mode_config, new_run_id
 
     from .bc import train_bc
     from .dpo import train_dpo

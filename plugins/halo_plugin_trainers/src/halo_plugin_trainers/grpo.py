@@ -63,7 +63,7 @@ def train_grpo(*, num_generations: int = 4, max_completion_length: int = 48, tem
     :class:`~halo_plugin_trainers.rewards.OnlineTaskReward`.
     """
     if online:
-        from halo_core.runtime import Runtime
+        from halo_core.api import Runtime
 
         from .grpo_online import resolve_tasks, suite_environments, train_grpo_online
 

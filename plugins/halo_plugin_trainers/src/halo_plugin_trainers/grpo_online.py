@@ -36,8 +36,7 @@ from typing import Any
 
 import attrs
 
-from halo_core.backends import Completion, Message
-from halo_core.model import TaskSpec, Usage
+from halo_core.api import Completion, Message, TaskSpec, Usage
 
 from ._common import TrainingError, TrainOptions, finish_line, load_policy, load_tokenizer, resolve_model, save_final, set_threads
 
@@ -133,7 +132,7 @@ def episode_config(*, max_steps: int, temperature: float, max_tokens: int, max_p
                    **options: Any):
     """The worker alone (no manager, cache, macros or recovery): the policy decides every step.
     ``options``: plugin options of the episodes (``worker_references="on"``)."""
-    from halo_core.config import mode_config
+    from halo_core.api import mode_config
 
     extra = {"max_page_chars": max_page_chars} if max_page_chars else {}
     extra.update({k: v for k, v in options.items() if v is not None})
@@ -193,7 +192,7 @@ def play_group(task: TaskSpec, policy: SamplingPolicy, envs: Environments, runti
                valid_bonus: float, data_dir: str | Path, run_id: str, attempt0: int = 0) -> list[Rollout]:
     """``group_size`` episodes of ``task`` played by ``policy``; episodes that errored
     (a dead browser) are dropped and their environment replaced."""
-    from halo_core.loop import run_episode
+    from halo_core.api import run_episode
 
     rollouts = []
     for i in range(group_size):
@@ -318,7 +317,7 @@ def train_grpo_online(*, tasks: Sequence[TaskSpec], envs: Environments, runtime=
     the episodes' reference prompts (``on``/``off``; None leaves the option's default)."""
     import torch
 
-    from halo_core.runtime import Runtime
+    from halo_core.api import Runtime
 
     opts = TrainOptions(**{"dataset": "", **options})
     if not tasks:
@@ -406,7 +405,7 @@ def train_grpo_online(*, tasks: Sequence[TaskSpec], envs: Environments, runtime=
 
 def suite_environments(runtime, suite_name: str, *, headless: bool = True) -> tuple[Any, Environments]:
     """(suite, Environments) for a registered suite; one environment serves all its tasks."""
-    from halo_core.env.protocol import EnvSettings
+    from halo_core.api import EnvSettings
 
     suite = runtime.suite(suite_name)
     return suite, Environments(lambda task: suite.make_environment(task, EnvSettings(headless=headless,

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from halo_core.actions import ActionError, extract_action, parse_action
+from halo_core.api import ActionError, extract_action, parse_action
 
 __all__ = ["OnlineTaskReward", "action_match_reward", "action_validity_reward", "completion_text", "page_bids"]
 
@@ -97,7 +97,7 @@ class _Probe:
 
     @_hookimpl(tryfirst=True)
     def halo_decide(self, observation, episode):
-        from halo_core.model import Decision
+        from halo_core.api import Decision
 
         if episode.step_idx == self.step:
             return Decision(self.action, "worker", meta={"policy": "grpo_probe"})
@@ -124,8 +124,7 @@ class OnlineTaskReward:
 
     def __init__(self, suite: str = "webclones", policy: str = "expert", max_steps: int = 30,
                  runtime=None, data_dir: str | None = None) -> None:
-        from halo_core.plugins import make_plugin_manager
-        from halo_core.runtime import Runtime
+        from halo_core.api import Runtime, make_plugin_manager
 
         self.probe = _Probe()
         self.runtime = runtime or Runtime(make_plugin_manager(extra=(self.probe,)))
@@ -140,14 +139,13 @@ class OnlineTaskReward:
         self._lock = threading.Lock()
 
     def _config(self):
-        from halo_core.config import mode_config
+        from halo_core.api import mode_config
 
         return mode_config("baseline_worker", policy=self.policy, max_steps=self.max_steps, use_manager=False,
                            use_vac=False, use_macros=False, use_recovery=False, use_screenshot=False)
 
     def play(self, task_id: str, step_idx: int, action: str) -> float:
-        from halo_core.env.protocol import EnvSettings
-        from halo_core.loop import run_episode
+        from halo_core.api import EnvSettings, run_episode
 
         key = (task_id, int(step_idx), action)
         if key in self.cache:

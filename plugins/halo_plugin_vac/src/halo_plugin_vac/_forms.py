@@ -12,8 +12,7 @@ from typing import Any
 
 import attrs
 
-from halo_core.actions import Action, ActionError, parse_action
-from halo_core.model import Observation
+from halo_core.api import Action, ActionError, Observation, parse_action
 
 
 @attrs.frozen

@@ -19,9 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from halo_core import hookimpl
-from halo_core.actions import TERMINAL_ACTIONS
-from halo_core.model import Decision, Observation
-from halo_core.stash import StashKey
+from halo_core.api import Decision, Observation, StashKey, TERMINAL_ACTIONS
 
 from halo_plugin_vac._forms import ActionForm, action_form
 from halo_plugin_vac._store import Candidate, open_store

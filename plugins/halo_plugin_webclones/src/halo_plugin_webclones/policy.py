@@ -14,8 +14,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from halo_core import Decision, hookimpl
-from halo_core.actions import ActionError, parse_action
-from halo_core.model import Observation, StepRecord
+from halo_core.api import ActionError, Observation, StepRecord, parse_action
 
 from .experts import TERMINAL_VERBS, expert_steps
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from halo_core.env.protocol import EnvSettings, TaskNotFound
-from halo_core.env.realprotocol import RealProtocolEnvironment
-from halo_core.model import Evaluation, TaskSpec
+from halo_core.api import EnvSettings, Evaluation, RealProtocolEnvironment, TaskNotFound, TaskSpec
 
 from . import tasks as catalogue
 from .server import SITES, SiteServer, start_site

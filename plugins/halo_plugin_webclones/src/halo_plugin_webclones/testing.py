@@ -50,9 +50,7 @@ def run_oracle_episode(oracle: ExpertOracle, task_id: str, data_dir: str | Path,
                        mode: str = "baseline_worker", backends: dict | None = None, screenshot: bool = True,
                        max_steps: int = 10, **config: Any):
     """One episode of ``task_id`` in a real browser with ``oracle`` and ``plugins`` registered."""
-    from halo_core.config import mode_config
-    from halo_core.env.protocol import EnvSettings
-    from halo_core.loop import run_episode
+    from halo_core.api import EnvSettings, mode_config, run_episode
     from halo_core.testing import make_runtime
 
     from halo_plugin_webclones.suite import WebclonesSuite
