@@ -41,6 +41,10 @@ def test_agisdk_records_a_plain_answer_exactly():
     ("fill('a7', 'Jane Doe')", 'fill("a7", "Jane Doe")'),
     ("scroll(0, 300)", "scroll(0, 300)"),
     ("close_tab()", "tab_close()"),
+    ("mouse_click(12.5, 40, 'right')", 'mouse_click(12.5, 40, "right")'),
+    ("mouse_drag_and_drop(1, 2, 3, 4)", "mouse_drag_and_drop(1, 2, 3, 4)"),
+    ("keyboard_press('Control+a')", 'keyboard_press("Control+a")'),
+    ("drag_and_drop('3', '9')", 'drag_and_drop("3", "9")'),
     ("report_infeasible('No such product.')", 'report_infeasible("No such product.")'),
     ("not an action", "not an action"),
 ])
@@ -56,6 +60,19 @@ def test_every_halo_action_is_in_the_agents_browsergym_action_set():
     agent = HaloBrowserGymAgent(HaloAgentArgs(policy="expert"))
     samples = {"bid": "'12'", "str": "'x'", "str*": "", "num": "1", "num*": ""}
     for name, kinds in ACTION_SIGNATURES.items():
+        if name == "upload_file":
+            continue  # refused (below)
         halo = f"{name}({', '.join(a for a in (samples[k] for k in kinds) if a)})"
         code = agent.action_set.to_python_code(to_browsergym_action(halo))
         assert code.rstrip().splitlines()[-1].startswith(to_browsergym_action(halo).split("(")[0] + "("), halo
+
+
+def test_upload_file_is_refused_through_agisdk():
+    """BrowserGym's upload_file sends any path on the machine; through the bridge it is an error."""
+    from halo_plugin_real.bridge import HaloAgentArgs, HaloBrowserGymAgent
+
+    agent = HaloBrowserGymAgent(HaloAgentArgs(policy="expert"))
+    action = to_browsergym_action("upload_file('12', '/etc/passwd')")
+    assert "passwd" not in action
+    with pytest.raises(NameError):
+        agent.action_set.to_python_code(action)

@@ -123,3 +123,15 @@ def test_unreachable_site_is_an_init_error_within_15s(tmp_path, where):
     assert result.terminated_by == "init_error"
     assert "unreachable" in result.error and result.steps == 0
     assert elapsed < within(15), elapsed
+
+
+def test_mouse_and_keyboard_actions_run_in_the_harness(layout, tmp_path):
+    """Each coordinate and keyboard action reaches agisdk's BrowserGym and runs there without an error."""
+    from coordinate_player import SCRIPT
+
+    record, _ = _harness_run(tmp_path, plugins=["coordinate_player:player"])
+    assert record.get("err_msg") is None, record.get("stack_trace")
+    lines = [json.loads(x) for x in next((tmp_path / "bridge").rglob("*.jsonl")).read_text().splitlines()]
+    steps = [x for x in lines if x["type"] == "step"]
+    assert [s["action"] for s in steps[:len(SCRIPT)]] == list(SCRIPT)
+    assert [s["last_action_error"] for s in steps[:len(SCRIPT)]] == [""] * len(SCRIPT)

@@ -20,7 +20,10 @@ What the bridge deals with:
   and the tree is flattened by the core's flattener, so the rest of HALO sees the
   same shape of page either way.
 * **actions**: HALO's action strings are BrowserGym's high-level actions
-  (``close_tab`` is BrowserGym's ``tab_close``).
+  (``close_tab`` is BrowserGym's ``tab_close``; the coordinate and keyboard actions
+  are its "coord" subset). ``upload_file`` is refused: BrowserGym would hand any path
+  on this machine to the page, where HALO's own browser takes files from an upload
+  folder only.
 * **slow_mo**: BrowserGym tasks ask Playwright for ``slow_mo=1000`` (a second per
   page operation). ``EnvArgs.slow_mo`` overrides it but ``REAL.harness`` has no
   parameter for it; :func:`make_harness` sets ``harness.env_args["slow_mo"]`` and
@@ -136,6 +139,10 @@ def _double_quoted(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)
 
 
+#: what an upload becomes: a call BrowserGym does not know, so its error reaches last_action_error
+UPLOAD_REFUSED = "upload_file_is_refused_through_agisdk()"
+
+
 def to_browsergym_action(action: str) -> str:
     """HALO action string -> BrowserGym high-level action string.
 
@@ -151,6 +158,8 @@ def to_browsergym_action(action: str) -> str:
         return action  # BrowserGym reports the error as last_action_error
     if parsed.name == "close_tab":
         return "tab_close()"
+    if parsed.name == "upload_file":
+        return UPLOAD_REFUSED
     return f"{parsed.name}({', '.join(_double_quoted(a) for a in parsed.args)})"
 
 
@@ -227,7 +236,7 @@ class HaloBrowserGymAgent(Agent):
 
         self.args = args
         # HALO's check/uncheck are BrowserGym functions its "bid" subset leaves out
-        self.action_set = HighLevelActionSet(subsets=["chat", "infeas", "bid", "nav", "tab", "custom"],
+        self.action_set = HighLevelActionSet(subsets=["chat", "infeas", "bid", "coord", "nav", "tab", "custom"],
                                              custom_actions=[check, uncheck], multiaction=False)
         self.config = args.agent_config()
         self.runtime = Runtime()
