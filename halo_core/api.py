@@ -36,8 +36,8 @@ _public("halo_core.stash", "StashKey")
 _public("halo_core.actions", "ACTION_SIGNATURES", "TERMINAL_ACTIONS", "Action", "ActionError", "extract_action",
         "parse_action")
 # the data model
-_public("halo_core.model", "AXNode", "Decision", "Element", "EpisodeResult", "Evaluation", "Observation",
-        "RawObservation", "StepRecord", "TaskSpec", "Usage", "Verdict")
+_public("halo_core.model", "QUOTED_TEXT", "AXNode", "Decision", "Element", "EpisodeResult", "Evaluation",
+        "Observation", "RawObservation", "StepRecord", "TaskSpec", "Usage", "Verdict", "unquote")
 # running episodes
 _public("halo_core.loop", "Episode", "EpisodeRunner", "run_episode", "terminal_message")
 _public("halo_core.runtime", "Runtime")
@@ -51,7 +51,7 @@ _public("halo_core.env.chromium", "find_chromium")
 _public("halo_core.env.realprotocol", "RealProtocolEnvironment")
 # model backends
 _public("halo_core.backends", "Backend", "BackendConfigError", "BackendError", "BackendSettings", "Completion",
-        "Message")
+        "Message", "declared_options", "parse_options")
 _public("halo_core.backends_http", "RemoteBackend", "anthropic_request", "compute_cost", "host_of", "one_line",
         "openai_messages", "price_for", response_field="field")
 # prompts
@@ -101,7 +101,8 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from halo_core.actions import (  # noqa: F401
         ACTION_SIGNATURES, TERMINAL_ACTIONS, Action, ActionError, extract_action, parse_action)
     from halo_core.backends import (  # noqa: F401
-        Backend, BackendConfigError, BackendError, BackendSettings, Completion, Message)
+        Backend, BackendConfigError, BackendError, BackendSettings, Completion, Message, declared_options,
+        parse_options)
     from halo_core.backends_http import (  # noqa: F401
         RemoteBackend, anthropic_request, compute_cost, host_of, one_line, openai_messages, price_for)
     from halo_core.backends_http import field as response_field  # noqa: F401
@@ -122,8 +123,8 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from halo_core.jsonl import append_bytes, append_line, encode_line  # noqa: F401
     from halo_core.loop import Episode, EpisodeRunner, run_episode, terminal_message  # noqa: F401
     from halo_core.model import (  # noqa: F401
-        AXNode, Decision, Element, EpisodeResult, Evaluation, Observation, RawObservation, StepRecord, TaskSpec,
-        Usage, Verdict)
+        QUOTED_TEXT, AXNode, Decision, Element, EpisodeResult, Evaluation, Observation, RawObservation, StepRecord,
+        TaskSpec, Usage, Verdict, unquote)
     from halo_core.plugins import DEFAULT_PLUGINS, make_plugin_manager  # noqa: F401
     from halo_core.prompts import (  # noqa: F401
         MANAGER_SYSTEM, WORKER_SYSTEM, origin_of, render_history, site_relative, worker_messages)

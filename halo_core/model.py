@@ -6,6 +6,7 @@ made. The loop passes these between hooks; plugins read them and return new ones
 
 from __future__ import annotations
 
+import ast
 from typing import Any, Mapping
 
 import attrs
@@ -75,6 +76,19 @@ class AXNode:
 
 #: An actionable element: an :class:`AXNode` that has a bid.
 Element = AXNode
+
+#: a name or value as :meth:`AXNode.key` writes it (a Python string literal), for reading element lines
+QUOTED_TEXT = r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
+
+
+def unquote(literal: str | None) -> str:
+    """The text of a name or value :meth:`AXNode.key` wrote (``repr``); "" for None."""
+    if not literal:
+        return ""
+    try:
+        return str(ast.literal_eval(literal))
+    except (ValueError, SyntaxError):
+        return literal[1:-1]
 
 
 @attrs.frozen

@@ -29,7 +29,6 @@ of ``{bid, role, name, value, props}`` objects) read as well.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -41,7 +40,7 @@ from typing import Any, Union
 
 import attrs
 
-from halo_core.model import AXNode, EpisodeResult, Observation, StepRecord, Usage, Verdict
+from halo_core.model import QUOTED_TEXT, AXNode, EpisodeResult, Observation, StepRecord, Usage, Verdict, unquote
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -100,19 +99,9 @@ def _props(data: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- elements
 
 
-_QUOTED = r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
 _ELEMENT_LINE = re.compile(
-    rf"^\[(?P<bid>[^\]]*)\] (?P<role>\S+)(?: (?P<name>{_QUOTED}))?(?: value=(?P<value>{_QUOTED}))?"
+    rf"^\[(?P<bid>[^\]]*)\] (?P<role>\S+)(?: (?P<name>{QUOTED_TEXT}))?(?: value=(?P<value>{QUOTED_TEXT}))?"
     r"(?P<flags>(?: (?:checked|disabled|selected))*)\s*$")
-
-
-def _literal(text: str | None) -> str:
-    if not text:
-        return ""
-    try:
-        return str(ast.literal_eval(text))
-    except (ValueError, SyntaxError):
-        return text[1:-1]
 
 
 @attrs.frozen
@@ -144,7 +133,7 @@ class ElementRecord:
         if m is None:
             return None
         flags = m.group("flags").split()
-        return cls(m.group("bid"), m.group("role"), _literal(m.group("name")), _literal(m.group("value")),
+        return cls(m.group("bid"), m.group("role"), unquote(m.group("name")), unquote(m.group("value")),
                    {flag: True for flag in flags})
 
     def to_node(self) -> AXNode:

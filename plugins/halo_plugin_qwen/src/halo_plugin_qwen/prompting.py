@@ -138,7 +138,7 @@ def decoding_style(config, backend) -> str:
     """``actions``, ``copy`` or ``free`` for this run's worker: ``auto`` is ``actions`` for a
     backend that decodes in-process (it declares the ``constrain_bids`` call option:
     ``local:``, the online GRPO policy) and ``free`` for any other."""
-    from halo_core.backends import declared_options
+    from halo_core.api import declared_options
 
     style = config.get("worker_decoding", "auto") or "auto"
     if style == "auto":

@@ -38,7 +38,6 @@ an already grounded prompt changes nothing.
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from collections.abc import Sequence
@@ -46,7 +45,7 @@ from typing import Any
 
 import attrs
 
-from halo_core.actions import ACTION_SIGNATURES, ActionError, parse_action
+from halo_core.api import ACTION_SIGNATURES, QUOTED_TEXT, ActionError, parse_action, unquote
 
 REFERENCE_MODES = ("auto", "on", "off")
 
@@ -65,10 +64,9 @@ VALUES_PREFIX = "Goal values:"
 _GOAL_LINE = re.compile(r"^Goal: (.*)$", re.M)
 _QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|(?<![A-Za-z])'([^']+)'(?![A-Za-z])")
 _WORD = re.compile(r"[a-z0-9]+")
-_PY_STR = r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
 #: an element line of the page: indent, optional mark, [bid], role, optional name
 _ELEMENT_LINE = re.compile(rf"^(?P<indent>[ \t]*)(?:\*(?P<mark>\d+) )?\[(?P<bid>[^\]\s]+)\] (?P<role>\S+)"
-                           rf"(?: (?P<name>{_PY_STR}))?")
+                           rf"(?: (?P<name>{QUOTED_TEXT}))?")
 _MARK_LINE = re.compile(r"^[ \t]*\*(\d+) \[([^\]\s]+)\] ", re.M)
 _VALUE_ITEM = re.compile(r"\$(\d+) (\"(?:[^\"\\]|\\.)*\")")
 _REF = re.compile(r"([*$])(\d+)")
@@ -136,15 +134,6 @@ def element_score(name: str, goal_words: set[str], values_lower: set[str]) -> fl
 # --------------------------------------------------------------------------- grounding a prompt
 
 
-def _name_of(literal: str | None) -> str:
-    if not literal:
-        return ""
-    try:
-        return str(ast.literal_eval(literal))
-    except (ValueError, SyntaxError):
-        return literal[1:-1]
-
-
 def is_grounded(text: str) -> bool:
     return any(line.startswith(VALUES_PREFIX) for line in text.splitlines()[:3])
 
@@ -167,7 +156,7 @@ def ground_prompt(text: str) -> str:
         m = _ELEMENT_LINE.match(line)
         if m is None or m.group("mark"):
             continue
-        score = element_score(_name_of(m.group("name")), goal_words, values_lower)
+        score = element_score(unquote(m.group("name")), goal_words, values_lower)
         if score > 0:
             scored.append((-score, i, m))
     for k, (_score, i, m) in enumerate(sorted(scored, key=lambda s: (s[0], s[1]))[:MAX_MARKS], 1):
