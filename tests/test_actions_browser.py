@@ -238,3 +238,18 @@ def test_coordinate_and_keyboard_input_cannot_leave_the_task(env, site, foreign,
     assert raw.url == site and all(t.startswith(site) for t in raw.tabs), (raw.url, raw.tabs)
     assert "Pad" == raw.title
     assert hits == [], "the foreign site was contacted"
+
+
+def test_observation_carries_element_boxes_and_the_viewport(env, site):
+    raw = env.reset(TaskSpec(id="pad", goal="test", suite="test", start_url=site))
+    assert raw.info["viewport"] == {"width": 1280, "height": 720, "scroll_x": 0, "scroll_y": 0}
+    boxes = {n.name: n.props["bbox"] for n in raw.axtree if n.bid}
+    assert boxes["Drag me"] == (400, 20, 100, 60) and boxes["Drop here"] == (400, 200, 100, 60)
+    x, y, w, h = boxes["Hover me"]
+    raw = env.step(f"mouse_click({x + w / 2}, {y + h / 2})")  # the centre of a box hits its element
+    assert _state(env)["log"][-1] == "hov:click"
+    # boxes are in viewport coordinates: they move when the page scrolls
+    env.run_script("() => { document.body.style.height = '3000px'; }")
+    raw = env.step("scroll(0, 100)")
+    assert raw.info["viewport"]["scroll_y"] == 100
+    assert {n.name: n.props["bbox"] for n in raw.axtree if n.bid}["Drag me"] == (400, -80, 100, 60)

@@ -48,8 +48,9 @@ class _Record:
 
 
 def _node(n) -> list:
+    # an element's box depends on the machine's fonts: not part of the recorded observation
     return [n.role, n.name, n.bid, n.value, n.depth, {k: list(v) if isinstance(v, tuple) else v
-                                                     for k, v in sorted(n.props.items())}]
+                                                     for k, v in sorted(n.props.items()) if k != "bbox"}]
 
 
 def _snapshot(raw, base: str) -> dict:

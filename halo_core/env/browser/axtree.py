@@ -71,7 +71,8 @@ def _prop_value(prop: dict) -> Any:
     return v.get("value")
 
 
-def flatten_axtree(nodes: list[dict], bid_of: dict[int, str], max_nodes: int | None = None) -> tuple[AXNode, ...]:
+def flatten_axtree(nodes: list[dict], bid_of: dict[int, str], max_nodes: int | None = None,
+                   boxes: dict[str, list[float]] | None = None) -> tuple[AXNode, ...]:
     """Chromium's AX nodes -> HALO AXNodes in document order (see module docstring).
 
     With ``max_nodes``, at most that many nodes are kept; when the page had more, a
@@ -82,6 +83,10 @@ def flatten_axtree(nodes: list[dict], bid_of: dict[int, str], max_nodes: int | N
     An element with a bid that Chromium left without a name (a ``<span>`` with a click
     handler) is named by its text, as a person reads it; its text is then not repeated
     below it, as for a button named by its content.
+
+    ``boxes`` (bid -> ``[x, y, width, height]``, CSS pixels of the viewport, as
+    ``mark_bids.js`` measures them) become the elements' ``bbox`` prop: what BrowserGym
+    calls ``extra_element_properties[bid]["bbox"]``, the target of coordinate actions.
 
     This runs on every observation over tens of thousands of nodes, so the loop reads
     each node's fields once and computes a name only where it is used.
@@ -182,6 +187,10 @@ def flatten_axtree(nodes: list[dict], bid_of: dict[int, str], max_nodes: int | N
                     props["options"] = tuple(options)
             if bid and not name and role not in leaf_roles:
                 name = _text_content(node, by_id)
+            if bid and boxes:
+                box = boxes.get(bid)
+                if box:
+                    props["bbox"] = tuple(box)
             append(AXNode(role=role, name=name, bid=bid, value=value, depth=depth, props=props))
             n_out += 1
             child_depth = depth + 1

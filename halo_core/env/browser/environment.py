@@ -442,7 +442,8 @@ class BrowserEnvironment(ActionExecution, PageSettling):
             if key[0]:
                 self._bid_maps[id(page)] = (key, bid_of)
         t1 = time.perf_counter()
-        axtree = flatten_axtree(results[1].get("nodes", []), bid_of, max_nodes=_max_ax_nodes())
+        axtree = flatten_axtree(results[1].get("nodes", []), bid_of, max_nodes=_max_ax_nodes(),
+                                boxes=mark.get("boxes"))
         screenshot = None
         if self.settings.screenshot and len(results) > 2:
             screenshot = base64.b64decode(results[2].get("data", "")) or None
@@ -471,4 +472,14 @@ class BrowserEnvironment(ActionExecution, PageSettling):
             focused_bid=str(focused) if focused else None,
             last_action=self.last_action,
             last_action_error=self.last_action_error,
+            info=_viewport_info(mark.get("viewport")),
         )
+
+
+def _viewport_info(viewport) -> dict:
+    """``{"viewport": {width, height, scroll_x, scroll_y}}`` (CSS pixels) from mark_bids.js, or ``{}``."""
+    try:
+        width, height, scroll_x, scroll_y = viewport
+    except (TypeError, ValueError):
+        return {}
+    return {"viewport": {"width": width, "height": height, "scroll_x": scroll_x, "scroll_y": scroll_y}}

@@ -5,7 +5,9 @@
 // A MutationObserver counts changes to the attribute (ours or the page's) in `gen`,
 // so the environment can reuse its bid map while `token` (this document) and `gen`
 // are the same as when it last read the DOM.
-// Evaluated as an expression; returns {focused, title, n, token, gen}.
+// Evaluated as an expression; returns {focused, title, n, token, gen, boxes, viewport}:
+// boxes maps the bid of every marked element with a layout box to [x, y, width, height]
+// in CSS pixels of the viewport (what coordinate actions take).
 (() => {
   const ATTR = "data-halo-bid";
   let st = window.__haloBidState;
@@ -16,12 +18,15 @@
     st.mo.observe(document, { attributes: true, attributeFilter: [ATTR], subtree: true });
     Object.defineProperty(window, "__haloBidState", { value: st, enumerable: false });
   }
+  const boxes = {};
+  const r1 = (v) => Math.round(v * 10) / 10;
   const done = (focused) => {
     if (st.mo.takeRecords().length || st.dirty) {
       st.gen++;
       st.dirty = false;
     }
-    return { focused, title: document.title, n: st.n, token: st.token, gen: st.gen };
+    const viewport = [window.innerWidth, window.innerHeight, r1(window.scrollX), r1(window.scrollY)];
+    return { focused, title: document.title, n: st.n, token: st.token, gen: st.gen, boxes, viewport };
   };
   const ROLES = new Set([
     "button", "link", "checkbox", "radio", "textbox", "searchbox", "combobox", "listbox",
@@ -69,7 +74,11 @@
         act = true;
       }
     }
-    if (act) mark(el);
+    if (act) {
+      mark(el);
+      const r = el.getBoundingClientRect();
+      if (r.width > 0 || r.height > 0) boxes[el.getAttribute(ATTR)] = [r1(r.x), r1(r.y), r1(r.width), r1(r.height)];
+    }
   }
   let f = document.activeElement;
   while (f && f.shadowRoot && f.shadowRoot.activeElement) f = f.shadowRoot.activeElement;
