@@ -89,7 +89,14 @@ def halo_build_messages(role, observation, episode, proposed, reason):
     backend = episode.backend("worker")
     return worker_messages(episode.task.goal, observation, episode.history,
                            history_len=config.history_len, max_page_chars=config.max_page_chars,
-                           images=config.use_screenshot and getattr(backend, "supports_images", False))
+                           images=config.use_screenshot and getattr(backend, "supports_images", False),
+                           boxes=bool(config.get("prompt_boxes", False)))
+
+
+@hookimpl
+def halo_addoption(register):
+    register("prompt_boxes", type=bool, default=False,
+             help="show the worker each element's box (viewport pixels) and the mouse and keyboard actions")
 
 
 @hookimpl

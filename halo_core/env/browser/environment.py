@@ -478,8 +478,8 @@ class BrowserEnvironment(ActionExecution, PageSettling):
 
 def _viewport_info(viewport) -> dict:
     """``{"viewport": {width, height, scroll_x, scroll_y}}`` (CSS pixels) from mark_bids.js, or ``{}``."""
-    try:
-        width, height, scroll_x, scroll_y = viewport
+    try:  # measured in the page, whose scripts may have redefined what is measured: numbers only
+        width, height, scroll_x, scroll_y = (float(v) for v in viewport)
     except (TypeError, ValueError):
         return {}
     return {"viewport": {"width": width, "height": height, "scroll_x": scroll_x, "scroll_y": scroll_y}}

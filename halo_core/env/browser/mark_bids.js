@@ -19,13 +19,13 @@
     Object.defineProperty(window, "__haloBidState", { value: st, enumerable: false });
   }
   const boxes = {};
-  const r1 = (v) => Math.round(v * 10) / 10;
+  const r1 = (v) => Math.round(Number(v) * 10) / 10;  // a number (or null) whatever a page's script returns
   const done = (focused) => {
     if (st.mo.takeRecords().length || st.dirty) {
       st.gen++;
       st.dirty = false;
     }
-    const viewport = [window.innerWidth, window.innerHeight, r1(window.scrollX), r1(window.scrollY)];
+    const viewport = [r1(window.innerWidth), r1(window.innerHeight), r1(window.scrollX), r1(window.scrollY)];
     return { focused, title: document.title, n: st.n, token: st.token, gen: st.gen, boxes, viewport };
   };
   const ROLES = new Set([
