@@ -271,14 +271,20 @@ class EpisodeRunner:
 
     def refused(self, decision: Decision) -> RawObservation | None:
         """The observation after a decision that must not reach the environment (a model
-        reply that is no valid action: ``meta["invalid_output"]``), or None for a decision
+        reply that is no valid action: ``meta["invalid_output"]``; a step a layer vetoed:
+        ``meta["refused"]``, the reason), or None for a decision
         to execute. The page is unchanged and the step records why nothing was done."""
-        if "invalid_output" not in decision.meta or self._last_raw is None:
+        if self._last_raw is None:
             return None
-        why = decision.meta.get("parse_error") or "not a valid action"
+        if "refused" in decision.meta:  # a layer vetoed it (e.g. a commit made once already)
+            error = f"refused: {decision.meta['refused']}; nothing was sent to the browser"
+        elif "invalid_output" in decision.meta:
+            why = decision.meta.get("parse_error") or "not a valid action"
+            error = f"the model's reply is not a valid action ({why}); nothing was sent to the browser"
+        else:
+            return None
         return attrs.evolve(self._last_raw, last_action="", terminated=False, truncated=False,
-                            last_action_error=f"the model's reply is not a valid action ({why}); "
-                                              "nothing was sent to the browser")
+                            last_action_error=error)
 
     def fail(self, exc: BaseException, *, init: bool = False) -> None:
         """End the episode with an error (``init_error`` when the environment never started)."""

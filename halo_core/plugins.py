@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("recovery", "halo_core.builtins.recovery"),
     ("worker", "halo_core.builtins.worker"),
     ("manager_gate", "halo_core.builtins.manager"),
+    ("commit_guard", "halo_core.builtins.commit_guard"),
     ("jsonl_logger", "halo_core.builtins.jsonl_logger"),
     # the core's commands: plugins through halo_register_commands, like any third party's
     ("cli_plugins", "halo_core.commands.plugins"),

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import attrs
 from agisdk.REAL.browsergym.core.task import AbstractBrowserTask
 from agisdk.REAL.browsergym.experiments import AbstractAgentArgs, Agent, AgentInfo
 from agisdk.REAL.browsergym.webclones.base import AbstractWebCloneTask
@@ -245,6 +246,7 @@ class HaloBrowserGymAgent(Agent):
         self.runner = None  # halo_core.loop.EpisodeRunner, made on the first observation
         self.task_name = ""
         self._pending = None  # (observation, decision, started)
+        self._refusal = ""  # why the last decision was not sent to the page
         self.terminal = False
 
     @property
@@ -278,7 +280,10 @@ class HaloBrowserGymAgent(Agent):
         if self.runner is None:
             self._start(item)
         runner = self.runner
-        observation = runner.observe(item.raw)
+        raw = item.raw
+        if self._refusal:  # the step before was vetoed: BrowserGym waited, the agent learns why
+            raw, self._refusal = attrs.evolve(raw, last_action_error=self._refusal), ""
+        observation = runner.observe(raw)
         if self._pending is not None:
             before, decision, started = self._pending
             self._pending = None
@@ -292,12 +297,15 @@ class HaloBrowserGymAgent(Agent):
             runner.record(decision, observation, None, step_started=started)
         else:
             self._pending = (observation, decision, started)
+            refused = runner.refused(decision)
+            if refused is not None:  # never sent to the page (an unusable reply, a commit made once already)
+                self._refusal = refused.last_action_error
         stats = {"halo_tokens_in": decision.usage.tokens_in, "halo_tokens_out": decision.usage.tokens_out,
                  "halo_cost": decision.usage.cost, "halo_calls": decision.usage.calls}
         info = AgentInfo(think=decision.reason or None, chat_messages=None, stats=stats,
                          extra_info={"source": decision.source, "halo_action": decision.action,
                                      "meta": json.loads(json.dumps(dict(decision.meta), default=str))})
-        return to_browsergym_action(decision.action), info
+        return ("noop()" if self._refusal else to_browsergym_action(decision.action)), info
 
     def finish(self, reward: float, *, error: str = "") -> None:
         """Fire HALO's ``halo_episode_end`` with the harness' reward (once)."""
