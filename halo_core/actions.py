@@ -91,7 +91,21 @@ class Action:
 
     @property
     def is_coordinate(self) -> bool:
+        """It names a point of the viewport (:data:`COORDINATE_ACTIONS`)."""
         return self.name in COORDINATE_ACTIONS
+
+    @property
+    def targets_focus(self) -> bool:
+        """It acts on whatever has focus (:data:`KEYBOARD_ACTIONS`)."""
+        return self.name in KEYBOARD_ACTIONS
+
+    @property
+    def is_grounded(self) -> bool:
+        """What it acts on is named in it by at most one element id (or it names none and acts on the
+        page or browser as a whole): false for points, the focused element and two-element drags.
+        Replaying a grounded action on a page found by its elements does the same thing again."""
+        kinds = ACTION_SIGNATURES.get(self.name, ())
+        return not (self.is_coordinate or self.targets_focus) and kinds.count("bid") <= 1
 
     @property
     def is_terminal(self) -> bool:

@@ -108,8 +108,10 @@ def _trace_step(step: Step) -> TraceStep | None:
         action = parse_action(step.action)
     except ActionError:
         return None
-    if action.name in TERMINAL_ACTIONS or action.bid is None:
-        return None  # answers are per task; bid-less moves (goto, scroll) carry no element
+    if action.name in TERMINAL_ACTIONS or action.bid is None or not action.is_grounded:
+        # answers are per task; bid-less moves (goto, scroll, points, keys) carry no element, and a
+        # drag's second element would be kept as a stale bid: each ends the run a macro is mined from
+        return None
     target = step.element(action.bid)
     if target is None:
         return None

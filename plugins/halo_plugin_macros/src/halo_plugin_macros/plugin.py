@@ -57,6 +57,11 @@ def find_element(observation: Observation, role: str, name: str) -> Element | No
 
 
 def step_action(step: MacroStep, bindings: dict[str, str], observation: Observation) -> str | None:
+    """The step's action on ``observation``; None when its element is not there, or when its verb
+    is not grounded in one element (a point, the focused element, a drag: a library edited by
+    hand may hold one), which a macro never replays."""
+    if not Action(step.verb).is_grounded:
+        return None
     name, value = step.render(bindings)
     element = find_element(observation, step.role, name)
     if element is None:

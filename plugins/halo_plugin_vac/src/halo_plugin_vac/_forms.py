@@ -50,11 +50,17 @@ class ActionForm:
 
 def action_form(action_text: str, observation: Observation) -> ActionForm | None:
     """The bid-free form of ``action_text`` taken on ``observation``; None if it cannot be
-    formed (unparseable, or its bid is not on that page)."""
+    formed (unparseable, or its bid is not on that page) or is not grounded in the page's
+    elements: coordinate actions (``mouse_click(x, y)``: what a point hits depends on layout,
+    scroll and window size, none of which the state fingerprint holds), keyboard actions (they
+    go to whichever element has focus) and ``drag_and_drop`` (its second element would be
+    stored as a bid). Such actions are never cached nor replayed."""
     try:
         action = parse_action(action_text)
     except ActionError:
         return None
+    if not action.is_grounded:
+        return None  # a point, the focused element or a second element: not re-found on another page
     bid = action.bid
     if bid is None:
         return ActionForm(action.name, None, "", 0, tuple(action.args))

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from halo_core import hookimpl
-from halo_core.api import Decision, Observation, StashKey, TERMINAL_ACTIONS
+from halo_core.api import TERMINAL_ACTIONS, Action, Decision, Observation, StashKey
 
 from halo_plugin_vac._forms import ActionForm, action_form
 from halo_plugin_vac._store import Candidate, open_store
@@ -107,10 +107,12 @@ def scope_key(episode, observation: Observation | None = None) -> str:
 
 
 def cacheable(form: ActionForm, scope_is_task: bool) -> bool:
-    """Terminal actions carry a task's answer: cached only per goal, never across a site."""
+    """Terminal actions carry a task's answer: cached only per goal, never across a site.
+    Actions not grounded in the page's elements (a point, the focused element) never are,
+    whatever a seeded cache file holds."""
     if form.verb in TERMINAL_ACTIONS:
         return scope_is_task
-    return form.verb != "noop"
+    return form.verb != "noop" and Action(form.verb).is_grounded
 
 
 def _counters(episode) -> dict:
@@ -157,7 +159,8 @@ def halo_decide(observation, episode):
         key = f"{entry.fingerprint}:{entry.action_key}"
         form = ActionForm.from_key(entry.action_key)
         if not cacheable(form, config.get("cache_scope") == "task"):
-            skip_reason = "terminal action outside its goal"
+            skip_reason = ("terminal action outside its goal" if form.verb in TERMINAL_ACTIONS
+                           else "not grounded in the page's elements")
             continue
         if key in private["bad_keys"]:
             skip_reason = "failed earlier in this episode"
