@@ -73,6 +73,7 @@ _public("halo_core.evaluation.metrics", summarize_results="summarize")
 _public("halo_core.export", "export_datasets", "format_summary")
 # the command line (import inside a command's body, never at module level)
 _public("halo_core.cli", "HaloError", "cli", "console", "get_runtime", "new_run_id")
+_public("halo_core.commands.options", "AgentCommand", "agent_options")
 
 __all__ = sorted(_SOURCES)
 
@@ -108,6 +109,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from halo_core.backends_http import field as response_field  # noqa: F401
     from halo_core.builtins.summarizer import mask_ids  # noqa: F401
     from halo_core.cli import HaloError, cli, console, get_runtime, new_run_id  # noqa: F401
+    from halo_core.commands.options import AgentCommand, agent_options  # noqa: F401
     from halo_core.config import AgentConfig, ConfigError, load_experiments, mode_config  # noqa: F401
     from halo_core.env.browser import (  # noqa: F401
         BrowserEnvironment, ScriptError, flatten_axtree, playwright_errors, shared_playwright)

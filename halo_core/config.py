@@ -14,6 +14,8 @@ from typing import Any, Mapping
 
 import attrs
 
+from halo_core.options import Option
+
 SCORE_MODE_MAX_STEPS = 70
 SPEED_MODE_MAX_STEPS = 25
 
@@ -22,50 +24,68 @@ class ConfigError(ValueError):
     """A configuration value that cannot be used; the message says what is allowed."""
 
 
-def _check_range(lo: float, hi: float):
-    def check(instance, attribute, value):
-        if value is None:
-            return
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-            raise ConfigError(f"{attribute.name}={value!r} is not allowed: expected a number in [{lo}, {hi}]")
-    return check
+def _is_name(value: str) -> bool:
+    return bool(value) and value.replace("_", "").replace("-", "").isalnum()
 
 
-def _check_choice(*choices: str):
-    def check(instance, attribute, value):
-        if value not in choices:
-            raise ConfigError(f"{attribute.name}={value!r} is not allowed: expected one of {', '.join(choices)}")
-    return check
+def _is_backend(value: str) -> bool:
+    return ":" in value and not value.startswith(":") and not value.endswith(":")
 
 
-def _check_backend(instance, attribute, value):
-    if value is None:
-        return
-    if not isinstance(value, str) or ":" not in value or value.startswith(":") or value.endswith(":"):
-        raise ConfigError(
-            f"{attribute.name}={value!r} is not allowed: expected prefix:model, e.g. openai:gpt-4o-mini"
-        )
+#: The loop's own configuration keys, declared as plugins declare theirs (``halo_addoption``,
+#: :class:`~halo_core.options.Option`): the core registers them through its ``core_options``
+#: built-in, so ``halo config`` shows each with its help, ``--set`` parses them, and a plugin
+#: declaring one of these names is refused; :class:`AgentConfig` validates its fields with them.
+CORE_OPTIONS: tuple[Option, ...] = tuple(Option(plugin="core", **spec) for spec in (
+    dict(name="mode", default="baseline_worker", help="the mode (preset) this config was built from (--mode)"),
+    dict(name="description", default="", help="what the mode is for, as halo config and matrix.md show it"),
+    dict(name="policy", default="worker", check=_is_name, expects="a name of letters, digits, - and _",
+         help="who decides each step: worker (the built-in model worker) or a policy a plugin registered "
+              "(halo plugins; --policy)"),
+    dict(name="worker_backend", default="openai:gpt-4o-mini", check=_is_backend,
+         expects="prefix:model, e.g. openai:gpt-4o-mini",
+         help="the worker's model as prefix:model (halo backends; --worker-backend); only the worker policy uses it"),
+    dict(name="manager_backend", default="openai:gpt-4o", nullable=True, check=_is_backend,
+         expects="prefix:model, e.g. openai:gpt-4o",
+         help="the manager gate's model as prefix:model (--manager-backend; none turns the gate off)"),
+    dict(name="use_manager", type=bool, default=False,
+         help="call the manager on errors, loops and high-stakes pages; it may replace the worker's action"),
+    dict(name="manager_always", type=bool, default=False, help="call the manager at every step (ablation)"),
+    dict(name="manager_warm_start", type=int, default=0, minimum=0, maximum=1000,
+         help="the manager decides the first N steps itself"),
+    dict(name="max_steps", type=int, default=SCORE_MODE_MAX_STEPS, minimum=1, maximum=1000,
+         help=f"steps before the episode is cut off ({SCORE_MODE_MAX_STEPS} score mode, {SPEED_MODE_MAX_STEPS} "
+              "with --speed; --max-steps)"),
+    dict(name="worker_temperature", type=float, default=0.0, minimum=0.0, maximum=2.0,
+         help="the worker model's sampling temperature (--temperature)"),
+    dict(name="manager_temperature", type=float, default=0.0, minimum=0.0, maximum=2.0,
+         help="the manager model's sampling temperature"),
+    dict(name="seed", type=int, default=None, nullable=True, minimum=0, maximum=2**63 - 1,
+         help="the models' sampling seed (--seed); none = unseeded"),
+    dict(name="use_screenshot", type=bool, default=True, help="send the page's screenshot to models that take images"),
+    dict(name="save_screenshots", type=bool, default=True, help="save each step's screenshot beside the trajectory"),
+    dict(name="history_len", type=int, default=5, minimum=0, maximum=100,
+         help="how many previous actions the worker's prompt shows"),
+    dict(name="max_page_chars", type=int, default=6000, minimum=200, maximum=1_000_000,
+         help="page text in prompts is cut at this many characters"),
+    dict(name="max_tokens", type=int, default=256, minimum=1, maximum=32768,
+         help="the most tokens a model may write per call"),
+))
+_CORE = {option.name: option for option in CORE_OPTIONS}
 
 
-def _check_int(lo: int, hi: int, *, nullable: bool = False):
-    def check(instance, attribute, value):
-        if value is None and nullable:
-            return
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise ConfigError(f"{attribute.name}={value!r} is not allowed: expected a whole number in [{lo}, {hi}]")
-    return check
+def _validate(instance, attribute, value) -> None:
+    from halo_core.options import OptionError
+
+    try:
+        _CORE[attribute.name].convert(value)
+    except OptionError as exc:
+        raise ConfigError(str(exc)) from None
 
 
-def _check_name(key: str):
-    def check(instance, attribute, value):
-        if not isinstance(value, str) or not value or not value.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(f"{key}={value!r} is not allowed: expected a name of letters, digits, - and _")
-    return check
-
-
-def _check_bool(instance, attribute, value):
-    if not isinstance(value, bool):
-        raise ConfigError(f"{attribute.name}={value!r} is not allowed: expected true or false")
+def _core(name: str) -> Any:
+    """An :class:`AgentConfig` field whose default and rule are the core option ``name``'s."""
+    return attrs.field(default=_CORE[name].default, validator=_validate)
 
 
 def _check_options(instance, attribute, value):
@@ -81,23 +101,23 @@ class AgentConfig:
     ``options`` and are read with :meth:`get`; see ``halo config`` for every one.
     """
 
-    mode: str = "baseline_worker"
-    description: str = ""
-    policy: str = attrs.field(default="worker", validator=_check_name("policy"))
-    worker_backend: str = attrs.field(default="openai:gpt-4o-mini", validator=_check_backend)
-    manager_backend: str | None = attrs.field(default="openai:gpt-4o", validator=_check_backend)
-    use_manager: bool = attrs.field(default=False, validator=_check_bool)
-    manager_always: bool = attrs.field(default=False, validator=_check_bool)
-    manager_warm_start: int = attrs.field(default=0, validator=_check_int(0, 1000))
-    max_steps: int = attrs.field(default=SCORE_MODE_MAX_STEPS, validator=_check_int(1, 1000))
-    worker_temperature: float = attrs.field(default=0.0, validator=_check_range(0.0, 2.0))
-    manager_temperature: float = attrs.field(default=0.0, validator=_check_range(0.0, 2.0))
-    seed: int | None = attrs.field(default=None, validator=_check_int(0, 2**63 - 1, nullable=True))
-    use_screenshot: bool = attrs.field(default=True, validator=_check_bool)
-    save_screenshots: bool = attrs.field(default=True, validator=_check_bool)
-    history_len: int = attrs.field(default=5, validator=_check_int(0, 100))
-    max_page_chars: int = attrs.field(default=6000, validator=_check_int(200, 1_000_000))  # page text in prompts
-    max_tokens: int = attrs.field(default=256, validator=_check_int(1, 32768))
+    mode: str = _core("mode")
+    description: str = _core("description")
+    policy: str = _core("policy")
+    worker_backend: str = _core("worker_backend")
+    manager_backend: str | None = _core("manager_backend")
+    use_manager: bool = _core("use_manager")
+    manager_always: bool = _core("manager_always")
+    manager_warm_start: int = _core("manager_warm_start")
+    max_steps: int = _core("max_steps")
+    worker_temperature: float = _core("worker_temperature")
+    manager_temperature: float = _core("manager_temperature")
+    seed: int | None = _core("seed")
+    use_screenshot: bool = _core("use_screenshot")
+    save_screenshots: bool = _core("save_screenshots")
+    history_len: int = _core("history_len")
+    max_page_chars: int = _core("max_page_chars")  # page text in prompts
+    max_tokens: int = _core("max_tokens")
     options: Mapping[str, Any] = attrs.field(factory=dict, validator=_check_options)
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -127,6 +147,8 @@ class AgentConfig:
 
 
 _KEYS = tuple(k for k in attrs.fields_dict(AgentConfig) if k != "options")
+assert _KEYS == tuple(_CORE), "every AgentConfig key is a declared core option"
+
 
 
 def _options_registry(runtime):
@@ -204,7 +226,7 @@ def build_config(*, runtime=None, **values: Any) -> AgentConfig:
     """An AgentConfig from core keys and plugin options (unset options take their defaults)."""
     registry = _options_registry(runtime)
     core: dict[str, Any] = {}
-    options = registry.defaults()
+    options = {name: value for name, value in registry.defaults().items() if name not in _CORE}
     for key, value in values.items():
         if key in _KEYS:
             core[key] = value
@@ -224,7 +246,7 @@ def config_from_cli(*, mode: str, config_path: str | None = None, experiment: st
                     sets: tuple[str, ...] = (), runtime=None, **overrides: Any) -> AgentConfig:
     """The config a command line asked for: a mode or an experiment, then ``--set name=value``
     assignments and flag overrides (``None`` means not given)."""
-    from halo_core.options import OptionError, parse_assignment
+    from halo_core.options import OptionError, parse_assignment, parse_text
 
     manager_backend = overrides.get("manager_backend")
     if isinstance(manager_backend, str) and manager_backend.lower() in ("none", "off"):
@@ -249,27 +271,12 @@ def config_from_cli(*, mode: str, config_path: str | None = None, experiment: st
     extra = {k: v for k, v in overrides.items() if k not in _KEYS}
     options = _merge_options(_options_registry(runtime), config.options, extra, text=True)
     for key, value in list(core.items()):
-        if isinstance(value, str) and key not in ("mode", "description", "policy", "worker_backend",
-                                                  "manager_backend"):
-            core[key] = _coerce_core(key, value)
+        if isinstance(value, str) and _CORE[key].type is not str:
+            core[key] = parse_text(value, _CORE[key].type)
     try:
         return attrs.evolve(config, **core, options=options)
     except TypeError as exc:
         raise ConfigError(str(exc)) from None
-
-
-def _coerce_core(key: str, text: str) -> Any:
-    field = attrs.fields_dict(AgentConfig)[key]
-    kind = field.type if isinstance(field.type, type) else str(field.type)
-    lowered = text.strip().lower()
-    if "bool" in str(kind):
-        return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(lowered, text)
-    for caster in ((int,) if "int" in str(kind) else (float,) if "float" in str(kind) else ()):
-        try:
-            return caster(text)
-        except ValueError:
-            return text
-    return text
 
 
 # ----------------------------------------------------------------- experiments.yaml

@@ -21,7 +21,7 @@ import attrs
 from halo_core.registries import DuplicateNameError
 
 __all__ = ["DuplicateOptionError", "ModePreset", "ModeRegistry", "Option", "OptionError", "OptionRegistry",
-           "parse_assignment"]
+           "parse_assignment", "parse_text"]
 
 _TYPES = (bool, int, float, str)
 
@@ -54,6 +54,23 @@ class Option:
     flag: str | None = None
     aliases: tuple[str, ...] = ()
     plugin: str = ""
+    #: a further rule: True when a value of the right type is allowed (``expects`` says which)
+    check: Callable[[Any], bool] | None = attrs.field(default=None, eq=False, repr=False)
+    #: what values are allowed, in words, when ``check`` makes the type's own words too wide
+    expects: str = ""
+
+    def expected(self) -> str:
+        """The allowed values in words, as error messages name them."""
+        if self.expects:
+            return self.expects
+        if self.choices:
+            return f"one of {', '.join(map(str, self.choices))}"
+        kind = {bool: "true or false", int: "a whole number", float: "a number"}.get(self.type, "a string")
+        if self.type in (int, float) and (self.minimum is not None or self.maximum is not None):
+            lo = "-inf" if self.minimum is None else self.minimum
+            hi = "inf" if self.maximum is None else self.maximum
+            kind += f" in [{lo}, {hi}]"
+        return kind
 
     def convert(self, value: Any, *, text: bool = False) -> Any:
         """``value`` checked against this option; with ``text`` a string from a command
@@ -61,35 +78,32 @@ class Option:
         if value is None:
             if self.nullable:
                 return None
-            raise OptionError(self._bad(value, f"a {self.type.__name__}"))
+            raise OptionError(self._bad(value))
         if text and isinstance(value, str) and self.type is not str:
-            value = _parse_text(value, self.type)
+            value = parse_text(value, self.type)
         if self.type is bool:
-            if not isinstance(value, bool):
-                raise OptionError(self._bad(value, "true or false"))
+            ok = isinstance(value, bool)
         elif self.type is int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise OptionError(self._bad(value, "a whole number"))
+            ok = not isinstance(value, bool) and isinstance(value, int)
         elif self.type is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise OptionError(self._bad(value, "a number"))
-            value = float(value)
-        elif self.type is str:
-            if not isinstance(value, str) or "\x00" in value:
-                raise OptionError(self._bad(value, "a string"))
-        if self.choices and value not in self.choices:
-            raise OptionError(self._bad(value, f"one of {', '.join(map(str, self.choices))}"))
-        if self.minimum is not None and value < self.minimum or self.maximum is not None and value > self.maximum:
-            lo = "-inf" if self.minimum is None else self.minimum
-            hi = "inf" if self.maximum is None else self.maximum
-            raise OptionError(self._bad(value, f"a number in [{lo}, {hi}]"))
+            ok = not isinstance(value, bool) and isinstance(value, (int, float))
+            value = float(value) if ok else value
+        else:
+            ok = isinstance(value, str) and "\x00" not in value
+        ok = ok and (not self.choices or value in self.choices)
+        ok = ok and not (self.minimum is not None and value < self.minimum
+                         or self.maximum is not None and value > self.maximum)
+        if not ok or (self.check is not None and not self.check(value)):
+            raise OptionError(self._bad(value))
         return value
 
-    def _bad(self, value: Any, allowed: str) -> str:
-        return f"{self.name}={value!r} is not allowed: expected {allowed}"
+    def _bad(self, value: Any) -> str:
+        return f"{self.name}={value!r} is not allowed: expected {self.expected()}"
 
 
-def _parse_text(text: str, kind: type) -> Any:
+def parse_text(text: str, kind: type) -> Any:
+    """``text`` from a command line as a ``kind`` value where it reads as one, else unchanged
+    (the option's check then names what is allowed)."""
     lowered = text.strip().lower()
     if kind is bool:
         if lowered in ("true", "1", "yes", "on"):
@@ -121,7 +135,8 @@ class OptionRegistry:
     def register(self, name: str, *, type: type = str, default: Any = None, help: str = "",
                  choices: tuple[Any, ...] | list[Any] = (), minimum: float | None = None,
                  maximum: float | None = None, nullable: bool = False, flag: str | None = None,
-                 aliases: tuple[str, ...] | list[str] = ()) -> Option:
+                 aliases: tuple[str, ...] | list[str] = (), check: Callable[[Any], bool] | None = None,
+                 expects: str = "") -> Option:
         """Declare an option (the callback handed to ``halo_addoption``)."""
         if not name.isidentifier():
             raise OptionError(f"option name {name!r} must be a Python identifier (letters, digits, _)")
@@ -131,7 +146,7 @@ class OptionRegistry:
             raise DuplicateOptionError("option", name, self.options[name].plugin, self._current_plugin)
         option = Option(name=name, type=type, default=default, help=help, choices=tuple(choices),
                         minimum=minimum, maximum=maximum, nullable=nullable or default is None, flag=flag,
-                        aliases=tuple(aliases), plugin=self._current_plugin)
+                        aliases=tuple(aliases), plugin=self._current_plugin, check=check, expects=expects)
         if default is not None:
             option.convert(default)
         self.options[name] = option

@@ -32,6 +32,7 @@ from halo_core.registries import plugin_name
 
 #: Built-in behaviour, registered exactly like third-party plugins (name, module).
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("core_options", "halo_core.builtins.core_options"),
     ("summarizer", "halo_core.builtins.summarizer"),
     ("verifier", "halo_core.builtins.verifier"),
     ("loop_detector", "halo_core.builtins.loop_detector"),

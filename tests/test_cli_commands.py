@@ -98,9 +98,18 @@ def test_importing_command_modules_registers_nothing():
     assert "eval" not in cli.commands and "export" not in cli.commands
 
 
+def _runtime_nodes(tree: ast.AST):
+    """Every node but those under ``if TYPE_CHECKING:`` (imports only type checkers run)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            continue
+        yield node
+        yield from _runtime_nodes(node)
+
+
 def _imports_cli(path: Path) -> bool:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.ImportFrom) and node.module == "halo_core.cli":
             return True
         if isinstance(node, ast.Import) and any(a.name == "halo_core.cli" for a in node.names):

@@ -221,7 +221,7 @@ def test_registrations_keep_plugin_registration_order():
             register("late_option", type=int, default=1)
 
     names = list(make_runtime(Late()).options.options)
-    assert names[0] == "use_recovery" and names[-1] == "late_option"  # built-ins first, though pluggy calls Late first
+    assert names[0] == "mode" and names[-1] == "late_option"  # built-ins first (the core's keys), though pluggy calls Late first
 
 
 def test_a_command_name_taken_by_another_plugin_is_refused():
@@ -334,3 +334,14 @@ def test_a_clash_reaches_the_command_line_as_one_error_line():
     result = CliRunner().invoke(cli, ["backends"], obj={"runtime": make_runtime(EchoBackend(), OtherEchoBackend())})
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.startswith("error: backend prefix 'echo' is registered twice: by plugin ")
+
+
+def test_a_plugin_declaring_a_core_key_is_refused_with_both_owners():
+    class Clash:
+        @hookimpl
+        def halo_addoption(self, register):
+            register("max_steps", type=int, default=3)
+
+    with pytest.raises(DuplicateNameError) as refused:
+        make_runtime(Clash()).options
+    assert "core_options" in str(refused.value) and "max_steps" in str(refused.value)

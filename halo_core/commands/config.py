@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import attrs
 import click
 from rich.markup import escape
 from rich.table import Table
@@ -16,21 +15,17 @@ from halo_core.cli import HaloError, console, get_runtime
 __all__ = ["config_command", "describe_config"]
 
 
-def _type_name(kind: Any) -> str:
-    return kind.__name__ if isinstance(kind, type) else str(kind).replace("typing.", "")
-
-
 def describe_config(runtime, mode: str | None = None) -> dict[str, Any]:
     """Core keys, plugin options and modes as plain data; with ``mode``, its resolved values."""
-    from halo_core.config import AgentConfig, ConfigError, mode_config
+    from halo_core.config import CORE_OPTIONS, ConfigError, mode_config
 
-    defaults = AgentConfig()
-    core = [{"name": f.name, "type": _type_name(f.type), "default": getattr(defaults, f.name), "plugin": "core",
-             "help": "", "flag": None}
-            for f in attrs.fields(AgentConfig) if f.name != "options"]
-    options = [{"name": o.name, "type": o.type.__name__, "default": o.default, "plugin": o.plugin, "help": o.help,
-                "flag": o.flag, "choices": list(o.choices), "aliases": list(o.aliases)}
-               for o in runtime.options.options.values()]
+    def row(o, plugin: str) -> dict[str, Any]:
+        return {"name": o.name, "type": o.type.__name__, "default": o.default, "plugin": plugin, "help": o.help,
+                "flag": o.flag, "choices": list(o.choices), "aliases": list(o.aliases), "allowed": o.expected()}
+
+    core_names = {o.name for o in CORE_OPTIONS}
+    core = [row(o, "core") for o in CORE_OPTIONS]
+    options = [row(o, o.plugin) for o in runtime.options.options.values() if o.name not in core_names]
     modes = []
     for name in runtime.modes.names():
         preset = runtime.modes.presets[name]
