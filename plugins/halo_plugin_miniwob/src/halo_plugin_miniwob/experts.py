@@ -71,6 +71,42 @@ class View:
     def focus(self, bid: Any, what: str = "the field") -> str:
         return f"focus({self._bid(bid, what)!r})"
 
+    def mouse_click(self, point: Any, what: str = "the point") -> str:
+        """Click at ``point`` ([x, y], viewport pixels, as the page measured it)."""
+        x, y = self._point(point, what)
+        return f"mouse_click({x}, {y})"
+
+    def drag(self, start: Any, end: Any, what: str = "the drag") -> str:
+        (x1, y1), (x2, y2) = self._point(start, what), self._point(end, what)
+        return f"mouse_drag_and_drop({x1}, {y1}, {x2}, {y2})"
+
+    def _point(self, point: Any, what: str) -> tuple[float, float]:
+        if not point or len(point) != 2 or any(not isinstance(c, (int, float)) for c in point):
+            raise NoMove(f"no point for {what}")
+        x, y = (round(float(c), 1) for c in point)
+        width, height = self.viewport()
+        if not (0 <= x < width and 0 <= y < height):
+            raise NoMove(f"{what} at ({x}, {y}) is outside the viewport")
+        return (int(x) if x == int(x) else x), (int(y) if y == int(y) else y)
+
+    def viewport(self) -> tuple[float, float]:
+        size = (self.observation.info or {}).get("viewport") or {}
+        if size.get("width") and size.get("height"):
+            return float(size["width"]), float(size["height"])
+        return tuple(self.js("return [window.innerWidth, window.innerHeight];"))
+
+    def click_element(self, js_body: str, arg: Any = None, what: str = "the target") -> str:
+        """Click the element ``js_body`` returns: by its bid when the observation gives it one of
+        its own, else at its centre (a target nested in another element's click region)."""
+        found = self.js("const el = (() => {" + js_body + "})(); if (!el) return null;"
+                        " const r = el.getBoundingClientRect();"
+                        " return {bid: el.getAttribute(ATTR), x: r.left + r.width / 2, y: r.top + r.height / 2};", arg)
+        if not found:
+            raise NoMove(f"no {what}")
+        if found["bid"] and str(found["bid"]) in self.observation.valid_bids:
+            return self.click(found["bid"], what)
+        return self.mouse_click([found["x"], found["y"]], what)
+
     def click_selector(self, selector: str, what: str = "") -> str:
         return self.click(self.js("const el = qa(arg).filter(visible)[0]; return bidOf(el);", selector),
                           what or selector)
@@ -516,9 +552,10 @@ def _identify_shape(v: View) -> str:
 # --------------------------------------------------------------------------- email inbox
 
 
-# Reply and forward (and so email-inbox, -noscroll, -reply, -forward, -star-reply) are out of reach:
-# their buttons sit inside one cursor:pointer region that gets a single bid (see the README).
-@solves("email-inbox-delete", "email-inbox-important")
+# Reply and forward sit inside one cursor:pointer region that gets a single bid (see the README):
+# they are clicked at their own centre.
+@solves("email-inbox-delete", "email-inbox-important", "email-inbox", "email-inbox-noscroll", "email-inbox-reply",
+        "email-inbox-forward", "email-inbox-star-reply")
 def _email_inbox(v: View) -> str:
     u = v.utterance
     sender = re.search(r"Find the email by (.+?)(?: and |, )", u).group(1)
@@ -555,13 +592,281 @@ def _email_inbox(v: View) -> str:
     if state["open"]:
         if state["openSender"] != sender:
             return v.click(state["close"], "back to the inbox")
+        # reply and forward share one click region (one bid): they are clicked at their own centre
         if star and not state["starred"]:
-            return v.click(state["star"], "the star icon")
+            return v.click_element("return q('#email .email-actions .star');", None, "the star icon")
         if reply:
-            return v.click(state["reply"], "reply")
+            return v.click_element("return q('#email .email-reply');", None, "reply")
         if forward:
-            return v.click(state["forward"], "forward")
+            return v.click_element("return q('#email .email-forward');", None, "forward")
         if "trash" in u:
-            return v.click(state["trash"], "the trash icon")
+            return v.click_element("return q('#email .email-actions .trash');", None, "the trash icon")
         raise NoMove("the email is open but the instruction names no known action")
     return v.click(state["thread"], f"the email by {sender}")
+
+
+# --------------------------------------------------------------------------- points, drags and selections
+# These act at viewport coordinates the page itself measures (getBoundingClientRect), as a
+# person aims the mouse at what they see.
+
+_CENTRE = "const centre = (el) => { const r = el.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; };"
+
+
+def _submit(v: View) -> str:
+    return v.click_selector("#subbtn", "Submit")
+
+
+@solves("grid-coordinate")
+def _grid_coordinate(v: View) -> str:
+    coords = re.search(r"\((-?\d+),\s*(-?\d+)\)", v.utterance)
+    target = f"({coords.group(1)},{coords.group(2)})"
+    return v.mouse_click(v.js(_CENTRE + "const c = qa('circle').find((el) => el.id === arg); return c ? centre(c) : null;",
+                              target), f"grid point {target}")
+
+
+def _svg_point_to_page(v: View, which: str) -> str:
+    """Click where the page will draw its marker over ``which`` ([cx, cy] in the svg, from JS):
+    these pages draw the marker at (pageX, pageY - 50), assuming the svg starts 50 px down."""
+    return v.js(which + """
+        if (!p) return null;
+        return [p[0] - window.scrollX, p[1] + 50 - window.scrollY];
+    """)
+
+
+@solves("circle-center")
+def _circle_center(v: View) -> str:
+    if v.js("return !!q('#blue-circle');"):
+        return _submit(v)
+    return v.mouse_click(_svg_point_to_page(v, """
+        const c = q('circle.black-circle');
+        const p = c ? [Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))] : null;
+    """), "the circle's centre")
+
+
+@solves("find-midpoint")
+def _find_midpoint(v: View) -> str:
+    if v.js("return !!q('#blue-circle');"):
+        return _submit(v)
+    return v.mouse_click(_svg_point_to_page(v, """
+        const cs = qa('circle.black-circle').map((c) => [Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))]);
+        const p = cs.length === 2 ? [(cs[0][0] + cs[1][0]) / 2, (cs[0][1] + cs[1][1]) / 2] : null;
+    """), "the midpoint")
+
+
+_SELECT_TEXT = """
+    const el = arg.selector ? q(arg.selector) : null;
+    if (!el) return null;
+    const want = text(el).replace(/\\s/g, '');
+    const got = String(window.getSelection()).replace(/\\s/g, '');
+    if (got === want) return {done: true};
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const rects = Array.from(range.getClientRects()).filter((r) => r.width > 0);
+    if (!rects.length) return null;
+    const first = rects[0], last = rects[rects.length - 1];
+    return {done: false, start: [first.left + 1, first.top + first.height / 2],
+            end: [last.right - 1, last.top + last.height / 2]};
+"""
+
+
+def _highlight(v: View, selector: str) -> str:
+    state = v.js(_SELECT_TEXT, {"selector": selector})
+    if not state:
+        raise NoMove(f"no text at {selector}")
+    if state["done"]:
+        return _submit(v)
+    return v.drag(state["start"], state["end"], "the selection")
+
+
+@solves("highlight-text")
+def _highlight_text(v: View) -> str:
+    return _highlight(v, "#randomText")
+
+
+@solves("highlight-text-2")
+def _highlight_text_2(v: View) -> str:
+    nth = {"1st": 1, "2nd": 2, "3rd": 3}[re.search(r"(1st|2nd|3rd) paragraph", v.utterance).group(1)]
+    return _highlight(v, f"#randomText p:nth-of-type({nth})")
+
+
+@solves("drag-box")
+def _drag_box(v: View) -> str:
+    state = v.js("""
+        const small = q('#draggableSmall'), large = q('#draggableLarge');
+        const px = (el, k) => parseInt(getComputedStyle(el)[k], 10);
+        const dy = px(small, 'top') - px(large, 'top'), dx = px(small, 'left') - px(large, 'left');
+        if (dy > 0 && dy < 30 && dx > 0 && dx < 30) return {done: true};
+        // grab the small box at a point of it that the large one does not cover
+        const s = small.getBoundingClientRect(), l = large.getBoundingClientRect();
+        for (const fy of [0.5, 0.2, 0.8]) for (const fx of [0.5, 0.2, 0.8]) {
+          const x = s.left + s.width * fx, y = s.top + s.height * fy;
+          const top = document.elementFromPoint(x, y);
+          if (top === small || small.contains(top)) {
+            return {done: false, start: [x, y], end: [x + (l.left + 15 - s.left), y + (l.top + 15 - s.top)]};
+          }
+        }
+        return null;
+    """)
+    if not state:
+        raise NoMove("the small box is covered")
+    if state["done"]:
+        return _submit(v)
+    return v.drag(state["start"], state["end"], "the small box")
+
+
+@solves("use-colorwheel", "use-colorwheel-2")
+def _use_colorwheel(v: View) -> str:
+    """Type the colour's hex code into the picker's own text field (named in use-colorwheel,
+    a swatch in use-colorwheel-2)."""
+    named = re.search(r"Select (\w+) with", v.utterance)
+    state = v.js("""
+        let want = '';
+        if (arg) want = String(ui_utils.colorNameToHex(arg));
+        else {
+          const m = getComputedStyle(q('#query .cc')).backgroundColor.match(/\\d+/g) || [];
+          want = m.slice(0, 3).map((c) => Number(c).toString(16).padStart(2, '0')).join('');
+        }
+        const col = q('#col');
+        return {want: want.replace('#', '').toLowerCase(), bid: bidOf(col), value: col ? col.value.toLowerCase() : null};
+    """, named.group(1) if named else None)
+    if state["value"] is None:
+        raise NoMove("no colour field")
+    if state["value"] != state["want"]:
+        return v.fill(state["bid"], state["want"], "the colour field")
+    return _submit(v)
+
+
+_ORDINALS = {"top": 1, "bottom": 5, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5}
+
+
+@solves("drag-items")
+def _drag_items(v: View) -> str:
+    m = re.search(r"Drag (.+?) (to the (top|bottom|\w+) position|to the (top|bottom)|(up|down) by one position)\.",
+                  v.utterance)
+    if not m:
+        raise NoMove(f"cannot read {v.utterance!r}")
+    name = m.group(1)
+    items = v.js(_CENTRE + "return qa('#sortable li').map((li) => ({name: text(li), at: centre(li)}));")
+    names = [i["name"] for i in items]
+    src = names.index(name)
+    if m.group(5):
+        dst = src + (1 if m.group(5) == "down" else -1)
+    else:
+        dst = _ORDINALS[m.group(3) or m.group(4)] - 1
+    (x, y), (_tx, ty) = items[src]["at"], items[dst]["at"]
+    # past the target's centre, so the sortable's intersect test moves the item over it
+    ty += 6 if dst > src else -6
+    return v.drag([x, y], [x, ty], f"{name} to position {dst + 1}")
+
+
+@solves("click-pie", "click-pie-nodelay")
+def _click_pie(v: View) -> str:
+    label = v.quoted()[0]
+    state = v.js(_CENTRE + """
+        const slices = qa('path[id^="wheelnav-divWheel-slice-"]');
+        const size = Math.max(0, ...slices.map((s) => s.getBoundingClientRect().width));
+        const title = qa('text[id^="wheelnav-divWheel-title-"]').find((t) => text(t) === arg);
+        const plus = text(q('#wheelnav-divWheel-spreadertitle')) === '+';
+        if (!title) return {size, plus, title: null};
+        // a point of this slice that nothing else covers (the + button may lie over its title)
+        const i = title.id.split('-').pop();
+        const mine = (el) => !!el && (el.id === 'wheelnav-divWheel-slice-' + i || el.id === 'wheelnav-divWheel-title-' + i
+                                      || (el.parentNode && el.parentNode.id === 'wheelnav-divWheel-title-' + i));
+        const wheel = centre(q('#wheelnav-divWheel-spreader') || title), t = centre(title);
+        for (const f of [1.25, 1.1, 1, 0.85, 1.4, 0.7]) {
+          const p = [wheel[0] + (t[0] - wheel[0]) * f, wheel[1] + (t[1] - wheel[1]) * f];
+          if (mine(document.elementFromPoint(p[0], p[1]))) return {size, plus, title: p};
+        }
+        return {size, plus, title: null};
+    """, label)
+    if state["size"] < 30 or not state["title"]:
+        if state["plus"]:
+            return v.click_element("return q('#wheelnav-divWheel-spreadertitle');", None, "the pie's + button")
+        return "noop(300)"  # the menu is still opening
+    return v.mouse_click(state["title"], f"the slice {label!r}")
+
+
+@solves("drag-sort-numbers")
+def _drag_sort_numbers(v: View) -> str:
+    items = v.js(_CENTRE + "return qa('#sortable li').map((li) => ({n: parseInt(text(li), 10), at: centre(li)}));")
+    numbers = [i["n"] for i in items]
+    want = sorted(numbers)
+    for pos, n in enumerate(numbers):
+        if n != want[pos]:
+            src = numbers.index(want[pos], pos)  # the number that belongs here, further down
+            (x, y), (_x, ty) = items[src]["at"], items[pos]["at"]
+            return v.drag([x, y], [x, ty - 6], f"{want[pos]} up to position {pos + 1}")
+    return _submit(v)
+
+
+_GRID_PLACES = {"top left": 1, "top center": 2, "top right": 3, "center left": 4, "center": 5, "center right": 6,
+                "bottom left": 7, "bottom center": 8, "bottom right": 9}
+_GRID_MOVES = {"up": -3, "down": 3, "left": -1, "right": 1}
+
+
+@solves("drag-items-grid")
+def _drag_items_grid(v: View) -> str:
+    m = re.search(r"Drag (.+?) (?:to the (.+?)|(up|down|left|right) by one)\.$", v.utterance)
+    if not m:
+        raise NoMove(f"cannot read {v.utterance!r}")
+    items = v.js(_CENTRE + "return qa('#sortable li').map((li) => ({name: text(li), at: centre(li)}));")
+    src = [i["name"] for i in items].index(m.group(1))
+    dst = _GRID_PLACES[m.group(2)] - 1 if m.group(2) else src + _GRID_MOVES[m.group(3)]
+    (x, y), (tx, ty) = items[src]["at"], items[dst]["at"]
+    # a little past the target's centre, in the direction of travel
+    tx += 6 if tx > x else -6 if tx < x else 0
+    ty += 6 if ty > y else -6 if ty < y else 0
+    return v.drag([x, y], [tx, ty], f"{m.group(1)} to cell {dst + 1}")
+
+
+_STEP = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+
+
+@solves("drag-single-shape")
+def _drag_single_shape(v: View) -> str:
+    direction = re.search(r"Drag the item (left|right|up|down)", v.utterance).group(1)
+    state = v.js(_CENTRE + """
+        const el = q('.black-shape');
+        if (!el) return null;
+        const now = shapes.gridCoords(el), was = el.getBBox();
+        const moved = {up: now.y < was.y, down: now.y > was.y, left: now.x < was.x, right: now.x > was.x}[arg];
+        return {moved, at: centre(el)};
+    """, direction)
+    if not state:
+        raise NoMove("no shape")
+    if state["moved"]:
+        return _submit(v)
+    (x, y), (dx, dy) = state["at"], _STEP[direction]
+    return v.drag([x, y], [x + 20 * dx, y + 20 * dy], f"the shape {direction}")
+
+
+#: a point of the element ``arg`` (a selector) that nothing covers or clips, nearest its centre
+_GRAB = """
+    const el = q(arg);
+    if (!el) return null;
+    const r = el.getBoundingClientRect();
+    const points = [];
+    for (let fy = 0.05; fy < 1; fy += 0.1) for (let fx = 0.05; fx < 1; fx += 0.1) points.push([fx, fy]);
+    points.sort((a, b) => Math.hypot(a[0] - 0.5, a[1] - 0.5) - Math.hypot(b[0] - 0.5, b[1] - 0.5));
+    for (const [fx, fy] of points) {
+      const x = r.left + r.width * fx, y = r.top + r.height * fy;
+      const top = document.elementFromPoint(x, y);
+      if (top === el || el.contains(top)) return [x, y];
+    }
+    return null;
+"""
+
+
+@solves("resize-textarea")
+def _resize_textarea(v: View) -> str:
+    m = re.search(r"(width|height) is (smaller|larger)", v.utterance)
+    if v.steps_taken:
+        return v.click_selector("#submit", "Submit")
+    dim, way = m.group(1), m.group(2)
+    handle = v.js(_GRAB, "#area .ui-resizable-e" if dim == "width" else "#area .ui-resizable-s")
+    if not handle:
+        raise NoMove(f"no resize handle for the {dim}")
+    sign = 1 if way == "larger" else -1
+    x, y = handle
+    end = [x + sign * 15, y] if dim == "width" else [x, y + sign * 15]
+    return v.drag([x, y], end, f"the textarea {way}")
