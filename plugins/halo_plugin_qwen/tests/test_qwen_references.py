@@ -53,12 +53,12 @@ def test_ground_prompt_marks_matches_best_first_and_lists_values():
     grounded = ground_prompt(LOGIN)
     lines = grounded.splitlines()
     assert lines[0].startswith("Goal: ") and lines[1] == 'Goal values: $1 "keneth" | $2 "91YP"'
-    assert "*1 [3] button 'Login'" in lines
-    assert "  [1] textbox" in lines and "[4] button 'Cancel'" in lines  # no match, no mark
+    assert "*2 [3] button 'Login'" in lines and "  *1 [1] textbox" in lines  # [1] by its label 'Username'
+    assert "  [2] textbox" in lines and "[4] button 'Cancel'" in lines  # no match, no mark
     assert ground_prompt(grounded) == grounded  # idempotent
     assert is_grounded(grounded) and not is_grounded(LOGIN)
     refs = references_in(grounded)
-    assert refs == References({"1": "3"}, {"1": "keneth", "2": "91YP"})
+    assert refs == References({"1": "1", "2": "3"}, {"1": "keneth", "2": "91YP"})
 
 
 def test_marks_are_numbered_by_score_then_page_order():
@@ -76,10 +76,10 @@ def test_names_with_quotes_and_escapes_are_read_as_python_literals():
 def test_resolve_replaces_references_outside_strings_only():
     refs = references_in(ground_prompt(LOGIN))
     assert resolve("fill('1', $1)", refs) == "fill('1', 'keneth')"
-    assert resolve("click(*1)", refs) == "click('3')"
+    assert resolve("click(*2)", refs) == "click('3')"
     assert resolve("fill('2', '$1 and *1')", refs) == "fill('2', '$1 and *1')"  # text inside quotes stays
     assert resolve("click('4')", refs) == "click('4')"
-    with pytest.raises(ActionError, match=r"\*4 is not a marked element of this page \(defined: \*1\)"):
+    with pytest.raises(ActionError, match=r"\*4 is not a marked element of this page \(defined: \*1, \*2\)"):
         resolve("click(*4)", refs)
     with pytest.raises(ActionError, match=r"\$3 is not a goal value"):
         resolve("fill('1', $3)", refs)
@@ -89,8 +89,9 @@ def test_resolve_replaces_references_outside_strings_only():
 
 def test_to_references_prefers_marks_and_values_and_keeps_other_literals():
     refs = references_in(ground_prompt(LOGIN))
-    assert to_references("fill('1', 'keneth')", refs) == "fill('1', $1)"
-    assert to_references("click('3')", refs) == "click(*1)"
+    assert to_references("fill('1', 'keneth')", refs) == "fill(*1, $1)"
+    assert to_references("fill('2', 'keneth')", refs) == "fill('2', $1)"
+    assert to_references("click('3')", refs) == "click(*2)"
     assert to_references("click('4')", refs) == "click('4')"
     assert to_references("scroll(0, 500)", refs) == "scroll(0, 500)"
     assert to_references("not an action", refs) == "not an action"
@@ -104,7 +105,7 @@ def test_ground_messages_keeps_message_type_and_rewrites_worked_examples():
     out = ground_messages(msgs)
     assert all(isinstance(m, Message) for m in out)
     assert "*k names the element" in out[0].content
-    assert out[2].content == "click(*1)" and out[1].content == out[3].content == ground_prompt(LOGIN)
+    assert out[2].content == "click(*2)" and out[1].content == out[3].content == ground_prompt(LOGIN)
     dicts = [{"role": m.role, "content": m.content} for m in msgs[:2]]
     prompt, completion = rewrite_example(dicts, "fill('2', '91YP')")
     assert [m["content"] for m in prompt] == [m.content for m in out[:2]] and completion == "fill('2', $2)"
@@ -123,3 +124,22 @@ def test_grammar_accepts_defined_references_only():
         assert not g.accepts(text), text
     plain = ActionGrammar(["1", "3"])
     assert not plain.accepts("click(*1)") and plain.accepts("click('3')")
+
+
+def test_an_unnamed_element_is_matched_by_the_short_label_above_it():
+    text = ("Goal: Enter the username \"karrie\" and the password \"AU\" and press login.\n\nPage (login):\n"
+            "StaticText 'Enter the username \"karrie\" and the password \"AU\" and press login.'\n"
+            "paragraph\n  StaticText 'Username'\n  [1] textbox\nparagraph\n  StaticText 'Password'\n  [2] textbox\n"
+            "StaticText 'a label far too long to be one'\n[4] textbox\n[3] button 'Login'\n\nNext action:")
+    refs = references_in(ground_prompt(text))
+    assert refs.marks == {"1": "1", "2": "2", "3": "3"}  # page order among equal scores; [4] has no label
+
+
+@pytest.mark.parametrize("goal, marked", [("Focus into the 3rd input textbox.", "3"),
+                                          ("Focus into the first text box.", "1"),
+                                          ("Click the last textbox.", "4"),
+                                          ("Click the 9th textbox.", None)])
+def test_an_ordinal_goal_marks_the_element_it_counts_to(goal, marked):
+    page = "\n".join(f"[{i}] textbox" for i in range(1, 5))
+    refs = references_in(ground_prompt(f"Goal: {goal}\n\nPage (page):\n[9] button 'Other'\n{page}\n\nNext action:"))
+    assert refs.marks.get("1") == marked

@@ -44,7 +44,7 @@ def _trajectory(tmp_path, run_id, task):
 
 def test_a_scripted_model_answering_with_references_solves_login_user(env, runtime, tmp_path):
     task = SUITE.resolve("miniwob.login-user@5")
-    backend = ScriptedBackend(["fill('1', $1)", "fill('2', $2)", "click(*1)"])
+    backend = ScriptedBackend(["fill(*1, $1)", "fill(*2, $2)", "click(*3)"])
     result = run_episode(task, _config(), env, runtime, run_id="refs", data_dir=tmp_path,
                          backends={"worker": backend})
     assert result.success, result
@@ -52,7 +52,7 @@ def test_a_scripted_model_answering_with_references_solves_login_user(env, runti
     username, password = re.findall(r'"([^"]+)"', trajectory.goal)
     assert [s.action for s in trajectory.steps] == [f"fill('1', {username!r})", f"fill('2', {password!r})",
                                                     "click('3')"]
-    assert [s.decision_meta["reply"] for s in trajectory.steps] == ["fill('1', $1)", "fill('2', $2)", "click(*1)"]
+    assert [s.decision_meta["reply"] for s in trajectory.steps] == ["fill(*1, $1)", "fill(*2, $2)", "click(*3)"]
     shown = backend.calls[0]
     assert "Goal values: $1" in shown[-1].content and "*k names the element" in shown[0].content
     assert trajectory.start.config["worker_references"] == "on"  # the style is recorded with the episode
@@ -78,7 +78,7 @@ def test_a_scripted_model_answering_with_references_solves_login_user(env, runti
         for row, call in zip(sorted(rows, key=lambda r: r["step_idx"]), backend.calls):
             assert row["prompt"] == [{"role": m.role, "content": m.content} for m in call]
         assert [r["completion"][0]["content"] for r in sorted(rows, key=lambda r: r["step_idx"])] == [
-            "fill('1', $1)", "fill('2', $2)", "click(*1)"]
+            "fill(*1, $1)", "fill(*2, $2)", "click(*3)"]
 
 
 def test_an_undefined_reference_is_an_invalid_output_never_sent(env, runtime, tmp_path):

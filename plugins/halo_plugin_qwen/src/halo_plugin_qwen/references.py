@@ -29,7 +29,15 @@ of an element's name and of the goal, without :data:`STOPWORDS`; the points
   3+ characters (partial match: ``Subm`` / ``submit``, ``cats`` / ``cat``);
 
 times the share of the name's words that matched, so a button named ``Close`` outranks a
-dialog whose long text starts with "Close".
+dialog whose long text starts with "Close". Two more rules cover what names miss:
+
+* **labels:** an element line without a name is scored by the short text just above it
+  (a ``StaticText`` of at most :data:`MAX_LABEL_WORDS` words within two lines: the
+  ``Username`` over an unnamed textbox);
+* **ordinals:** a goal that counts elements of a kind (``the 3rd input textbox``,
+  ``the second link``, ``the last button``: an ordinal, then within three words a kind from
+  :data:`KIND_ROLES`) gives the element of that place among those of that role
+  :data:`ORDINAL_POINTS` points, so it becomes ``*1``.
 
 Everything here is a pure function of the prompt text, so a prompt grounded live and a
 prompt grounded at export time (:func:`rewrite_example`) are byte-identical, and grounding
@@ -57,6 +65,19 @@ all both each any one your you me my our click select enter type press hit choos
 
 #: at most this many elements are marked per page
 MAX_MARKS = 20
+#: the longest text above an unnamed element that is taken as its label
+MAX_LABEL_WORDS = 4
+#: the points an element gets for being the one a goal's ordinal counts to
+ORDINAL_POINTS = 4.0
+#: words a goal uses for a kind of element -> the accessibility role it means
+KIND_ROLES = {"textbox": "textbox", "textboxes": "textbox", "input": "textbox", "inputs": "textbox",
+              "field": "textbox", "fields": "textbox", "box": "textbox", "button": "button", "buttons": "button",
+              "link": "link", "links": "link", "checkbox": "checkbox", "checkboxes": "checkbox", "radio": "radio",
+              "tab": "tab", "tabs": "tab", "item": "listitem", "option": "option", "heading": "heading"}
+_ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+                  "eighth": 8, "ninth": 9, "tenth": 10, "last": -1}
+_ORDINAL = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b|\b(" + "|".join(_ORDINAL_WORDS) + r")\b", re.I)
+_LABEL_LINE = re.compile(rf"^[ \t]*(?:StaticText|LabelText|label) (?P<text>{QUOTED_TEXT})\s*$")
 #: at most this many goal values are listed
 MAX_VALUES = 12
 
@@ -151,12 +172,16 @@ def ground_prompt(text: str) -> str:
     goal_words = set(words(goal))
     values_lower = {v.lower() for v in values}
     lines = text.split("\n")
+    counted = ordinal_target(goal)
+    elements = [(i, m) for i, line in enumerate(lines)
+                if (m := _ELEMENT_LINE.match(line)) is not None and not m.group("mark")]
+    of_role = [i for i, m in elements if counted and m.group("role") == counted[1]]
+    place = counted[0] - 1 if counted and counted[0] > 0 else -1
+    counted_line = of_role[place] if counted and -len(of_role) <= place < len(of_role) else None
     scored = []
-    for i, line in enumerate(lines):
-        m = _ELEMENT_LINE.match(line)
-        if m is None or m.group("mark"):
-            continue
-        score = element_score(unquote(m.group("name")), goal_words, values_lower)
+    for i, m in elements:
+        name = unquote(m.group("name")) or _label_above(lines, i)
+        score = element_score(name, goal_words, values_lower) + (ORDINAL_POINTS if i == counted_line else 0.0)
         if score > 0:
             scored.append((-score, i, m))
     for k, (_score, i, m) in enumerate(sorted(scored, key=lambda s: (s[0], s[1]))[:MAX_MARKS], 1):
@@ -166,6 +191,31 @@ def ground_prompt(text: str) -> str:
     shown = " | ".join(f"${k} {json.dumps(v, ensure_ascii=False)}" for k, v in enumerate(values, 1))
     lines.insert(goal_line + 1, f"{VALUES_PREFIX} {shown or 'none'}")
     return "\n".join(lines)
+
+
+def ordinal_target(goal: str) -> tuple[int, str] | None:
+    """(place, role) when the goal counts elements of a kind: ``the 3rd input textbox`` ->
+    (3, "textbox"), ``the last button`` -> (-1, "button"); None otherwise."""
+    for m in _ORDINAL.finditer(goal):
+        place = int(m.group(1)) if m.group(1) else _ORDINAL_WORDS[m.group(2).lower()]
+        for word in _WORD.findall(goal[m.end():].lower())[:3]:
+            if word in KIND_ROLES and place != 0:
+                return place, KIND_ROLES[word]
+    return None
+
+
+def _label_above(lines: list[str], i: int) -> str:
+    """The short text on one of the two lines above line ``i``, or ""."""
+    for j in (i - 1, i - 2):
+        if j < 0:
+            break
+        m = _LABEL_LINE.match(lines[j])
+        if m is not None:
+            label = unquote(m.group("text"))
+            return label if len(label.split()) <= MAX_LABEL_WORDS else ""
+        if _ELEMENT_LINE.match(lines[j]):
+            break
+    return ""
 
 
 def references_in(text: str) -> References:
