@@ -15,6 +15,8 @@ leaves empty; it acts only with action strings on bids the observation shows.
 from __future__ import annotations
 
 import re
+import time
+import weakref
 from importlib import resources
 from typing import Any, Callable
 
@@ -98,8 +100,9 @@ class View:
     def click_element(self, js_body: str, arg: Any = None, what: str = "the target") -> str:
         """Click the element ``js_body`` returns: by its bid when the observation gives it one of
         its own, else at its centre (a target nested in another element's click region)."""
+        # the first box of an inline element that wraps: the middle of its bounding box may be blank
         found = self.js("const el = (() => {" + js_body + "})(); if (!el) return null;"
-                        " const r = el.getBoundingClientRect();"
+                        " const rs = el.getClientRects(); const r = rs.length ? rs[0] : el.getBoundingClientRect();"
                         " return {bid: el.getAttribute(ATTR), x: r.left + r.width / 2, y: r.top + r.height / 2};", arg)
         if not found:
             raise NoMove(f"no {what}")
@@ -870,3 +873,206 @@ def _resize_textarea(v: View) -> str:
     x, y = handle
     end = [x + sign * 15, y] if dim == "width" else [x, y + sign * 15]
     return v.drag([x, y], end, f"the textarea {way}")
+
+
+# --------------------------------------------------------------------------- reading and typing
+
+
+def _fill_and_submit(v: View, selector: str, value: str, submit: str = "#subbtn") -> str:
+    field = v.js("const el = q(arg); return el ? {bid: bidOf(el), value: el.value} : null;", selector)
+    if not field:
+        raise NoMove(f"no field {selector}")
+    if field["value"] != value:
+        return v.fill(field["bid"], value, selector)
+    return v.click_selector(submit, "Submit")
+
+
+@solves("simple-arithmetic")
+def _simple_arithmetic(v: View) -> str:
+    a, op, b = re.match(r"\s*(-?\d+)\s*([-+x])\s*(-?\d+)", v.js("return text(q('#math-problem'));")).groups()
+    a, b = int(a), int(b)
+    return _fill_and_submit(v, "#math-answer", str(a + b if op == "+" else a - b if op == "-" else a * b))
+
+
+@solves("simple-algebra")
+def _simple_algebra(v: View) -> str:
+    problem = v.js("return text(q('#math-problem'));").replace(" ", "")
+    m = re.match(r"^(-?\d+)?([-+])?x([-+])?(-?\d+)?=(-?\d+)$", problem)
+    if not m:
+        raise NoMove(f"cannot read {problem!r}")
+    total = int(m.group(5))
+    if m.group(1) is not None:  # a + x = c, a - x = c
+        a = int(m.group(1))
+        x = total - a if m.group(2) == "+" else a - total
+    else:  # x + b = c, x - b = c
+        b = int(m.group(4))
+        x = total - b if m.group(3) == "+" else total + b
+    return _fill_and_submit(v, "#math-answer", str(x))
+
+
+@solves("odd-or-even")
+def _odd_or_even(v: View) -> str:
+    rows = v.js("""return qa('#numbers .row').map((row) => ({n: parseInt(text(q('.display-number', row)), 10),
+        odd: bidOf(q('.odd', row)), even: bidOf(q('.even', row)),
+        chosen: q('button.selected', row) ? text(q('button.selected', row)) : ''}));""")
+    for row in rows:
+        want = "Odd" if row["n"] % 2 else "Even"
+        if row["chosen"] != want:
+            return v.click(row["odd" if want == "Odd" else "even"], f"{want} for {row['n']}")
+    return v.click_selector("#submit", "Submit")
+
+
+@solves("unicode-test")
+def _unicode_test(v: View) -> str:
+    label = v.quoted()[0]
+    return v.click(v.js("return bidOf(byText('#area button', arg).filter(visible)[0]);", label), f"button {label!r}")
+
+
+@solves("copy-paste")
+def _copy_paste(v: View) -> str:
+    return _fill_and_submit(v, "#answer-input", v.js("return q('#to-copy').value;"))
+
+
+@solves("copy-paste-2")
+def _copy_paste_2(v: View) -> str:
+    nth = int(re.search(r"from the (\d)", v.utterance).group(1))
+    return _fill_and_submit(v, "#answer-input", v.js("return q('#text-' + arg).value;", nth))
+
+
+@solves("generate-number")
+def _generate_number(v: View) -> str:
+    shown = v.js("return text(q('#display-number'));")
+    u = v.utterance
+    if shown.lstrip("-").isdigit():
+        n = int(shown)
+        less, more = re.search(r"less than (\d+)", u), re.search(r"greater than (\d+)", u)
+        ok = (n < int(less.group(1)) if less else n > int(more.group(1)) if more
+              else n % 2 == 1 if "odd number" in u else n % 2 == 0)
+        if ok:
+            return v.click_selector("#submit", "Submit")
+    return v.click_selector("#generate", "Generate")
+
+
+@solves("click-color")
+def _click_color(v: View) -> str:
+    colour = re.search(r"Click on the (\w+) colored box", v.utterance).group(1)
+    return v.click_element("return qa('#area .color').find((el) => el.style.backgroundColor === arg);", colour,
+                           f"the {colour} box")
+
+
+@solves("click-shades")
+def _click_shades(v: View) -> str:
+    """Tell a shade by its dominant channel, as the eye does, and toggle the boxes still wrong."""
+    colour = re.search(r"shades of (\w+)", v.utterance).group(1)
+    boxes = v.js(_CENTRE + """
+        return qa('#area span').map((el) => {
+          const [r, g, b] = (getComputedStyle(el).backgroundColor.match(/\\d+/g) || []).map(Number);
+          const hue = r > g && r > b ? 'red' : g > r && g > b ? 'green' : b > r && b > g ? 'blue' : '';
+          return {hue, selected: el.classList.contains('selected'), at: centre(el)};
+        });
+    """)
+    for box in boxes:
+        if (box["hue"] == colour) != box["selected"]:
+            return v.mouse_click(box["at"], f"a {box['hue']} box")
+    return v.click_selector("#area button", "Submit")
+
+
+#: when each environment's button ONE was clicked (button-delay times its wait, as a person counts)
+_CLICKED_AT: "weakref.WeakKeyDictionary[Any, float]" = weakref.WeakKeyDictionary()
+
+
+@solves("button-delay")
+def _button_delay(v: View) -> str:
+    seconds = int(re.search(r"wait (\d+) seconds?", v.utterance).group(1))
+    if v.steps_taken == 0:
+        _CLICKED_AT[v.env] = time.monotonic()
+        return v.click_selector("#subbtn", "button ONE")
+    if v.steps_taken == 1:
+        left = seconds - (time.monotonic() - _CLICKED_AT.get(v.env, time.monotonic()))
+        return f"noop({max(0, round(left * 1000 - 150))})"  # less the time the next click takes to land
+    return v.click_selector("#subbtn2", "button TWO")
+
+
+@solves("use-slider")
+def _use_slider(v: View) -> str:
+    want = int(re.search(r"Select (-?\d+)", v.utterance).group(1))
+    s = v.js("""
+        const el = $('#slider'), handle = q('#slider .ui-slider-handle'), r = q('#slider').getBoundingClientRect();
+        const h = handle.getBoundingClientRect();
+        return {value: parseInt(text(q('#val')), 10), min: el.slider('option', 'min'), max: el.slider('option', 'max'),
+                vertical: el.slider('option', 'orientation') === 'vertical', bid: bidOf(handle),
+                handle: [h.left + h.width / 2, h.top + h.height / 2],
+                box: [r.left, r.top, r.width, r.height]};
+    """)
+    if s["value"] == want:
+        return _submit(v)
+    if abs(s["value"] - want) > 3:
+        frac = (want - s["min"]) / max(1, s["max"] - s["min"])
+        left, top, width, height = s["box"]
+        end = [s["handle"][0], top + height * (1 - frac)] if s["vertical"] else [left + width * frac, s["handle"][1]]
+        return v.drag(s["handle"], end, f"the slider to {want}")
+    return v.press(s["bid"], "ArrowUp" if want > s["value"] else "ArrowDown", "the slider handle")
+
+
+@solves("read-table")
+def _read_table(v: View) -> str:
+    label = re.search(r"value of (.+?) into", v.utterance).group(1)
+    value = v.js("const row = qa('#tab tr').find((tr) => text(tr.cells[0]) === arg); return row ? text(row.cells[1]) : null;",
+                 label)
+    if value is None:
+        raise NoMove(f"no row {label!r}")
+    return _fill_and_submit(v, "#tt", value)
+
+
+@solves("read-table-2")
+def _read_table_2(v: View) -> str:
+    fields = v.js("""
+        const table = Object.fromEntries(qa('#tab tr').map((tr) => [text(tr.cells[0]), text(tr.cells[1])]));
+        return qa('#form label').map((l) => {
+          const input = l.parentElement.querySelector('input');
+          return {want: table[l.getAttribute('data-key') || text(l).replace(/:$/, '')], bid: bidOf(input), value: input.value};
+        });
+    """)
+    for f in fields:
+        if f["want"] is None:
+            raise NoMove("a label is not in the table")
+        if f["value"] != f["want"]:
+            return v.fill(f["bid"], f["want"], "a field")
+    return _submit(v)
+
+
+@solves("text-transform")
+def _text_transform(v: View) -> str:
+    return _fill_and_submit(v, "#tt", v.js("return qa('#captcha span').map((s) => s.textContent).join('');"))
+
+
+@solves("visual-addition")
+def _visual_addition(v: View) -> str:
+    return _fill_and_submit(v, "#math-answer", str(v.js("return qa('#math-problem .addition-block').length;")))
+
+
+@solves("phone-book")
+def _phone_book(v: View) -> str:
+    m = re.search(r"Find (.+?) in the contact book and click on their (\w+)", v.utterance)
+    name, prop = m.group(1), {"phone": "phone", "email": "email", "address": "address"}.get(m.group(2).lower())
+    if prop is None:
+        raise NoMove(f"unknown property {m.group(2)!r}")
+    if v.js("return text(q('#contact .name')) === arg;", name):
+        return v.click_element("return q('#contact a.' + arg);", prop, f"{name}'s {prop}")
+    return v.click(v.js("return bidOf(q('#pagination .next:not(.disabled) a'));"), "the next page")
+
+
+@solves("navigate-tree")
+def _navigate_tree(v: View) -> str:
+    """Open the folders above the item (at their expand arrows, which have no bid), then click it."""
+    name = v.quoted()[0]
+    return v.click_element("""
+        const span = qa('#tree span').find((s) => text(s) === arg);
+        if (!span) return null;
+        let closed = null;
+        for (let li = span.closest('li'); li; li = li.parentElement.closest('li')) {
+          const list = li.parentElement;
+          if (list.id !== 'tree' && getComputedStyle(list).display === 'none') closed = list.closest('li');
+        }
+        return closed ? closed.querySelector(':scope > .hitarea') : span;
+    """, name, f"the tree towards {name!r}")
