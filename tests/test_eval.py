@@ -273,7 +273,8 @@ def test_results_store_reads_and_repairs(tmp_path):
         fh.write(b'{"task": "a", "mo')
     with pytest.warns(UserWarning, match="truncated"):
         assert len(store.episodes()) == 2
-    assert store.episodes_path.read_bytes().endswith(b'"reward": 0.0}\n')  # repaired in place
+    lines = store.episodes_path.read_bytes().splitlines(keepends=True)  # repaired in place
+    assert len(lines) == 2 and lines[-1].endswith(b"}\n") and json.loads(lines[-1])["reward"] == 0.0
     store.drop_episodes([("a", "m", 0)])
     assert [r["attempt"] for r in store.episodes()] == [1]
 

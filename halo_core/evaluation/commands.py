@@ -207,6 +207,15 @@ def _new_store(results_dir: str, run_id: str, *, dry_run: bool = False) -> Resul
     return store
 
 
+def _begin(plan, store, *, resumed: bool) -> None:
+    """Before the first episode: a resumed run checks it can still write its data folder; a
+    new one writes its plan (``run.json``)."""
+    if resumed:
+        _writable_data(plan)
+    else:
+        store.write_plan(plan)
+
+
 def _writable_data(plan: dict) -> None:
     """The data folder of a resumed run (trajectories, caches), checked before any episode starts
     and said, since it comes from ``run.json`` rather than this command line."""
@@ -352,10 +361,7 @@ def eval_command(ctx, tasks_csv, suite, sites, split, task_version, subset, samp
         if dry_run:
             _print_plan(plan, runtime, store, executor=executor, workers=workers)
             return
-    if resume_id:
-        _writable_data(plan)
-    else:
-        store.write_plan(plan)
+    _begin(plan, store, resumed=bool(resume_id))
     console.print(f"[bold]halo eval[/] run_id={plan['run_id']} modes={', '.join(configs)} "
                   f"tasks={len(plan['tasks'])} results={plain(store.dir)}")
     report = _run(runtime, plan, store, executor=executor, workers=workers, ray_address=ray_address, debug=debug,
@@ -407,10 +413,7 @@ def rollouts_command(ctx, tasks_csv, suite, sites, split, task_version, subset, 
     if dry_run:
         _print_plan(plan, runtime, store, executor=executor, workers=workers)
         return
-    if resume_id:
-        _writable_data(plan)
-    else:
-        store.write_plan(plan)
+    _begin(plan, store, resumed=bool(resume_id))
     summary = store.appender("rollout_summary.jsonl")
 
     def on_record(job, record):

@@ -231,8 +231,7 @@ class ResultsStore:
         if not drop or not self.episodes_path.exists():
             return
         kept = [r for r in read_jsonl(self.episodes_path, repair=True) if episode_key(r) not in drop]
-        atomic_write_text(self.episodes_path, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n"
-                                                      for r in kept))
+        atomic_write_text(self.episodes_path, b"".join(encode_line(r) for r in kept))
 
     def appender(self, name: str) -> JsonlAppender:
         if name not in self._appenders:
