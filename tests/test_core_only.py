@@ -112,6 +112,16 @@ def test_halo_run_needs_no_backend_for_a_third_party_policy(core_only):
     assert episode.start.config["policy"] == "acme"
 
 
+def test_the_model_worker_without_its_backend_plugin_is_refused_in_one_line(core_only):
+    """The default worker backend is the OpenAI plugin's; without it, the model worker stops
+    before any browser starts, naming the missing prefix."""
+    env, cwd = core_only
+    refused = _halo(env, cwd, "run", "acme.cancel", "--data-dir", str(cwd / "data-worker"))
+    assert refused.returncode == 1
+    assert "worker backend: no backend 'openai' is installed" in refused.stderr
+    assert "Traceback" not in refused.stderr and not (cwd / "data-worker").exists()
+
+
 def test_halo_config_shows_help_for_every_key(core_only):
     env, cwd = core_only
     shown = _halo(env, cwd, "config", "--json")
