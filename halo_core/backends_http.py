@@ -59,7 +59,7 @@ log = logging.getLogger("halo.backends")
 
 __all__ = [
     "DEFAULT_PRICES", "Failure", "PriceWarning", "RedactingFilter", "RemoteBackend", "RetryPolicy",
-    "anthropic_request", "field", "install_log_redaction",
+    "field", "install_log_redaction",
     "backoff_delay", "call_with_retries", "classify_exception", "compute_cost", "data_url", "host_of",
     "image_mime", "load_prices", "one_line", "openai_messages", "parse_retry_after", "price_for", "redact",
     "retry_after_from_headers",
@@ -461,33 +461,6 @@ def openai_messages(messages: Sequence[Message], *, images: bool) -> list[dict[s
         else:
             out.append({"role": m.role, "content": m.content})
     return out
-
-
-def anthropic_request(messages: Sequence[Message], *, images: bool) -> tuple[str, list[dict[str, Any]]]:
-    """(system, messages) for the Anthropic Messages API.
-
-    System messages are joined into ``system``; consecutive turns of one role are
-    merged (the API wants user/assistant alternation); images become base64 image blocks.
-    """
-    system = "\n\n".join(m.content for m in messages if m.role == "system")
-    turns: list[dict[str, Any]] = []
-    for m in messages:
-        if m.role == "system":
-            continue
-        role = "assistant" if m.role == "assistant" else "user"
-        blocks: list[dict[str, Any]] = []
-        if images and m.images:
-            for img in m.images:
-                blocks.append({"type": "image", "source": {"type": "base64", "media_type": image_mime(img),
-                                                           "data": base64.b64encode(img).decode("ascii")}})
-        blocks.append({"type": "text", "text": m.content or "."})
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-    if not turns or turns[0]["role"] != "user":
-        turns.insert(0, {"role": "user", "content": [{"type": "text", "text": "."}]})
-    return system, turns
 
 
 def field(obj: Any, *names: str, default: Any = None) -> Any:

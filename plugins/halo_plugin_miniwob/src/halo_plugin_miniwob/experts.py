@@ -14,6 +14,7 @@ leaves empty; it acts only with action strings on bids the observation shows.
 
 from __future__ import annotations
 
+import ast
 import re
 import time
 import weakref
@@ -564,7 +565,23 @@ def _email_inbox(v: View) -> str:
     sender = re.search(r"Find the email by (.+?)(?: and |, )", u).group(1)
     reply = re.search(r'reply to them with the text "([^"]*)"', u)
     forward = re.search(r"forward that email to (.+?)\.$", u)
-    star = "star" in u
+    return _email(v, sender, reply.group(1) if reply else None, forward.group(1) if forward else None,
+                  star="star" in u, trash="trash" in u)
+
+
+@solves("email-inbox-forward-nl", "email-inbox-forward-nl-turk", "email-inbox-nl-turk")
+def _email_inbox_nl(v: View) -> str:
+    """The natural-language variants: the page's utterance object carries the task's fields."""
+    try:
+        fields = ast.literal_eval(v.utterance)["fields"]
+    except (ValueError, SyntaxError, KeyError, TypeError):
+        raise NoMove(f"cannot read {v.utterance!r}") from None
+    task = fields.get("task", "forward")
+    return _email(v, fields["by"], fields.get("message") if task == "reply" else None,
+                  fields.get("to") if task == "forward" else None, star=task == "star", trash=task == "delete")
+
+
+def _email(v: View, sender: str, reply_text: str | None, forward_to: str | None, *, star: bool, trash: bool) -> str:
     state = v.js("""
         const open = q('#email') && visible(q('#email'));
         const replyBox = q('#reply') && visible(q('#reply'));
@@ -585,12 +602,12 @@ def _email_inbox(v: View) -> str:
         };
     """, sender)
     if state["replyBox"]:
-        if state["replyValue"] != reply.group(1):
-            return v.fill(state["replyText"], reply.group(1), "the reply text")
+        if state["replyValue"] != reply_text:
+            return v.fill(state["replyText"], reply_text, "the reply text")
         return v.click(state["sendReply"], "send reply")
     if state["forwardBox"]:
-        if state["forwardValue"] != forward.group(1):
-            return v.fill(state["forwardTo"], forward.group(1), "the forward address")
+        if state["forwardValue"] != forward_to:
+            return v.fill(state["forwardTo"], forward_to, "the forward address")
         return v.click(state["sendForward"], "send forward")
     if state["open"]:
         if state["openSender"] != sender:
@@ -598,11 +615,11 @@ def _email_inbox(v: View) -> str:
         # reply and forward share one click region (one bid): they are clicked at their own centre
         if star and not state["starred"]:
             return v.click_element("return q('#email .email-actions .star');", None, "the star icon")
-        if reply:
+        if reply_text is not None:
             return v.click_element("return q('#email .email-reply');", None, "reply")
-        if forward:
+        if forward_to is not None:
             return v.click_element("return q('#email .email-forward');", None, "forward")
-        if "trash" in u:
+        if trash:
             return v.click_element("return q('#email .email-actions .trash');", None, "the trash icon")
         raise NoMove("the email is open but the instruction names no known action")
     return v.click(state["thread"], f"the email by {sender}")
@@ -1076,3 +1093,72 @@ def _navigate_tree(v: View) -> str:
         }
         return closed ? closed.querySelector(':scope > .hitarea') : span;
     """, name, f"the tree towards {name!r}")
+
+
+#: the items of a MiniWoB shape grid as a viewer sees them: colour, size, kind and what it is
+_SHAPES = """
+    return qa('#area_svg > *').filter((el) => ['text', 'circle', 'rect', 'polygon'].includes(el.tagName)).map((el) => {
+      const box = el.getBBox();
+      let kind = 'shape', what = {circle: 'circle', rect: 'rectangle', polygon: 'triangle'}[el.tagName];
+      let large = Math.max(box.width, box.height) > 14;
+      if (el.tagName === 'text') {
+        what = text(el);
+        kind = /^[0-9]$/.test(what) ? 'digit' : 'letter';
+        large = parseFloat(el.getAttribute('font-size')) > 14;
+      }
+      return {bid: bidOf(el), color: el.getAttribute('fill'), size: large ? 'large' : 'small', kind, what};
+    });
+"""
+_SHAPE_COLOURS = ("red", "green", "blue", "aqua", "black", "magenta", "yellow")
+
+
+def _matches(item: dict, description: str) -> bool:
+    """MiniWoB's own rule (shapes.shapeMatchesText) on a description such as "large red digit"."""
+    words = description.split()
+    size = words.pop(0) if words and words[0] in ("large", "small") else ""
+    colour = words.pop(0) if words and words[0] in _SHAPE_COLOURS else ""
+    what = " ".join(words) or "item"
+    return ((not size or item["size"] == size) and (not colour or item["color"] == colour)
+            and (what == "item" or what in (item["what"], item["kind"])))
+
+
+@solves("click-shape")
+def _click_shape(v: View) -> str:
+    description = re.search(r"Click on an? (.+)$", v.utterance.strip()).group(1)
+    for item in v.js(_SHAPES):
+        if _matches(item, description):
+            return v.click(item["bid"], f"the {description}")
+    raise NoMove(f"no {description}")
+
+
+@solves("count-shape")
+def _count_shape(v: View) -> str:
+    description = re.search(r"How many (.+?)s are there\?", v.utterance).group(1)
+    count = sum(_matches(item, description) for item in v.js(_SHAPES))
+    return v.click(v.js("return bidOf(byText('#count-buttons button', arg)[0]);", str(count)), f"the answer {count}")
+
+
+@solves("form-sequence")
+def _form_sequence(v: View) -> str:
+    m = re.search(r"Select (-?\d+) with the slider, click the (\d)\w\w checkbox", v.utterance)
+    want, nth = int(m.group(1)), int(m.group(2))
+    value = int(v.js("return text(q('#val'));"))
+    if value != want:
+        return _use_slider(v)
+    box = v.js("const el = q('#checkbox-' + arg); return {bid: bidOf(el), checked: el.checked};", nth)
+    if not box["checked"]:
+        return v.click(box["bid"], f"checkbox {nth}")
+    return _submit(v)
+
+
+@solves("form-sequence-2")
+def _form_sequence_2(v: View) -> str:
+    m = re.search(r'Check the (\d)\w\w radio button and enter the number "(-?\d+)" into the (\d)\w\w textbox', v.utterance)
+    radio, number, box = int(m.group(1)), m.group(2), int(m.group(3))
+    state = v.js("""const r = qa('#area input[type=radio]')[arg.radio - 1], t = q('#input-' + arg.box);
+        return {radio: bidOf(r), checked: r.checked, box: bidOf(t), value: t.value};""", {"radio": radio, "box": box})
+    if not state["checked"]:
+        return v.click(state["radio"], f"radio {radio}")
+    if state["value"] != number:
+        return v.fill(state["box"], number, f"textbox {box}")
+    return _submit(v)
