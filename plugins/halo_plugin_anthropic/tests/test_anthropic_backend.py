@@ -11,6 +11,7 @@ import halo_plugin_anthropic.plugin as anthropic_plugin
 import pytest
 from anth_loopback import AnthropicLoopback, expert_reply, last_user_text, shop_site
 from halo_plugin_anthropic import AnthropicBackend
+from halo_plugin_anthropic.backend import anthropic_request
 
 from halo_core.backends import BackendConfigError, BackendError, BackendSettings, Message
 from halo_core.backends_http import DEFAULT_PRICES
@@ -179,3 +180,9 @@ def test_key_canary_never_leaks(monkeypatch, tmp_path, caplog):
     with AnthropicLoopback(lambda body: "nothing", key="sk-ant-other") as wrong, \
             AnthropicLoopback(lambda body: "nothing", key=canary) as srv:
         assert_key_never_leaks(canary, make, wrong, srv, run, lambda: caplog.text, tmp_path)
+
+
+def test_anthropic_request_shape():
+    system, turns = anthropic_request([Message("system", "S"), Message("assistant", "a"), Message("user", "u")],
+                                      images=False)
+    assert system == "S" and [t["role"] for t in turns] == ["user", "assistant", "user"]

@@ -13,7 +13,6 @@ from halo_core.backends_http import (
     Failure,
     RedactingFilter,
     RetryPolicy,
-    anthropic_request,
     backoff_delay,
     call_with_retries,
     classify_exception,
@@ -104,9 +103,3 @@ def test_price_lookup_longest_prefix():
     assert price_for("gpt-4o-mini-2024-07-18", prices) == (2, 2)
     assert price_for("openai/gpt-4o-2024-08-06", prices) == (1, 1)
     assert price_for("llama", prices) is None
-
-
-def test_anthropic_request_shape():
-    system, turns = anthropic_request([Message("system", "S"), Message("assistant", "a"), Message("user", "u")],
-                                      images=False)
-    assert system == "S" and [t["role"] for t in turns] == ["user", "assistant", "user"]

@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from typing import Any, Sequence
 
 from halo_core.api import BackendConfigError, BackendSettings, Message
-from halo_core.api import RemoteBackend, anthropic_request, response_field as field, host_of
+from halo_core.api import RemoteBackend, image_mime, response_field as field, host_of
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 #: Claude 3 and later read images; claude-2 and claude-instant do not
 TEXT_ONLY = re.compile(r"^claude-(?:2|instant)", re.I)
+
+
+def anthropic_request(messages: Sequence[Message], *, images: bool) -> tuple[str, list[dict[str, Any]]]:
+    """(system, messages) for the Anthropic Messages API.
+
+    System messages are joined into ``system``; consecutive turns of one role are
+    merged (the API wants user/assistant alternation); images become base64 image blocks.
+    """
+    system = "\n\n".join(m.content for m in messages if m.role == "system")
+    turns: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        role = "assistant" if m.role == "assistant" else "user"
+        blocks: list[dict[str, Any]] = []
+        if images and m.images:
+            for img in m.images:
+                blocks.append({"type": "image", "source": {"type": "base64", "media_type": image_mime(img),
+                                                           "data": base64.b64encode(img).decode("ascii")}})
+        blocks.append({"type": "text", "text": m.content or "."})
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    if not turns or turns[0]["role"] != "user":
+        turns.insert(0, {"role": "user", "content": [{"type": "text", "text": "."}]})
+    return system, turns
 
 
 class AnthropicBackend(RemoteBackend):
