@@ -13,7 +13,7 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[1] / "halo_core"
-PLUGIN_WORDS = re.compile(r"\b(vac|macros?|qwen|agisdk|webclones|leaderboard)\b", re.I)
+PLUGIN_WORDS = re.compile(r"\b(vac|macros?|qwen|agisdk|webclones|miniwob|leaderboard)\b", re.I)
 
 
 def _code_tokens(path: Path):
