@@ -2,11 +2,20 @@
 
 Backends come from plugins (``halo_register_backends``). The worker and manager
 only ever call :meth:`Backend.complete`.
+
+Per-call options (as llm's ``Model.Options``): a backend that takes options beyond
+temperature, seed and max_tokens declares them as an attrs class in its ``Options``
+attribute, and ``complete(messages, options={...})`` receives them for that call alone —
+a model shared by many episodes is never set up per episode. Plugins supply them per
+decision through ``halo_call_options``; the worker passes a backend only the options it
+declares (:func:`options_for`), and none at all to a backend that declares none, so
+backends written before options keep working. A backend given an option it does not
+declare refuses it (:func:`parse_options`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 import attrs
 
@@ -56,7 +65,10 @@ class Backend(Protocol):
     supports_images: bool
 
     def complete(self, messages: Sequence[Message], *, temperature: float | None = None,
-                 seed: int | None = None, max_tokens: int | None = None) -> Completion: ...
+                 seed: int | None = None, max_tokens: int | None = None,
+                 options: Mapping[str, Any] | None = None) -> Completion:
+        """One model call. ``options``: values of the fields of the backend's ``Options``
+        class, for this call only (a backend without ``Options`` may omit the parameter)."""
 
     def check(self) -> None:
         """Raise :class:`BackendConfigError` naming what is missing (e.g. the API key
@@ -64,6 +76,40 @@ class Backend(Protocol):
 
 
 BackendFactory = Callable[[str, BackendSettings], Backend]
+
+
+def declared_options(backend) -> frozenset[str]:
+    """The names of the per-call options ``backend`` declares: the fields of its ``Options``
+    attrs class; none for a backend without one."""
+    options = getattr(backend, "Options", None)
+    if options is None or not attrs.has(options):
+        return frozenset()
+    return frozenset(f.name for f in attrs.fields(options))
+
+
+def options_for(backend, requested: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """The options ``requested`` (``halo_call_options`` results, first one wins on a clash)
+    that ``backend`` declares; an option it does not declare is left out."""
+    declared = declared_options(backend)
+    merged: dict[str, Any] = {}
+    for options in requested:
+        for name, value in (options or {}).items():
+            if name in declared:
+                merged.setdefault(name, value)
+    return merged
+
+
+def parse_options(backend, options: Mapping[str, Any] | None):
+    """``backend.Options`` built from ``options`` (its defaults for None); an option the
+    backend does not declare is refused with :class:`BackendConfigError` naming it."""
+    declared = declared_options(backend)
+    unknown = sorted(set(options or {}) - declared)
+    if unknown:
+        raise BackendConfigError(f"{getattr(backend, 'name', type(backend).__name__)} takes no option "
+                                 f"{', '.join(map(repr, unknown))} (it declares: {', '.join(sorted(declared)) or 'none'})")
+    if not declared:
+        return None
+    return backend.Options(**dict(options or {}))
 
 
 @attrs.define

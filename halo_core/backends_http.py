@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from halo_core.backends import BackendConfigError, BackendError, BackendSettings, Completion, Message
+from halo_core.backends import BackendConfigError, BackendError, BackendSettings, Completion, Message, parse_options
 from halo_core.model import Usage
 from halo_core.secrets import env_secrets
 
@@ -537,13 +537,15 @@ class RemoteBackend:
         return None
 
     def complete(self, messages: Sequence[Message], *, temperature: float | None = None,
-                 seed: int | None = None, max_tokens: int | None = None) -> Completion:
+                 seed: int | None = None, max_tokens: int | None = None,
+                 options: Mapping[str, Any] | None = None) -> Completion:
         s = self.settings
         options = {
             "temperature": s.temperature if temperature is None else temperature,
             "seed": s.seed if seed is None else seed,
             "max_tokens": s.max_tokens if max_tokens is None else max_tokens,
             "images": self.supports_images,
+            "call": parse_options(self, options),  # the declared per-call options (``Options``), or None
         }
         started = time.perf_counter()
         response = call_with_retries(lambda: self._request(messages, options), policy=self.policy, name=self.name,

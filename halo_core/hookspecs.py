@@ -138,6 +138,25 @@ def halo_build_messages(role, observation, episode, proposed, reason):
 
 
 @hookspec
+def halo_call_options(role, backend, messages, observation, episode):
+    """Per-call options for the model call that decides this step (llm's ``Options``).
+
+    A backend declares the options it takes as the fields of its ``Options`` attrs class
+    (:func:`halo_core.backends.declared_options`); the worker merges every result (the
+    first one wins on a clash), keeps the options the backend declares and passes them as
+    ``backend.complete(messages, options=...)``. Options are never set on the backend
+    object: one backend, or one model, serves many episodes at once.
+
+    :param role: ``"worker"``.
+    :param backend: the backend about to be called (read ``Options`` to see what it takes).
+    :param messages: the messages it will be sent (from ``halo_build_messages``).
+    :param observation: the step's Observation.
+    :param episode: the running Episode.
+    :returns: a dict of option values, or None.
+    """
+
+
+@hookspec
 def halo_register_prompt_styles(register):
     """Register worker prompt styles that ``halo export --prompt-style NAME`` can write.
 

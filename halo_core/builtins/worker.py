@@ -12,23 +12,25 @@ import attrs
 
 from halo_core import hookimpl
 from halo_core.actions import ActionError, extract_action, parse_action, validate_action
-from halo_core.backends import Message
+from halo_core.backends import Message, options_for
 from halo_core.model import Decision, Observation, Usage
 
 
 def choose_action(backend, messages: list[Message], observation: Observation,
-                  resolve: Callable[[str, list[Message]], str | None] | None = None) -> tuple[str, Usage, str]:
+                  resolve: Callable[[str, list[Message]], str | None] | None = None,
+                  options: dict | None = None) -> tuple[str, Usage, str]:
     """Ask the model; on unusable output ask once more with the reason.
 
     Returns (action, usage, error). When the second answer is unusable too, ``action``
     is the model's raw text and ``error`` says why; the caller never sends it to the
     browser (see :func:`invalid_decision`). ``resolve`` turns a reply into action text
     first (``halo_resolve_output``); an :class:`ActionError` from it makes the reply unusable.
+    ``options``: the backend's per-call options (``halo_call_options``), passed only when any.
     """
     usage = Usage()
     text = ""
     for attempt in range(2):
-        completion = backend.complete(messages)
+        completion = backend.complete(messages, options=options) if options else backend.complete(messages)
         usage = usage + completion.usage
         text = completion.text
         try:
@@ -66,7 +68,9 @@ def halo_decide(observation, episode):
             replies.append(text)
         return resolved
 
-    action, usage, error = choose_action(backend, messages, observation, resolve)
+    options = options_for(backend, episode.runtime.hook.halo_call_options(
+        role="worker", backend=backend, messages=messages, observation=observation, episode=episode))
+    action, usage, error = choose_action(backend, messages, observation, resolve, options)
     meta = {"model": getattr(backend, "name", ""), "prompt": messages[-1].content,
             "worker_usage": attrs.asdict(usage)}
     if replies and not error:

@@ -65,8 +65,8 @@ def test_random_model_writes_only_valid_actions_when_constrained(tiny):
     messages = [Message("system", "You are a web agent."), Message("user", "Goal: x\n[12] button 'OK'\nNext action:")]
     free = [backend.complete(messages, temperature=1.0, seed=s).text for s in range(6)]
     assert not all(ActionGrammar(BIDS).accepts(t) for t in free)
-    backend.constrain_bids = frozenset(BIDS)
-    replies = [backend.complete(messages, temperature=1.0, seed=s).text for s in range(12)]
+    constrained = {"constrain_bids": frozenset(BIDS)}
+    replies = [backend.complete(messages, temperature=1.0, seed=s, options=constrained).text for s in range(12)]
     for reply in replies:
         validate_action(parse_action(reply), BIDS)
     assert len(set(replies)) > 1  # still the model's choice, sampled
@@ -75,10 +75,10 @@ def test_random_model_writes_only_valid_actions_when_constrained(tiny):
 def test_random_model_copies_what_it_types_from_the_goal(tiny):
     backend = LocalBackend(str(tiny), BackendSettings(max_tokens=40))
     messages = [Message("user", f"Goal: {GOAL}\n[12] textbox 'Name'\nNext action:")]
-    backend.constrain_bids, backend.constrain_copy = frozenset(BIDS), (GOAL,)
+    copy = {"constrain_bids": frozenset(BIDS), "constrain_copy": (GOAL,)}
     typed = []
     for seed in range(16):
-        action = parse_action(backend.complete(messages, temperature=1.0, seed=seed).text)
+        action = parse_action(backend.complete(messages, temperature=1.0, seed=seed, options=copy).text)
         if action.name == "fill":
             typed.append(action.args[1])
     assert typed, "no fill in 16 samples"

@@ -7,7 +7,7 @@ import json
 import halo_plugin_qwen.plugin as qwen_plugin
 import pytest
 from halo_plugin_qwen.gguf_import import IMPORT_INFO
-from halo_plugin_qwen.local import FirstLineStop, LocalBackend, first_line
+from halo_plugin_qwen.local import LocalBackend, LocalOptions, first_line
 from halo_plugin_qwen.prompting import FEWSHOT_SYSTEM, prompt_style
 from halo_plugin_qwen.tiny import build_tiny_qwen
 from halo_plugin_qwen.vllm import VLLMBackend
@@ -86,13 +86,17 @@ def test_fewshot_messages_carry_the_contract_and_examples(tiny, tmp_path):
     runtime, config = _config(tiny, worker_prompt="fewshot")
     seen = []
 
-    class Capture:
-        name, supports_images, one_line = "capture", False, False
+    calls = []
 
-        def complete(self, messages, **options):
+    class Capture:
+        name, supports_images = "capture", False
+        Options = LocalOptions
+
+        def complete(self, messages, **kwargs):
             from halo_core.backends import Completion
 
             seen.append(list(messages))
+            calls.append(kwargs.get("options"))
             return Completion("click('1')\n")
 
     capture = Capture()
@@ -104,7 +108,7 @@ def test_fewshot_messages_carry_the_contract_and_examples(tiny, tmp_path):
     for example in messages[2:-1:2]:  # every worked answer is one valid action
         assert extract_action(example.content) == example.content
     assert messages[-1].content.startswith("Goal: Open the products page")
-    assert capture.one_line is True  # the prompt's one-line contract reaches the backend
+    assert calls[0]["one_line"] is True  # the prompt's one-line contract reaches the backend's call
 
 
 def test_auto_picks_fewshot_for_small_instruct_models(tmp_path, tiny):
@@ -148,26 +152,36 @@ def test_first_line():
     assert first_line("click('3')") == "click('3')"
 
 
-def test_first_line_stop_criterion(tiny):
-    import torch
-    from transformers import AutoTokenizer
+def test_one_line_option_stops_at_the_end_of_the_first_line(tiny):
+    from halo_plugin_qwen.engine import DecodeEngine, Request
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny)
-    prompt = tokenizer("Goal:", return_tensors="pt")["input_ids"]
-    stop = FirstLineStop(tokenizer, prompt.shape[1])
+    engine = DecodeEngine(AutoModelForCausalLM.from_pretrained(tiny), tokenizer)
+    newline = tokenizer("\n", add_special_tokens=False)["input_ids"][0]
+    prompt = tokenizer("Goal: x\nNext action:", add_special_tokens=False)["input_ids"]
 
-    def ids(text):
-        return torch.cat([prompt, tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]], 1)
+    def forced(*tokens):
+        class Force:  # the model writes exactly ``tokens``, then anything
+            def __call__(self, generated, scores):
+                n = generated.shape[1]
+                if n < len(tokens):
+                    scores[:] = float("-inf")
+                    scores[0, tokens[n]] = 0.0
+                return scores
+        return Force()
 
-    assert stop(ids("\n"), None).tolist() == [False]  # a leading newline is not the end of a line
-    assert stop(ids("click('3')"), None).tolist() == [False]
-    assert stop(ids("click('3')\n"), None).tolist() == [True]
+    click = tokenizer("click('3')", add_special_tokens=False)["input_ids"]
+    lead = Request(prompt, 20, one_line=True, processor=forced(newline, *click, newline))
+    free = Request(prompt, 20, one_line=False, processor=forced(newline, *click, newline))
+    engine.generate([lead, free])
+    assert lead.out == [newline, *click, newline]  # a leading newline is not the end of a line
+    assert len(free.out) == 20
 
 
 def test_vllm_one_line_sends_a_stop_sequence():
     with VLLMLoopback(lambda body: "click('3')") as server:
         backend = VLLMBackend("SmolLM2-135M-Instruct", BackendSettings(base_url=server.url, max_retries=0))
         backend.complete([Message("user", "hi")])
-        backend.one_line = True
-        backend.complete([Message("user", "hi")])
+        backend.complete([Message("user", "hi")], options={"one_line": True})
     assert "stop" not in server.requests[0]["body"] and server.requests[1]["body"]["stop"] == ["\n"]

@@ -10,15 +10,21 @@ Forms of ``<path>``:
 Prompts use the tokenizer's chat template (ChatML when it has none); decoding is greedy
 at temperature 0, else sampling seeded with the seed; ``max_new_tokens`` is
 ``settings.max_tokens``. Tokens are counted with the tokenizer. Loaded models are
-cached per (base, adapter, device), so backends made per episode share one copy.
+cached per (base, adapter, device), so backends made per episode share one copy, and
+decoded by one :class:`~halo_plugin_qwen.engine.DecodeEngine` per model: the prompt's
+constant start (every message but the last) is computed once and reused, and calls made
+at the same time from several threads (episodes sharing the model) are batched.
 
 ``settings.extra``: ``device`` (``cuda`` when available, else ``cpu``), ``dtype``
 (``bfloat16`` on GPU, ``float32`` on CPU), ``merge_lora`` (True), ``top_p`` (1.0),
-``max_input_tokens`` (the prompt is cut from the left beyond it), ``strip_thinking`` (True).
+``max_input_tokens`` (the prompt is cut from the left beyond it), ``strip_thinking`` (True),
+``prefix_reuse`` (True), ``max_batch`` (8), ``gather_s`` (0.05: how long a free model waits
+for the callers of its previous batch).
 
-With ``worker_decoding`` ``actions`` (the default for this backend as a worker) the reply
-is decoded under :mod:`halo_plugin_qwen.constrain`: one well-formed action naming ids of
-the current page.
+Per call, ``complete(..., options=...)`` takes the fields of :class:`LocalOptions`: stop
+at the end of the first line, and (``worker_decoding`` ``actions``, the default for this
+backend as a worker) decode under :mod:`halo_plugin_qwen.constrain`: one well-formed
+action naming ids of the current page.
 """
 
 from __future__ import annotations
@@ -29,11 +35,14 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
+import attrs
+
 from halo_core.api import BackendConfigError, BackendSettings, Message, RemoteBackend
 from halo_plugin_qwen.chat import render_chat
 from halo_plugin_qwen.parsing import clean_qwen_text
 
 _CACHE: dict[tuple, tuple[Any, Any]] = {}
+_ENGINES: dict[tuple, Any] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -102,24 +111,6 @@ def first_line(text: str) -> str:
     return stripped.split("\n", 1)[0] if "\n" in stripped else text
 
 
-class FirstLineStop:
-    """A transformers stopping criterion: the reply has a non-empty line and a newline after it.
-
-    Small models write their action, then explanations; stopping at the newline saves the
-    time and keeps the reply one line (a leading newline does not stop generation).
-    """
-
-    def __init__(self, tokenizer, prompt_len: int) -> None:
-        self.tokenizer, self.prompt_len = tokenizer, prompt_len
-
-    def __call__(self, input_ids, scores, **kwargs):
-        import torch
-
-        done = [("\n" in self.tokenizer.decode(row[self.prompt_len:], skip_special_tokens=True).lstrip())
-                for row in input_ids]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-
 def action_constraint(tokenizer, bids, prompt_len: int, stop_ids, max_new_tokens: int | None = None,
                       copy_from=None, refs=None):
     """A ``LogitsProcessorList`` holding :class:`~halo_plugin_qwen.constrain.ActionConstraint`."""
@@ -131,25 +122,59 @@ def action_constraint(tokenizer, bids, prompt_len: int, stop_ids, max_new_tokens
                                                  refs)])
 
 
+@attrs.frozen
+class LocalOptions:
+    """The per-call options of ``local:`` (``complete(messages, options={...})``), set for each
+    decision by the plugin's ``halo_call_options`` from ``worker_prompt``/``worker_decoding``."""
+
+    #: stop at the end of the first non-empty line (the few-shot prompt's contract is one line)
+    one_line: bool = False
+    #: decode one well-formed action naming these element ids (:mod:`~halo_plugin_qwen.constrain`); None: free text
+    constrain_bids: frozenset[str] | None = attrs.field(default=None, converter=attrs.converters.optional(frozenset))
+    #: with ``constrain_bids``: the texts a fill may copy from (the goal); None: any text
+    constrain_copy: tuple[str, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
+    #: with ``constrain_bids``: the references (``*k``/``$k``) the prompt defines
+    constrain_refs: Any = None
+
+    def processor(self, tokenizer, stop_ids, max_new_tokens: int):
+        """An :class:`~halo_plugin_qwen.constrain.ActionConstraint` for one sequence (its
+        generated tokens only), or None when decoding is free."""
+        if self.constrain_bids is None:
+            return None
+        from halo_plugin_qwen.constrain import ActionConstraint
+
+        return ActionConstraint(tokenizer, self.constrain_bids, 0, stop_ids, max_new_tokens, self.constrain_copy,
+                                self.constrain_refs)
+
+
+def stop_tokens(tokenizer) -> list[int]:
+    """The ids that end a reply: the tokenizer's end of sequence and the ChatML end markers it has."""
+    ids = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
+    return [t for t in {tokenizer.eos_token_id, *ids} if isinstance(t, int) and t >= 0 and t != tokenizer.unk_token_id]
+
+
+def prompt_ids(tokenizer, messages: Sequence[Message]) -> tuple[list[int], int]:
+    """(the prompt's token ids, how many of them are its constant start): every message but
+    the last, when its tokens begin the prompt's tokens (0 otherwise)."""
+    ids = tokenizer(render_chat(tokenizer, messages), add_special_tokens=False)["input_ids"]
+    if len(messages) < 2:
+        return ids, 0
+    head = tokenizer(render_chat(tokenizer, messages[:-1], add_generation_prompt=False),
+                     add_special_tokens=False)["input_ids"]
+    return ids, (len(head) if ids[:len(head)] == head else 0)
+
+
 class LocalBackend(RemoteBackend):
     prefix = "local"
     free = True
     log_names = ()
+    #: the per-call options this backend declares (see :func:`halo_core.backends.declared_options`)
+    Options = LocalOptions
 
     def __init__(self, model: str, settings: BackendSettings | None = None) -> None:
         super().__init__(model, settings)
         self.base, self.adapter = resolve_spec(model)
         self.supports_images = False  # text-only Qwen
-        #: stop at the end of the first non-empty line (set by the few-shot worker prompt)
-        self.one_line = False
-        #: element ids of the current page when decoding is constrained to one valid action
-        #: (``worker_decoding``, set each step by the plugin's prompt hook); None: free text
-        self.constrain_bids: frozenset[str] | None = None
-        #: ``worker_decoding=copy``: the texts a fill may copy from (the goal); None: any text
-        self.constrain_copy: tuple[str, ...] | None = None
-        #: the references (``*k``/``$k``) the prompt defines, when the worker prompt has them
-        self.constrain_refs = None
-        self._lock = threading.Lock()
         self._loaded: tuple[Any, Any] | None = None
 
     def _host(self) -> str:
@@ -213,43 +238,45 @@ class LocalBackend(RemoteBackend):
         model.eval()
         return model, tokenizer
 
-    # -- one call
-    def _request(self, messages: Sequence[Message], options: dict[str, Any]) -> dict[str, Any]:
-        import torch
+    def engine(self):
+        """The :class:`~halo_plugin_qwen.engine.DecodeEngine` of this backend's model (one per
+        loaded model and ``prefix_reuse`` setting, shared by every backend using it)."""
+        from halo_plugin_qwen.engine import DecodeEngine
 
         model, tokenizer = self.load()
         extra = self.settings.extra or {}
-        prompt = render_chat(tokenizer, messages)
-        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        reuse = bool(extra.get("prefix_reuse", True))
+        key = (id(model), reuse)
+        with _CACHE_LOCK:
+            engine = _ENGINES.get(key)
+            if engine is None:
+                engine = _ENGINES[key] = DecodeEngine(model, tokenizer, prefix_reuse=reuse,
+                                                      max_batch=int(extra.get("max_batch", 8)),
+                                                      gather_s=float(extra.get("gather_s", 0.05)))
+        return engine
+
+    # -- one call
+    def _request(self, messages: Sequence[Message], options: dict[str, Any]) -> dict[str, Any]:
+        from halo_plugin_qwen.engine import Request
+
+        engine = self.engine()
+        tokenizer = engine.tokenizer
+        call = options.get("call") or LocalOptions()
+        extra = self.settings.extra or {}
+        ids, constant = prompt_ids(tokenizer, messages)
         limit = extra.get("max_input_tokens")
-        if limit and ids.shape[1] > int(limit):
-            ids = ids[:, -int(limit):]
-        ids = ids.to(model.device)
-        stop = [t for t in {tokenizer.eos_token_id, *tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])}
-                if isinstance(t, int) and t >= 0 and t != tokenizer.unk_token_id]
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (stop[0] if stop else 0)
-        kwargs: dict[str, Any] = {"max_new_tokens": int(options["max_tokens"]), "eos_token_id": stop or None,
-                                  "pad_token_id": pad, "attention_mask": torch.ones_like(ids)}
-        temperature = float(options["temperature"] or 0.0)
-        if temperature > 0:
-            kwargs.update(do_sample=True, temperature=temperature, top_p=float(extra.get("top_p", 1.0)), top_k=0)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if self.one_line:
-            kwargs["stopping_criteria"] = [FirstLineStop(tokenizer, ids.shape[1])]
-        if self.constrain_bids is not None:
-            kwargs["logits_processor"] = action_constraint(tokenizer, self.constrain_bids, ids.shape[1], stop,
-                                                          int(options["max_tokens"]), self.constrain_copy,
-                                                          self.constrain_refs)
-        with self._lock, torch.inference_mode():
-            if temperature > 0 and options["seed"] is not None:
-                torch.manual_seed(int(options["seed"]))
-            output = model.generate(ids, **kwargs)
-        new = output[0, ids.shape[1]:]
-        raw = tokenizer.decode(new, skip_special_tokens=False)
-        if self.one_line:
+        if limit and len(ids) > int(limit):
+            ids, constant = ids[-int(limit):], 0
+        stop = stop_tokens(tokenizer)
+        max_new = int(options["max_tokens"])
+        request = Request(ids, max_new, tuple(stop), temperature=float(options["temperature"] or 0.0),
+                          top_p=float(extra.get("top_p", 1.0)), seed=options["seed"], one_line=call.one_line,
+                          processor=call.processor(tokenizer, stop, max_new), prefix_len=constant)
+        engine.submit(request)
+        raw = tokenizer.decode(request.out, skip_special_tokens=False)
+        if call.one_line:
             raw = first_line(raw)
-        return {"text": raw, "tokens_in": int(ids.shape[1]), "tokens_out": int(new.shape[0]), "model": self.model}
+        return {"text": raw, "tokens_in": len(ids), "tokens_out": len(request.out), "model": self.model}
 
     def _parse(self, response: dict[str, Any]) -> tuple[str, int, int, str]:
         raw = response["text"]

@@ -71,14 +71,12 @@ def halo_addoption(register):
 def halo_build_messages(role, observation, episode, proposed, reason):
     if role != "worker":
         return None
-    from halo_plugin_qwen.prompting import decoding_style, fewshot_messages, prompt_style, references_on
+    from halo_plugin_qwen.prompting import fewshot_messages, prompt_style, references_on
 
     backend = episode.backend("worker")
     config = episode.config
     fewshot = prompt_style(config, backend) == "fewshot"
     references = references_on(config, backend)
-    if hasattr(backend, "one_line"):
-        backend.one_line = fewshot  # the few-shot contract is one line: stop generating at its end
     if fewshot:
         messages = fewshot_messages(episode.task.goal, observation, episode.history, history_len=config.history_len,
                                     max_page_chars=config.max_page_chars)
@@ -89,19 +87,32 @@ def halo_build_messages(role, observation, episode, proposed, reason):
                                    max_page_chars=config.max_page_chars)
     else:
         messages = None
-    refs = None
     if references:
-        from halo_plugin_qwen.references import ground_messages, references_in
+        from halo_plugin_qwen.references import ground_messages
 
         messages = ground_messages(messages)
-        refs = references_in(messages[-1].content)
-    if hasattr(backend, "constrain_bids"):
-        style = decoding_style(config, backend)
-        backend.constrain_bids = frozenset(observation.valid_bids) if style in ("actions", "copy") else None
-        backend.constrain_copy = (episode.task.goal,) if style == "copy" else None
-        if hasattr(backend, "constrain_refs"):
-            backend.constrain_refs = refs if style in ("actions", "copy") else None
     return messages
+
+
+@hookimpl
+def halo_call_options(role, backend, messages, observation, episode):
+    """The worker call's decoding: one line for the few-shot prompt, and (``worker_decoding``)
+    one valid action on this page, with the references the prompt defines."""
+    if role != "worker":
+        return None
+    from halo_plugin_qwen.prompting import decoding_style, prompt_style, references_on
+
+    config = episode.config
+    options = {"one_line": prompt_style(config, backend) == "fewshot"}  # the few-shot contract is one line
+    style = decoding_style(config, backend)
+    if style in ("actions", "copy"):
+        options["constrain_bids"] = frozenset(observation.valid_bids)
+        options["constrain_copy"] = (episode.task.goal,) if style == "copy" else None
+        if references_on(config, backend) and messages:
+            from halo_plugin_qwen.references import references_in
+
+            options["constrain_refs"] = references_in(messages[-1].content)
+    return options
 
 
 @hookimpl

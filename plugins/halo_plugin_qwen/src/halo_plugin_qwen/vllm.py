@@ -14,6 +14,8 @@ import urllib.request
 import warnings
 from typing import Any, Sequence
 
+import attrs
+
 from halo_core.api import BackendConfigError, BackendSettings, Message
 from halo_core.api import RemoteBackend, response_field as field, host_of, one_line, openai_messages
 from halo_plugin_qwen.parsing import clean_qwen_text
@@ -21,19 +23,27 @@ from halo_plugin_qwen.parsing import clean_qwen_text
 DEFAULT_URL = "http://localhost:8000/v1"
 
 
+@attrs.frozen
+class VLLMOptions:
+    """Per-call options of ``vllm:``."""
+
+    #: stop at the first newline (the few-shot worker prompt's contract is one line)
+    one_line: bool = False
+
+
 class VLLMBackend(RemoteBackend):
     prefix = "vllm"
     key_var = "HALO_VLLM_API_KEY"
     free = True  # self-hosted: $0 unless settings.prices / HALO_PRICES say otherwise
     log_names = ("openai", "httpx", "httpcore")
+    #: the per-call options this backend declares
+    Options = VLLMOptions
 
     def __init__(self, model: str, settings: BackendSettings | None = None) -> None:
         settings = settings or BackendSettings()
         self.base_url = (settings.base_url or os.environ.get("HALO_VLLM_URL", "").strip() or DEFAULT_URL).rstrip("/")
         super().__init__(model, settings)
         self._client = None
-        #: stop at the first newline (set by the few-shot worker prompt, whose contract is one line)
-        self.one_line = False
 
     def _host(self) -> str:
         return host_of(self.base_url)
@@ -88,7 +98,7 @@ class VLLMBackend(RemoteBackend):
         }
         if options["seed"] is not None:
             kwargs["seed"] = options["seed"]
-        if self.one_line:
+        if options["call"].one_line:
             kwargs["stop"] = ["\n"]
         return self.client().chat.completions.create(**kwargs)
 

@@ -76,26 +76,28 @@ class SamplingPolicy:
 
     def __init__(self, model, tokenizer, *, temperature: float = 1.0, max_tokens: int = 48,
                  name: str = "grpo:policy") -> None:
+        from halo_plugin_qwen.local import LocalOptions, stop_tokens
+
+        #: the per-call options, as the ``local:`` backend declares them (``worker_decoding``
+        #: reaches each call through ``halo_call_options``)
+        self.Options = LocalOptions
         self.model, self.tokenizer = model, tokenizer
         self.temperature, self.max_tokens, self.name = temperature, max_tokens, name
         self.turns: list[Turn] = []
-        #: set each step by the worker prompt hook (``worker_decoding``), as for ``local:``
-        self.constrain_bids: frozenset[str] | None = None
-        self.constrain_copy: tuple[str, ...] | None = None
-        self.constrain_refs = None
-        ids = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
-        self.stop = [t for t in {tokenizer.eos_token_id, *ids}
-                     if isinstance(t, int) and t >= 0 and t != tokenizer.unk_token_id]
+        self.stop = stop_tokens(tokenizer)
 
     def check(self) -> None:
         return None
 
     def complete(self, messages: Sequence[Message], *, temperature: float | None = None, seed: int | None = None,
-                 max_tokens: int | None = None) -> Completion:
+                 max_tokens: int | None = None, options=None) -> Completion:
         import torch
         from halo_plugin_qwen.chat import render_chat
         from halo_plugin_qwen.parsing import clean_qwen_text
 
+        from halo_core.api import parse_options
+
+        call = parse_options(self, options)
         prompt = render_chat(self.tokenizer, messages)
         ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
         ids = ids.to(self.model.device)
@@ -108,12 +110,12 @@ class SamplingPolicy:
             kwargs.update(do_sample=True, temperature=self.temperature, top_p=1.0, top_k=0)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if self.constrain_bids is not None:  # sampled as the local backend decodes in evaluation
+        if call.constrain_bids is not None:  # sampled as the local backend decodes in evaluation
             from halo_plugin_qwen.local import action_constraint
 
-            kwargs["logits_processor"] = action_constraint(self.tokenizer, self.constrain_bids, ids.shape[1],
-                                                           self.stop, self.max_tokens, self.constrain_copy,
-                                                           self.constrain_refs)
+            kwargs["logits_processor"] = action_constraint(self.tokenizer, call.constrain_bids, ids.shape[1],
+                                                           self.stop, self.max_tokens, call.constrain_copy,
+                                                           call.constrain_refs)
         with torch.no_grad():
             output = self.model.generate(input_ids=ids, **kwargs)
         if was_training:

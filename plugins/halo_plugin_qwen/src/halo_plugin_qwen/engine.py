@@ -1,0 +1,277 @@
+"""One in-process model serving many episodes: prefix reuse and step-synchronous batching.
+
+On a CPU, a worker call is mostly spent re-reading the same prompt start (the system turn
+and the worked examples of the few-shot prompt), and episodes running side by side each
+ran their own forward passes, one sequence at a time. :class:`DecodeEngine` does both
+cheaply, for every ``local:`` backend that shares a loaded model:
+
+* **prefix reuse** — the constant start of a prompt (every message but the last, as the
+  caller says) is run through the model once; its key/value cache is kept
+  (:class:`PrefixCache`, a few entries) and every later prompt that begins with those
+  exact tokens starts from a copy of it (``torch.cat`` in ``DynamicCache.update`` copies,
+  so the kept tensors are never written);
+* **batching** — requests that wait while the model is busy are decoded together in one
+  forward pass per token (step-synchronous: a batch runs until its last row ends; no row
+  joins a running batch). Rows are laid out as ``[prefix][padding][own tokens]`` with
+  explicit position ids, so padding changes no row's positions and a padded row computes
+  what it would alone (up to float rounding in the batched matrix products).
+
+Each row keeps its own decoding: greedy or seeded sampling, its stop tokens, a stop at the
+end of the first line, and its own :class:`~halo_plugin_qwen.constrain.ActionConstraint`
+(the page's ids differ between episodes).
+
+transformers' own continuous batching (``generate_batch``) takes one generation config
+for the whole batch (no per-request logits processor), so it cannot constrain each
+episode to its own page; this loop is the small part it does not provide.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Sequence
+
+import attrs
+
+
+@attrs.define(eq=False)
+class Request:
+    """One prompt to complete, and (once done) its generated token ids."""
+
+    ids: list[int]
+    max_new_tokens: int
+    stop_ids: tuple[int, ...] = ()
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    #: stop once the reply has a non-empty line and a newline after it
+    one_line: bool = False
+    #: a logits processor for this row alone, called as ``processor(generated_ids[1, n], scores[1, V])``
+    processor: Any = None
+    #: how many leading tokens are the prompt's constant part (0: unknown; nothing is cached for it)
+    prefix_len: int = 0
+    out: list[int] | None = None
+    error: BaseException | None = None
+    #: tokens the prompt pass computed (the prompt less the reused prefix)
+    computed: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.out is not None or self.error is not None
+
+
+class PrefixCache:
+    """Key/value caches of prompt prefixes, most recently used first (at most ``size``)."""
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[int, ...], tuple] = OrderedDict()
+
+    def longest(self, ids: Sequence[int]) -> tuple[tuple[int, ...], tuple] | None:
+        """The longest kept prefix that ``ids`` starts with (and is longer than), or None."""
+        best = None
+        for key, layers in self._entries.items():
+            if len(key) < len(ids) and (best is None or len(key) > len(best[0])) and tuple(ids[:len(key)]) == key:
+                best = (key, layers)
+        if best is not None:
+            self._entries.move_to_end(best[0], last=False)
+        return best
+
+    def add(self, key: tuple[int, ...], layers: tuple) -> None:
+        self._entries[key] = layers
+        self._entries.move_to_end(key, last=False)
+        while len(self._entries) > self.size:
+            self._entries.popitem()
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class DecodeEngine:
+    """Greedy/sampled decoding of :class:`Request` batches for one model (see the module doc).
+
+    ``generate(requests)`` decodes a batch in the calling thread; ``submit(request)`` is
+    for concurrent callers: it waits while the model is busy, and whichever caller finds
+    it free decodes every waiting request with its own (at most ``max_batch``), after
+    waiting up to ``gather_s`` for the callers that were in the previous batch.
+    """
+
+    def __init__(self, model, tokenizer, *, max_batch: int = 8, gather_s: float = 0.05,
+                 prefix_reuse: bool = True, prefix_min_tokens: int = 16) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.max_batch, self.gather_s = max(1, int(max_batch)), float(gather_s)
+        self.prefix_reuse, self.prefix_min_tokens = prefix_reuse, prefix_min_tokens
+        self.prefixes = PrefixCache()
+        pad = tokenizer.pad_token_id
+        self.pad_id = int(pad if pad is not None else (tokenizer.eos_token_id or 0))
+        self._cond = threading.Condition()
+        self._queue: list[Request] = []
+        self._busy = False
+        self._last_batch = 1
+        #: batch sizes decoded so far (the bench and the demo report them)
+        self.batch_sizes: list[int] = []
+
+    # -- concurrent callers
+    def submit(self, request: Request) -> Request:
+        """Decode ``request`` together with whatever else is waiting; returns it, done."""
+        with self._cond:
+            self._queue.append(request)
+            self._cond.notify_all()
+            while not request.done and self._busy:
+                self._cond.wait()
+            if request.done:
+                return self._result(request)
+            self._busy = True
+        try:
+            while not request.done:
+                self._run_waiting()
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+        return self._result(request)
+
+    @staticmethod
+    def _result(request: Request) -> Request:
+        if request.error is not None:
+            raise request.error
+        return request
+
+    def _run_waiting(self) -> None:
+        deadline = time.monotonic() + self.gather_s
+        with self._cond:
+            want = min(self.max_batch, self._last_batch)
+            while len(self._queue) < want and (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(left)
+            batch, self._queue[:] = self._queue[:self.max_batch], self._queue[self.max_batch:]
+        if not batch:
+            return
+        try:
+            self.generate(batch)
+        except BaseException as exc:  # every waiting caller learns of it, not only this one
+            for r in batch:
+                if not r.done:
+                    r.error = exc
+        with self._cond:
+            self._last_batch = len(batch)
+            self._cond.notify_all()
+
+    # -- one batch
+    def _prefix_for(self, requests: Sequence[Request]):
+        """(length, per-layer (key, value)) of a cached prefix every row starts with; (0, None) if none."""
+        if not self.prefix_reuse:
+            return 0, None
+        found = [self.prefixes.longest(r.ids) for r in requests]
+        if any(f is None for f in found):
+            first = requests[0]
+            if first.prefix_len >= self.prefix_min_tokens and first.prefix_len < len(first.ids):
+                key = tuple(first.ids[:first.prefix_len])
+                self.prefixes.add(key, self._compute_prefix(key))
+                found = [self.prefixes.longest(r.ids) for r in requests]
+            if any(f is None for f in found):
+                return 0, None
+        shortest = min(found, key=lambda f: len(f[0]))
+        if any(f[0][:len(shortest[0])] != shortest[0] for f in found):
+            return 0, None
+        return len(shortest[0]), shortest[1]
+
+    def _compute_prefix(self, key: tuple[int, ...]) -> tuple:
+        import torch
+
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([key], device=self.model.device), use_cache=True,
+                             logits_to_keep=1)
+        cache = out.cache
+        return tuple((layer.keys, layer.values) for layer in cache.layers)
+
+    def generate(self, requests: Sequence[Request]) -> None:
+        """Decode every request of the batch; sets each one's ``out``."""
+        import torch
+        from transformers import DynamicCache
+
+        model = self.model
+        device = model.device
+        rows = len(requests)
+        self.batch_sizes.append(rows)
+        with torch.inference_mode():
+            plen, layers = self._prefix_for(requests)
+            cache = None
+            if layers is not None:
+                cache = DynamicCache(config=model.config)
+                for i, (k, v) in enumerate(layers):
+                    cache.update(k.expand(rows, *k.shape[1:]), v.expand(rows, *v.shape[1:]), i)
+            own = [r.ids[plen:] for r in requests]
+            width = max(len(o) for o in own)
+            input_ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((rows, plen + width), dtype=torch.long)
+            mask[:, :plen] = 1
+            positions = torch.zeros((rows, width), dtype=torch.long)
+            for i, ids in enumerate(own):
+                pad = width - len(ids)
+                input_ids[i, pad:] = torch.tensor(ids, dtype=torch.long)
+                mask[i, plen + pad:] = 1
+                positions[i, pad:] = torch.arange(plen, plen + len(ids))
+                requests[i].computed = len(ids)
+            next_pos = positions[:, -1] + 1
+            generated: list[list[int]] = [[] for _ in requests]
+            finished = [r.max_new_tokens <= 0 for r in requests]
+            generators = [self._generator(r) for r in requests]
+            step_ids, step_pos = input_ids.to(device), positions.to(device)
+            while not all(finished):
+                out = model(input_ids=step_ids, attention_mask=mask.to(device), position_ids=step_pos,
+                            cache=cache, use_cache=True, logits_to_keep=1)
+                cache = out.cache
+                scores = out.logits[:, -1, :].float()
+                chosen = []
+                for i, request in enumerate(requests):
+                    if finished[i]:
+                        chosen.append(self.pad_id)
+                        continue
+                    row = scores[i:i + 1]
+                    if request.processor is not None:
+                        row = request.processor(torch.tensor([generated[i]], dtype=torch.long, device=device), row)
+                    token = self._choose(row[0], request, generators[i])
+                    generated[i].append(token)
+                    chosen.append(token)
+                    finished[i] = self._stops(request, generated[i])
+                step_ids = torch.tensor(chosen, dtype=torch.long, device=device)[:, None]
+                step_pos = next_pos[:, None].to(device)
+                next_pos = next_pos + 1
+                mask = torch.cat([mask, torch.ones((rows, 1), dtype=torch.long)], dim=1)
+        for request, ids in zip(requests, generated):
+            request.out = ids
+
+    @staticmethod
+    def _generator(request: Request):
+        import torch
+
+        if request.temperature > 0 and request.seed is not None:
+            return torch.Generator().manual_seed(int(request.seed))
+        return None
+
+    @staticmethod
+    def _choose(scores, request: Request, generator) -> int:
+        import torch
+
+        if request.temperature <= 0:
+            return int(torch.argmax(scores))
+        probs = torch.softmax(scores / request.temperature, dim=-1)
+        if request.top_p < 1.0:
+            ordered, order = torch.sort(probs, descending=True)
+            keep = torch.cumsum(ordered, dim=-1) - ordered < request.top_p
+            probs = torch.zeros_like(probs).scatter(0, order[keep], ordered[keep])
+        return int(torch.multinomial(probs.cpu(), 1, generator=generator))
+
+    def _stops(self, request: Request, generated: list[int]) -> bool:
+        if generated[-1] in request.stop_ids or len(generated) >= request.max_new_tokens:
+            return True
+        if request.one_line:
+            return "\n" in self.tokenizer.decode(generated, skip_special_tokens=True).lstrip()
+        return False
+
+
+__all__ = ["DecodeEngine", "PrefixCache", "Request"]
