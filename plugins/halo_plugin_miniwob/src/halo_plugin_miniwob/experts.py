@@ -15,6 +15,7 @@ leaves empty; it acts only with action strings on bids the observation shows.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import time
 import weakref
@@ -102,19 +103,42 @@ class View:
         """Click the element ``js_body`` returns: by its bid when the observation gives it one of
         its own, else at its centre (a target nested in another element's click region)."""
         # the first box of an inline element that wraps: the middle of its bounding box may be blank
-        found = self.js("const el = (() => {" + js_body + "})(); if (!el) return null;"
-                        " const rs = el.getClientRects(); const r = rs.length ? rs[0] : el.getBoundingClientRect();"
-                        " return {bid: el.getAttribute(ATTR), x: r.left + r.width / 2, y: r.top + r.height / 2};", arg)
+        found = self.js("const el = (() => {" + js_body + "})(); if (!el) return null;" + _AIM, arg)
         if not found:
             raise NoMove(f"no {what}")
         if found["bid"] and str(found["bid"]) in self.observation.valid_bids:
             return self.click(found["bid"], what)
+        if found.get("scroll"):
+            return self.scroll_towards(found["scroll"], what)
         return self.mouse_click([found["x"], found["y"]], what)
+
+    def scroll_towards(self, scroll: dict, what: str) -> str:
+        """Scroll a scrolled box (``{at, dy}``) as a person does: pointer over it, then the wheel."""
+        if self.observation.last_action.startswith("mouse_move("):
+            return f"scroll(0, {round(scroll['dy'])})"
+        return f"mouse_move({', '.join(str(c) for c in self._point(scroll['at'], what))})"
 
     def click_selector(self, selector: str, what: str = "") -> str:
         return self.click(self.js("const el = qa(arg).filter(visible)[0]; return bidOf(el);", selector),
                           what or selector)
 
+
+#: where to aim at ``el``: its first box's centre, or how to scroll the box that clips it there
+_AIM = """
+    const rs = el.getClientRects(), r = rs.length ? rs[0] : el.getBoundingClientRect();
+    const x = r.left + r.width / 2, y = r.top + r.height / 2;
+    const top = document.elementFromPoint(x, y);
+    if (!(top === el || el.contains(top))) {
+      for (let box = el.parentElement; box; box = box.parentElement) {
+        const st = getComputedStyle(box);
+        if (/(auto|scroll)/.test(st.overflowY) && box.scrollHeight > box.clientHeight) {
+          const b = box.getBoundingClientRect();
+          return {bid: null, x, y, scroll: {at: [b.left + b.width / 2, b.top + b.height / 2], dy: y - (b.top + b.height / 2)}};
+        }
+      }
+    }
+    return {bid: el.getAttribute(ATTR), x, y};
+"""
 
 Solver = Callable[[View], str]
 SOLVERS: dict[str, Solver] = {}
@@ -1162,3 +1186,123 @@ def _form_sequence_2(v: View) -> str:
     if state["value"] != number:
         return v.fill(state["box"], number, f"textbox {box}")
     return _submit(v)
+
+
+@solves("social-media")
+def _social_media(v: View) -> str:
+    """The post's icons show a pointer only on hover, so they have no bid: they are clicked at their centre."""
+    m = re.search(r'For the user (@\S+), click on the "(.+?)" button', v.utterance)
+    user, label = m.group(1), m.group(2)
+    icons = {"Reply": "reply", "Retweet": "retweet", "Like": "like"}
+    post = "const post = qa('#area .media').find((p) => text(q('.username', p)) === arg.user); if (!post) return null;"
+    if label in icons:
+        return v.click_element(post + "return q('.' + arg.icon, post);", {"user": user, "icon": icons[label]}, label)
+    menu_open = v.js(post + "return !q('ul', post).classList.contains('hide');", {"user": user})
+    if not menu_open:
+        return v.click_element(post + "return q('.more', post);", {"user": user}, f"the menu of {user}")
+    return v.click_element(post + "return qa('ul li', post).find((li) => text(li).startsWith(arg.label));",
+                           {"user": user, "label": label}, label)
+
+
+@solves("use-spinner")
+def _use_spinner(v: View) -> str:
+    """The spinner's arrows are hidden from the accessibility tree (no bid shown): clicked at their centre."""
+    want = int(re.search(r"Select (-?\d+)", v.utterance).group(1))
+    raw = v.js("return q('#spinner').value;")
+    value = int(raw) if raw.strip().lstrip("-").isdigit() else 0
+    if raw.strip() and value == want:
+        return _submit(v)
+    arrow = ".ui-spinner-up" if want > value or not raw.strip() else ".ui-spinner-down"
+    return v.click_element("return q(arg);", arrow, "the spinner arrow")
+
+
+@solves("click-menu")
+def _click_menu(v: View) -> str:
+    """Hover each menu on the path so its submenu opens, then click the last item."""
+    path = v.utterance.strip().removeprefix("Select ").split(">")
+    steps = v.js("""
+        let menu = q('#menu');
+        const out = [];
+        for (const name of arg) {
+          const li = Array.from(menu.children).find((c) => c.matches('li') && text(q(':scope > div', c)) === name);
+          if (!li) return null;
+          const sub = q(':scope > ul', li);
+          out.push({bid: bidOf(q(':scope > div', li)), open: !!sub && visible(sub)});
+          menu = sub;
+        }
+        return out;
+    """, path)
+    if not steps:
+        raise NoMove(f"no menu path {path}")
+    for step, name in zip(steps, path):
+        if str(step["bid"]) not in v.observation.valid_bids:
+            return "noop(300)"  # a submenu still opening: its items get bids on a later observation
+        if step is not steps[-1] and not step["open"]:
+            return f"hover({v._bid(step['bid'], name)!r})"
+    return v.click(steps[-1]["bid"], path[-1])
+
+
+_LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6))
+
+
+def _winner(board: tuple[str, ...]) -> str:
+    for a, b, c in _LINES:
+        if board[a] and board[a] == board[b] == board[c]:
+            return board[a]
+    return ""
+
+
+def _completing(board: tuple[str, ...], mark: str) -> list[int]:
+    out = []
+    for line in _LINES:
+        marks = [board[i] for i in line]
+        if marks.count(mark) == 2 and marks.count("") == 1:
+            out.append(line[marks.index("")])
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _x_wins(board: tuple[str, ...]) -> float:
+    """Chance that X (to move) wins against the page's opponent: 55 % a random square, else
+    its own win, else a block, else random (tic-tac-toe.html's computerMove)."""
+    free = [i for i, m in enumerate(board) if not m]
+    if not free:
+        return 0.0
+    best = 0.0
+    for move in free:
+        after = board[:move] + ("x",) + board[move + 1:]
+        if _winner(after) == "x":
+            return 1.0
+        best = max(best, _after_o(after))
+    return best
+
+
+def _after_o(board: tuple[str, ...]) -> float:
+    free = [i for i, m in enumerate(board) if not m]
+    if not free:
+        return 0.0
+    smart = _completing(board, "o") or _completing(board, "x")
+    outcomes = []
+    for weight, choices in ((0.55, free), (0.45, smart[-1:] or free)):
+        for move in choices:
+            after = board[:move] + ("o",) + board[move + 1:]
+            value = 0.0 if _winner(after) == "o" else _x_wins(after)
+            outcomes.append(weight * value / len(choices))
+    return sum(outcomes)
+
+
+@solves("tic-tac-toe")
+def _tic_tac_toe(v: View) -> str:
+    cells = v.js(_CENTRE + """return qa('.ttt-row span').map((s) =>
+        ({mark: s.classList.contains('mark-x') ? 'x' : s.classList.contains('mark-o') ? 'o' : '', at: centre(s)}));""")
+    board = tuple(c["mark"] for c in cells)
+    free = [i for i, m in enumerate(board) if not m]
+    if not free:
+        raise NoMove("the board is full")
+
+    def value(move: int) -> float:
+        after = board[:move] + ("x",) + board[move + 1:]
+        return 1.0 if _winner(after) == "x" else _after_o(after)
+
+    move = max(free, key=value)
+    return v.mouse_click(cells[move]["at"], f"cell {move}")
