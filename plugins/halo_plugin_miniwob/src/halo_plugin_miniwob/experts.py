@@ -1306,3 +1306,42 @@ def _tic_tac_toe(v: View) -> str:
 
     move = max(free, key=value)
     return v.mouse_click(cells[move]["at"], f"cell {move}")
+
+
+@solves("social-media-all", "social-media-some")
+def _social_media_many(v: View) -> str:
+    m = re.search(r'Click the "(\w+)" button on (all|\d+) posts? by (@\S+) and then click Submit', v.utterance)
+    label, how_many, user = m.group(1), m.group(2), m.group(3)
+    icon = label.lower()
+    posts = v.js("""
+        return qa('#area .media').filter((p) => text(q('.username', p)) === arg.user).map((p) => {
+          const el = q('.' + arg.icon, p);
+          return {active: !!el && el.classList.contains('active'), hidden: !!el && !visible(el)};
+        });
+    """, {"user": user, "icon": icon})
+    wanted = len(posts) if how_many == "all" else int(how_many)
+    if sum(p["active"] for p in posts) < wanted:
+        i = next(i for i, p in enumerate(posts) if not p["active"])
+        post = ("const post = qa('#area .media').filter((p) => text(q('.username', p)) === arg.user)[arg.i];"
+                " if (!post) return null;")
+        if posts[i]["hidden"]:  # inside the post's "more" menu
+            return v.click_element(post + "return q('.more', post);", {"user": user, "i": i}, "the post's menu")
+        return v.click_element(post + "return q('.' + arg.icon, post);", {"user": user, "i": i, "icon": icon}, label)
+    return v.click_element("return q('#submitRow button');", None, "Submit")
+
+
+@solves("sign-agreement")
+def _sign_agreement(v: View) -> str:
+    if "Click the cancel button" in v.utterance:
+        return v.click_selector("#cancel", "Cancel")
+    name, button = re.search(r'enter the name "(.+?)" then press "(\w+)"', v.utterance).groups()
+    state = v.js("""
+        const t = q('#text-area'), b = t.getBoundingClientRect(), n = q('#name');
+        return {bottom: t.scrollHeight <= t.scrollTop + t.clientHeight + 10, at: [b.left + b.width / 2, b.top + b.height / 2],
+                dy: t.scrollHeight, name: bidOf(n), value: n.value, disabled: n.disabled};
+    """)
+    if not state["bottom"] or state["disabled"]:
+        return v.scroll_towards({"at": state["at"], "dy": state["dy"]}, "the agreement")
+    if state["value"] != name:
+        return v.fill(state["name"], name, "the name field")
+    return v.click_selector("#agree" if button == "Agree" else "#cancel", button)
