@@ -2,7 +2,7 @@
 
 Clicking "Place order", "Pay", "Send" or "Submit" a second time places a second order,
 pays twice, sends the mail again. Whatever decided the step — the worker, the manager, a
-macro's hand-back, a cached action — this outermost ``halo_decide`` wrapper refuses a
+replayed skill's hand-back, a cached action — this outermost ``halo_decide`` wrapper refuses a
 commit the episode has already made, unless the goal asks for more than one (``twice``,
 ``each``, ``every``, ``all``, ``both``, a count of orders or times). A refused step never
 reaches the browser: the step records why (``Last action error`` on the next prompt), so
