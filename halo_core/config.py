@@ -124,12 +124,14 @@ class AgentConfig:
         """A plugin option's value (``default`` when no installed plugin declared it)."""
         return self.options.get(name, default)
 
-    def replace(self, **changes: Any) -> AgentConfig:
-        """A copy with core keys and/or declared plugin options changed."""
+    def replace(self, *, runtime=None, **changes: Any) -> AgentConfig:
+        """A copy with core keys and/or declared plugin options changed. Plugin options are
+        checked against ``runtime``'s declarations (pass the runtime the config was built
+        with; without one, the installed plugins')."""
         core = {k: v for k, v in changes.items() if k in _KEYS}
         extra = {k: v for k, v in changes.items() if k not in _KEYS}
         if extra:
-            core["options"] = _merge_options(_options_registry(None), self.options, extra)
+            core["options"] = _merge_options(_options_registry(runtime), self.options, extra)
         try:
             return attrs.evolve(self, **core)
         except TypeError as exc:
@@ -323,7 +325,8 @@ class Experiments:
         values = {k: v for k, v in values.items() if k != "mode"}
         try:
             return mode_config(str(base), runtime=self.runtime,
-                               **{**values, **{k: v for k, v in overrides.items() if v is not None}}).replace(mode=name)
+                               **{**values, **{k: v for k, v in overrides.items() if v is not None}}).replace(
+                                   mode=name, runtime=self.runtime)
         except ConfigError as exc:
             raise ConfigError(f"experiment {name!r}: {exc}") from None
 

@@ -24,6 +24,8 @@ __all__ = ["DuplicateOptionError", "ModePreset", "ModeRegistry", "Option", "Opti
            "parse_assignment", "parse_text"]
 
 _TYPES = (bool, int, float, str)
+#: names no option may have: ``AgentConfig.options`` itself and ``replace``'s ``runtime``
+RESERVED_NAMES = frozenset({"options", "runtime"})
 
 
 class OptionError(ValueError):
@@ -140,6 +142,8 @@ class OptionRegistry:
         """Declare an option (the callback handed to ``halo_addoption``)."""
         if not name.isidentifier():
             raise OptionError(f"option name {name!r} must be a Python identifier (letters, digits, _)")
+        if name in RESERVED_NAMES:
+            raise OptionError(f"option name {name!r} is reserved (AgentConfig uses it)")
         if type not in _TYPES:
             raise OptionError(f"option {name!r}: type must be one of bool, int, float, str")
         if name in self.options:

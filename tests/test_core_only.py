@@ -154,3 +154,30 @@ def test_core_keys_follow_their_declarations():
         AgentConfig(policy="no good")
     with pytest.raises(ConfigError, match=r"history_len=101 is not allowed: expected a whole number in \[0, 100\]"):
         attrs.evolve(AgentConfig(), history_len=101)
+
+
+def test_replace_checks_plugin_options_against_the_configs_own_runtime():
+    from halo_core.api import ConfigError, hookimpl, mode_config
+    from halo_core.options import OptionError
+    from halo_core.testing import make_runtime
+
+    class Laps:
+        @hookimpl
+        def halo_addoption(self, register):
+            register("laps", type=int, default=1, minimum=1, help="how many laps")
+
+    runtime = make_runtime(Laps())
+    config = mode_config("baseline_worker", env={}, runtime=runtime)
+    assert config.replace(laps=3, runtime=runtime).get("laps") == 3
+    with pytest.raises(ConfigError, match=r"laps=0 is not allowed: expected a whole number in \[1, inf\]"):
+        config.replace(laps=0, runtime=runtime)
+    with pytest.raises(ConfigError, match="unknown config key 'laps'"):
+        config.replace(laps=3)  # the installed plugins declare no such option
+
+    class Reserved:
+        @hookimpl
+        def halo_addoption(self, register):
+            register("runtime", type=str, default="x", help="clashes with replace(runtime=)")
+
+    with pytest.raises(OptionError, match="reserved"):
+        make_runtime(Reserved()).options
