@@ -866,11 +866,11 @@ def _drag_items_grid(v: View) -> str:
 _STEP = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 
 
-@solves("drag-single-shape")
+@solves("drag-single-shape", "drag-circle")
 def _drag_single_shape(v: View) -> str:
-    direction = re.search(r"Drag the item (left|right|up|down)", v.utterance).group(1)
+    direction = re.search(r"Drag the (?:item|circle) (left|right|up|down)", v.utterance).group(1)
     state = v.js(_CENTRE + """
-        const el = q('.black-shape');
+        const el = q('.black-shape') || q('svg circle');
         if (!el) return null;
         const now = shapes.gridCoords(el), was = el.getBBox();
         const moved = {up: now.y < was.y, down: now.y > was.y, left: now.x < was.x, right: now.x > was.x}[arg];
@@ -1345,3 +1345,18 @@ def _sign_agreement(v: View) -> str:
     if state["value"] != name:
         return v.fill(state["name"], name, "the name field")
     return v.click_selector("#agree" if button == "Agree" else "#cancel", button)
+
+
+@solves("draw-line")
+def _draw_line(v: View) -> str:
+    """Drag a straight stroke through the dot, 30 px either side of it."""
+    if v.js("return !!q('svg path');"):
+        return v.click_selector("#controls button", "Submit")
+    vertical = "vertical line" in v.utterance
+    dot = v.js(_CENTRE + "const c = q('svg circle'); return c ? centre(c) : null;")
+    if not dot:
+        raise NoMove("no dot")
+    x, y = dot
+    if vertical:
+        return v.drag([x, y - 30], [x, y + 30], "a vertical line")
+    return v.drag([x - 30, y], [x + 30, y], "a horizontal line")
