@@ -12,6 +12,7 @@ Write a plugin by implementing hooks from :mod:`halo_core.hookspecs` with
             return Decision(f"click('{button.bid}')", source="recovery")
 
 See ``docs/plugins.md`` for the whole guide and ``docs/hooks.md`` for every hook.
+Everything else a plugin may import is in :mod:`halo_core.api`; other modules are internal.
 """
 
 import pluggy
