@@ -1360,3 +1360,61 @@ def _draw_line(v: View) -> str:
     if vertical:
         return v.drag([x, y - 30], [x, y + 30], "a vertical line")
     return v.drag([x - 30, y], [x + 30, y], "a horizontal line")
+
+
+_EDITOR_TAGS = {"bold": "STRONG", "italics": "EM", "italic": "EM", "underlined": "U", "underline": "U"}
+
+
+@solves("text-editor")
+def _text_editor(v: View) -> str:
+    """Select the words (a drag over them, or Control+A for everything), then the toolbar's
+    style button or colour, then Submit."""
+    u = v.utterance
+    m = re.search(r"give (?:the text (.+?)|everything) the style (\w+)", u) or \
+        re.search(r"(?:give the text (.+?)|make everything) the color (\w+)", u)
+    if not m:
+        raise NoMove(f"cannot read {u!r}")
+    word, what = m.group(1), m.group(2)
+    colour = "the color" in u
+    state = v.js("""
+        const ed = q('#area .ql-editor');
+        const all = text(ed);
+        const target = arg.word || all;
+        // is the target formatted (and only it)?
+        const marked = qa(arg.colour ? '#area .ql-editor [style*="color"]' : '#area .ql-editor ' + arg.tag, ed.parentElement)
+          .map((el) => text(el)).join(' ');
+        const done = marked === target;
+        const sel = String(window.getSelection()).trim();
+        let start = null, end = null;
+        if (arg.word) {
+          const node = Array.from(ed.querySelectorAll('*')).concat([ed]).flatMap((el) => Array.from(el.childNodes))
+            .find((n) => n.nodeType === 3 && n.textContent.includes(arg.word));
+          if (node) {
+            const i = node.textContent.indexOf(arg.word), r = document.createRange();
+            r.setStart(node, i); r.setEnd(node, i + 1);
+            const a = r.getBoundingClientRect();
+            r.setStart(node, i + arg.word.length - 1); r.setEnd(node, i + arg.word.length);
+            const b = r.getBoundingClientRect();
+            start = [a.left + 1, a.top + a.height / 2]; end = [b.right - 1, b.top + b.height / 2];
+          }
+        }
+        const hexes = arg.colour ? (COLOR_MAP[arg.what] || []) : [];
+        const swatch = qa('#area .ql-color .ql-picker-item').find((el) => hexes.includes(el.getAttribute('data-value')));
+        return {done, selected: sel === target, focused: document.activeElement === ed, editor: bidOf(ed), start, end,
+                pickerOpen: !!q('#area .ql-color.ql-expanded'), swatch: swatch ? bidOf(swatch) : null,
+                button: arg.tag ? bidOf(q('#area button.ql-' + arg.button)) : null};
+    """, {"word": word, "what": what, "colour": colour, "tag": None if colour else _EDITOR_TAGS.get(what),
+          "button": {"underlined": "underline", "italics": "italic"}.get(what, what)})
+    if state["done"]:
+        return _submit(v)
+    if colour and state["pickerOpen"]:  # the editor keeps its selection while the picker is open
+        return v.click(state["swatch"], f"the colour {what}")
+    if not state["selected"]:
+        if word:
+            return v.drag(state["start"], state["end"], f"the word {word!r}")
+        if not state["focused"]:
+            return v.click(state["editor"], "the editor")
+        return "keyboard_press('Control+a')"
+    if colour:
+        return v.click_element("return q('#area .ql-color .ql-picker-label');", None, "the colour picker")
+    return v.click(state["button"], f"the {what} button")
