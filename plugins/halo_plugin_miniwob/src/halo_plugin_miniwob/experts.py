@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import math
 import re
 import time
 import weakref
@@ -1418,3 +1419,58 @@ def _text_editor(v: View) -> str:
     if colour:
         return v.click_element("return q('#area .ql-color .ql-picker-label');", None, "the colour picker")
     return v.click(state["button"], f"the {what} button")
+
+
+_SVG_POINTS = """
+    const at = (sel) => qa(sel).map((c) => [Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))]);
+    const svg = q('svg').getBoundingClientRect();
+    return {vertex: at(arg.vertex)[0], others: at(arg.others), size: [svg.width, svg.height]};
+"""
+
+
+def _inside(point: tuple[float, float], size: list[float], margin: float = 6) -> bool:
+    return margin <= point[0] <= size[0] - margin and margin <= point[1] <= size[1] - margin
+
+
+def _click_svg_point(v: View, point: tuple[float, float], what: str) -> str:
+    """Click where the page draws its marker at svg ``point`` (it draws at pageX, pageY - 50)."""
+    scroll = v.js("return [window.scrollX, window.scrollY];")
+    return v.mouse_click([point[0] - scroll[0], point[1] + 50 - scroll[1]], what)
+
+
+@solves("right-angle")
+def _right_angle(v: View) -> str:
+    """A third point 30 px from the vertex, at a right angle to the first arm."""
+    if v.js("return !!q('#blue-circle');"):
+        return _submit(v)
+    p = v.js(_SVG_POINTS, {"vertex": "#init-blue", "others": "#init-black"})
+    (vx, vy), (ax, ay) = p["vertex"], p["others"][0]
+    dx, dy = ax - vx, ay - vy
+    norm = math.hypot(dx, dy) or 1.0
+    for length in (30, 20, 12, 40):
+        for sign in (1, -1):
+            point = (vx - sign * dy / norm * length, vy + sign * dx / norm * length)
+            if _inside(point, p["size"]):
+                return _click_svg_point(v, point, "the third point")
+    raise NoMove("no room for a right angle")
+
+
+@solves("bisect-angle")
+def _bisect_angle(v: View) -> str:
+    """A point on the bisector: the sum of the two arms' unit vectors from the vertex."""
+    if v.js("return !!q('#blue-circle');"):
+        return _submit(v)
+    p = v.js(_SVG_POINTS, {"vertex": ".init-blue", "others": ".init-black"})
+    vx, vy = p["vertex"]
+    ux = uy = 0.0
+    for ox, oy in p["others"][:2]:
+        norm = math.hypot(ox - vx, oy - vy) or 1.0
+        ux, uy = ux + (ox - vx) / norm, uy + (oy - vy) / norm
+    norm = math.hypot(ux, uy)
+    if norm < 1e-6:
+        raise NoMove("the arms are opposite")
+    for length in (30, 20, 12, 45):
+        point = (vx + ux / norm * length, vy + uy / norm * length)
+        if _inside(point, p["size"]):
+            return _click_svg_point(v, point, "a point on the bisector")
+    raise NoMove("no room on the bisector")
