@@ -1474,3 +1474,71 @@ def _bisect_angle(v: View) -> str:
         if _inside(point, p["size"]):
             return _click_svg_point(v, point, "a point on the bisector")
     raise NoMove("no room on the bisector")
+
+
+_SHAPE_GRID = """
+    const svg = q('#area_svg'), o = svg.getBoundingClientRect();
+    const boxes = qa('#area_svg rect').filter((r) => r.getAttribute('fill') === 'none').map((r) =>
+      [Number(r.getAttribute('x')), Number(r.getAttribute('y')), Number(r.getAttribute('width')), Number(r.getAttribute('height'))])
+      .sort((a, b) => a[0] - b[0]);
+    const items = qa('#area_svg rect, #area_svg circle, #area_svg polygon').filter((el) => el.getAttribute('fill') !== 'none')
+      .map((el) => {
+        const c = shapes.gridCoords(el), b = el.getBoundingClientRect();
+        let grab = null;
+        for (const [fx, fy] of [[0.5, 0.5], [0.3, 0.6], [0.7, 0.6], [0.5, 0.75]]) {
+          const x = b.left + b.width * fx, y = b.top + b.height * fy, top = document.elementFromPoint(x, y);
+          if (top === el) { grab = [x, y]; break; }
+        }
+        return {tag: el.tagName, fill: el.getAttribute('fill'), at: [c.x, c.y], grab};
+      });
+    return {origin: [o.left, o.top], size: [o.width, o.height], boxes, items};
+"""
+
+
+def _in_box(at: list[float], box: list[float]) -> bool:
+    return box[0] < at[0] < box[0] + box[2] and box[1] < at[1] < box[1] + box[3]
+
+
+def _sort_shapes(v: View, wanted: Callable[[dict], int | None]) -> str:
+    """Drag each item to the box ``wanted`` names (its index, or None: anywhere outside every box)."""
+    g = v.js(_SHAPE_GRID)
+    ox, oy = g["origin"]
+    for item in g["items"]:
+        target = wanted(item)
+        if target is None:
+            if not any(_in_box(item["at"], b) for b in g["boxes"]):
+                continue
+            spots = [(x, y) for y in (12, 80, 148) for x in (12, 80, 148)]
+            free = [s for s in spots if not any(b[0] - 22 < s[0] < b[0] + b[2] + 22 and b[1] - 22 < s[1] < b[1] + b[3] + 22
+                                                for b in g["boxes"])]
+            if not free:
+                raise NoMove("no room outside the boxes")
+            to = free[0]
+        else:
+            box = g["boxes"][target]
+            if _in_box(item["at"], box):
+                continue
+            to = (box[0] + box[2] / 2, box[1] + box[3] / 2)
+        if not item["grab"]:
+            continue  # covered by another shape: that one moves first
+        return v.drag(item["grab"], [ox + to[0], oy + to[1]], f"a {item['fill']} {item['tag']}")
+    return _submit(v)
+
+
+_SHAPE_TAGS = {"rectangles": "rect", "circles": "circle", "triangles": "polygon"}
+
+
+@solves("drag-shapes")
+def _drag_shapes(v: View) -> str:
+    tag = _SHAPE_TAGS[re.search(r"Drag all (\w+) into the black box", v.utterance).group(1)]
+    return _sort_shapes(v, lambda item: 0 if item["tag"] == tag else None)
+
+
+@solves("drag-shapes-2")
+def _drag_shapes_2(v: View) -> str:
+    by_kind = re.search(r"Drag all (rectangles|circles|triangles) into the left box", v.utterance)
+    if by_kind:
+        tag = _SHAPE_TAGS[by_kind.group(1)]
+        return _sort_shapes(v, lambda item: 0 if item["tag"] == tag else 1)
+    colour = re.search(r"Drag all (\w+) shapes into the left box", v.utterance).group(1)
+    return _sort_shapes(v, lambda item: 0 if item["fill"] == colour else 1)
