@@ -309,7 +309,9 @@ def test_plugins_hook_shows_the_real_call_order():
     assert [r["markers"] for r in shown] == [["wrapper"], ["tryfirst"], [], ["trylast"]]
     assert [r["position"] for r in shown] == [1, 2, 3, 4]
     decide = json.loads(invoke(runtime, "plugins", "--hook", "halo_decide", "--json").output)
-    assert decide[0]["plugin"] == "manager_gate" and decide[0]["markers"] == ["wrapper"]
+    # the commit guard wraps every layer, the manager's review included
+    assert [(r["plugin"], r["markers"]) for r in decide[:2]] == [("commit_guard", ["wrapper", "tryfirst"]),
+                                                                ("manager_gate", ["wrapper"])]
     assert decide[-1]["markers"] == ["trylast"]
     bad = invoke(runtime, "plugins", "--hook", "halo_decid")
     assert bad.exit_code == 1 and "no hook 'halo_decid'; did you mean halo_decide" in bad.output
