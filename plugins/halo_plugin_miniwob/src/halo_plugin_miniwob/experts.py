@@ -1542,3 +1542,44 @@ def _drag_shapes_2(v: View) -> str:
         return _sort_shapes(v, lambda item: 0 if item["tag"] == tag else 1)
     colour = re.search(r"Drag all (\w+) shapes into the left box", v.utterance).group(1)
     return _sort_shapes(v, lambda item: 0 if item["fill"] == colour else 1)
+
+
+@solves("draw-circle")
+def _draw_circle(v: View) -> str:
+    """Press beside the mark, move round it in twelve steps, release, then Submit."""
+    mark = v.js(_CENTRE + "const c = q('#circ'); return c ? centre(c) : null;")
+    if not mark:
+        raise NoMove("no marked point")
+    x, y = mark
+    radius = 20.0
+    ring = [(x + radius * math.cos(2 * math.pi * k / 12), y + radius * math.sin(2 * math.pi * k / 12)) for k in range(13)]
+    step = v.steps_taken
+    where = ", ".join
+    if step == 0:
+        return f"mouse_down({where(str(c) for c in v._point(ring[0], 'the circle'))})"
+    if step <= 12:
+        return f"mouse_move({where(str(c) for c in v._point(ring[step], 'the circle'))})"
+    if step == 13:
+        return f"mouse_up({where(str(c) for c in v._point(ring[12], 'the circle'))})"
+    return v.click_element("return q('#subbtn') || qa('#area button').find((b) => text(b) === 'Submit');", None, "Submit")
+
+
+#: probe points over hot-cold's touch area (fractions of it): every point of it is within
+#: 40 px (the page's COLD) of one of them
+_PROBES = [(fx, fy) for fy in (0.12, 0.5, 0.88) for fx in (0.1, 0.37, 0.63, 0.9)]
+
+
+@solves("hot-cold")
+def _hot_cold(v: View) -> str:
+    """Move the pointer over a grid of probe points until the page's signal is no longer ICE COLD,
+    then click there (MiniWoB scores COLD 0.25, WARM 0.5, HOT 1)."""
+    state = v.js("""const a = q('#touch-area').getBoundingClientRect(), s = q('#signal');
+        return {box: [a.left, a.top, a.width, a.height], signal: s ? text(s) : ''};""")
+    left, top, width, height = state["box"]
+    last = v.observation.last_action
+    if last.startswith("mouse_move(") and state["signal"] in ("HOT", "WARM", "COLD"):
+        x, y = (float(c) for c in last[len("mouse_move("):-1].split(","))
+        return v.mouse_click([x, y], f"the {state['signal']} spot")
+    i = min(v.steps_taken, len(_PROBES) - 1)
+    fx, fy = _PROBES[i]
+    return f"mouse_move({', '.join(str(c) for c in v._point([left + width * fx, top + height * fy], 'a probe'))})"
