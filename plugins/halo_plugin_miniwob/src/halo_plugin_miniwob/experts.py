@@ -1583,3 +1583,24 @@ def _hot_cold(v: View) -> str:
     i = min(v.steps_taken, len(_PROBES) - 1)
     fx, fy = _PROBES[i]
     return f"mouse_move({', '.join(str(c) for c in v._point([left + width * fx, top + height * fy], 'a probe'))})"
+
+
+@solves("chase-circle")
+def _chase_circle(v: View) -> str:
+    """Move the pointer onto the circle's centre each step; the page ends the episode (about 10 s)."""
+    at = v.js(_CENTRE + "const c = q('#circ'); return c ? centre(c) : null;")
+    if not at:
+        raise NoMove("no circle")
+    return f"mouse_move({', '.join(str(c) for c in v._point(at, 'the circle'))})"
+
+
+@solves("moving-items")
+def _moving_items(v: View) -> str:
+    """Click a circle inside the play area where it is now (they keep moving; the page ends the
+    episode after 9.9 s and scores 0.2 a hit, less 1)."""
+    circles = v.js(_CENTRE + """const a = q('svg').getBoundingClientRect();
+        return qa('svg .item').map(centre).filter(([x, y]) =>
+          x > a.left + 12 && x < a.right - 12 && y > a.top + 12 && y < a.bottom - 12);""")
+    if not circles:
+        return "noop(500)"
+    return v.mouse_click(circles[0], "a moving circle")
