@@ -1412,6 +1412,8 @@ def _text_editor(v: View) -> str:
         return v.click(state["swatch"], f"the colour {what}")
     if not state["selected"]:
         if word:
+            if not state["start"]:
+                return "noop(300)"  # the editor is still being built
             return v.drag(state["start"], state["end"], f"the word {word!r}")
         if not state["focused"]:
             return v.click(state["editor"], "the editor")
