@@ -234,8 +234,26 @@ def test_local_executor_reuses_its_processes(evaltest_env, tmp_path):
     assert len(pids) == 2 and os.getpid() not in pids
 
 
+def test_thread_executor_runs_every_job_in_this_process(evaltest_env, tmp_path):
+    import threading
+
+    jobs = [job(n, tmp_path) for n in ("shop-1", "broken-1", "shop-2", "fail-1")]
+    caller, seen = threading.get_ident(), []
+
+    def on_result(j, outcome):
+        seen.append((j.key, outcome, threading.get_ident()))
+
+    create_executor("threads", workers=3).map(jobs, on_result)
+    assert {k for k, _, _ in seen} == {j.key for j in jobs}
+    assert all(ident == caller for _, _, ident in seen)  # outcomes reach the caller's thread
+    rec = {k[0].split(".")[1]: o.record for k, o, _ in seen}
+    assert rec["shop-1"]["success"] and rec["shop-2"]["success"]
+    assert rec["broken-1"]["terminated_by"] == "init_error"
+    assert {r["worker_pid"] for r in rec.values() if r.get("worker_pid")} == {os.getpid()}
+
+
 def test_registry_and_protocol():
-    assert {"local", "ray"} <= set(executor_names())
+    assert {"local", "ray", "threads"} <= set(executor_names())
 
     class InlineExecutor:
         def __init__(self, workers=None, address=None, **options):
@@ -255,7 +273,7 @@ def test_registry_and_protocol():
         from halo_core.evaluation import executors
 
         executors._REGISTRY.pop("inline-test", None)
-    with pytest.raises(ValueError, match="unknown executor 'nope'; known: local, ray"):
+    with pytest.raises(ValueError, match="unknown executor 'nope'; known: local, ray, threads"):
         create_executor("nope")
 
 

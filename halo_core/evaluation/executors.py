@@ -7,8 +7,9 @@ the only writer of the results files. A job whose process dies still produces an
 outcome (an error record made with
 :func:`~halo_core.evaluation.jobs.failed_outcome`), so a run always finishes.
 
-Two ship with HALO: ``local`` (a pool of worker processes on this machine) and
-``ray`` (one Ray actor per worker, on a local or remote Ray cluster). A plugin adds
+Three ship with HALO: ``local`` (a pool of worker processes on this machine), ``ray``
+(one Ray actor per worker, on a local or remote Ray cluster) and ``threads`` (threads of
+this process, so episodes share a model loaded in it). A plugin adds
 another with :func:`register_executor`::
 
     from halo_core.evaluation.executors import register_executor
@@ -35,7 +36,7 @@ from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 
 from halo_core.evaluation.jobs import EpisodeJob, EpisodeOutcome, WorkerState, execute_job, failed_outcome
 
-__all__ = ["Executor", "LocalExecutor", "RayExecutor", "OnResult", "create_executor", "executor_names",
+__all__ = ["Executor", "LocalExecutor", "RayExecutor", "ThreadExecutor", "OnResult", "create_executor", "executor_names",
            "register_executor"]
 
 OnResult = Callable[[EpisodeJob, EpisodeOutcome], None]
@@ -308,5 +309,61 @@ class RayExecutor:
                 ray.shutdown()
 
 
+# --------------------------------------------------------------------------- threads
+
+
+class ThreadExecutor:
+    """``workers`` threads of this process, each with its own :class:`WorkerState`.
+
+    For episodes whose cost is a model in this process: backends of the same model find it
+    loaded once here (the ``local:`` backend batches calls that wait at the same time), where
+    process workers would each load and run their own copy. Each thread keeps its own
+    environments (Playwright runs one browser driver per thread). Jobs are run grouped by
+    mode, so the episodes in flight share a config and its models.
+    """
+
+    def __init__(self, workers: int | None = None, **_ignored: Any) -> None:
+        self.workers = max(1, workers or 8)
+
+    def map(self, jobs: Iterable[EpisodeJob], on_result: OnResult) -> None:
+        import queue
+        import threading
+
+        pending = sorted(jobs, key=lambda job: job.config.mode)  # stable: one mode's episodes together
+        if not pending:
+            return
+        lock, results = threading.Lock(), queue.Queue()
+
+        def work(slot: int) -> None:
+            state = WorkerState(slot=slot)
+            try:
+                while True:
+                    with lock:
+                        if not pending:
+                            return
+                        job = pending.pop(0)
+                    try:
+                        outcome = execute_job(job, state)
+                    except BaseException as exc:  # noqa: BLE001 — the run goes on; the episode records it
+                        outcome = failed_outcome(job, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                    results.put((job, outcome))
+            finally:
+                state.close()
+                results.put(None)
+
+        threads = [threading.Thread(target=work, args=(i,), name=f"halo-episode-{i}", daemon=True)
+                   for i in range(min(self.workers, len(pending)))]
+        for thread in threads:
+            thread.start()
+        running = len(threads)
+        while running:
+            item = results.get()
+            if item is None:
+                running -= 1
+            else:
+                on_result(*item)
+
+
 register_executor("local", LocalExecutor)
 register_executor("ray", RayExecutor)
+register_executor("threads", ThreadExecutor)

@@ -147,11 +147,17 @@ def per_task_table(tasks: dict[str, dict[str, dict[str, int]]]) -> str:
     return "\n".join(lines)
 
 
+#: episodes in flight per shared local model in the demo's model runs (the batch size it reaches)
+SHARED_MODEL_EPISODES = 8
+
+
 def _run_episodes(runtime, run_id: str, tasks: list, configs: dict, *, data_dir: Path, results_dir: Path,
                   workers: int, model_episodes: bool = False):
     """Run ``tasks`` × ``configs`` through the evaluation machinery; the records. With
-    ``model_episodes`` and parallel workers, each episode's model gets one torch thread
-    (unless ``HALO_TORCH_THREADS`` is set): the episodes share the CPU's cores."""
+    ``model_episodes`` (episodes of ``local:`` models), the ``threads`` executor runs
+    ``HALO_SHARED_MODEL_EPISODES`` (8) episodes at a time in this process: they share each
+    model, whose engine batches their calls; ``HALO_SHARED_MODEL_EPISODES=0`` runs them in
+    ``workers`` processes instead, each with its own model copy and one torch thread."""
     from rich.console import Console
 
     from halo_core.api import ResultsStore, new_plan, plan_tasks, run_plan
@@ -162,11 +168,15 @@ def _run_episodes(runtime, run_id: str, tasks: list, configs: dict, *, data_dir:
         {"attempts": 1, "headless": True, "data_dir": str(data_dir), "selection": {"demo": True}})
     if not store.exists():
         store.write_plan(plan)
-    one_thread = model_episodes and workers > 1 and "HALO_TORCH_THREADS" not in os.environ
+    shared = int(os.environ.get("HALO_SHARED_MODEL_EPISODES", SHARED_MODEL_EPISODES)) if model_episodes else 0
+    executor = "local"
+    if shared > 0:
+        executor, workers = "threads", shared
+    one_thread = model_episodes and not shared and workers > 1 and "HALO_TORCH_THREADS" not in os.environ
     if one_thread:
         os.environ["HALO_TORCH_THREADS"] = "1"
     try:
-        report = run_plan(plan, runtime, store, executor="local", workers=workers, console=Console(highlight=False),
+        report = run_plan(plan, runtime, store, executor=executor, workers=workers, console=Console(highlight=False),
                           live=False)
     finally:
         if one_thread:
