@@ -1019,20 +1019,24 @@ def _click_shades(v: View) -> str:
     return v.click_selector("#area button", "Submit")
 
 
-#: when each environment's button ONE was clicked (button-delay times its wait, as a person counts)
-_CLICKED_AT: "weakref.WeakKeyDictionary[Any, float]" = weakref.WeakKeyDictionary()
+#: per environment, when button-delay's button ONE was clicked and when the expert last decided
+#: (it times its wait as a person counts seconds, allowing for how long a step takes to land)
+_CLOCKS: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
 
 @solves("button-delay")
 def _button_delay(v: View) -> str:
     seconds = int(re.search(r"wait (\d+) seconds?", v.utterance).group(1))
+    now = time.monotonic()
     if v.steps_taken == 0:
-        _CLICKED_AT[v.env] = time.monotonic()
-        return v.click_selector("#subbtn", "button ONE")
-    if v.steps_taken == 1:
-        left = seconds - (time.monotonic() - _CLICKED_AT.get(v.env, time.monotonic()))
-        return f"noop({max(0, round(left * 1000 - 150))})"  # less the time the next click takes to land
-    return v.click_selector("#subbtn2", "button TWO")
+        _CLOCKS[v.env] = {"one": now, "last": now}
+        return _press_or_click(v, v.js(_BUTTON, {"id": "subbtn"}), "button ONE")  # the two may overlap
+    clock = _CLOCKS.setdefault(v.env, {"one": now, "last": now})
+    cycle, clock["last"] = now - clock["last"], now  # one decision to the next: what a step costs
+    # the click lands about half a step after this decision (the action runs before the next observation)
+    if now - clock["one"] + cycle / 2 >= seconds:
+        return _press_or_click(v, v.js(_BUTTON, {"id": "subbtn2"}), "button TWO")
+    return f"noop({max(50, round((seconds - (now - clock['one']) - cycle / 2) * 1000))})"
 
 
 @solves("use-slider")
