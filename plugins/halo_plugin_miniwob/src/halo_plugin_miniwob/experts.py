@@ -1610,3 +1610,17 @@ def _moving_items(v: View) -> str:
     if not circles:
         return "noop(500)"
     return v.mouse_click(circles[0], "a moving circle")
+
+
+@solves("drag-cube")
+def _drag_cube(v: View) -> str:
+    """Turn the cube by drags (three sideways, then one down, and again) until the asked side faces the user."""
+    want = v.quoted()[0]
+    s = v.js("const b = q('.viewport').getBoundingClientRect(), a = document.body.getElementsByClassName('active')[0];"
+             " return {active: a ? text(a) : '', box: [b.left, b.top, b.width, b.height]};")
+    if s["active"] == want:
+        return _submit(v)
+    left, top, width, height = s["box"]
+    x, y = left + width / 2, top + height / 2
+    dx, dy = ((50, 0), (50, 0), (50, 0), (0, 50))[v.steps_taken % 4]
+    return v.drag([x, y], [x + dx, y + dy], "the cube")
