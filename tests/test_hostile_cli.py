@@ -15,122 +15,20 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
-from helpers import pip_install
+from helpers import CANARY, FORGED, HALO, build_hostile, halo
+from helpers import hostile_env as _env
 
 from halo_core.evaluation.store import ResultsStore, read_jsonl
 from halo_core.testing import within
-
-HALO = [sys.executable, "-m", "halo_core.cli"]
-FORGED = "[/] [bold red]boom[/] :x:"
-CANARY = "sk-canary-7f3a9b2c4d5e6f708192"
-REPLY = f"send_msg_to_user('{FORGED} {CANARY}')"
-
-HOSTILE_PLUGIN = '''
-"""A third-party HALO plugin for hostile command-line tests."""
-import os
-import time
-
-from halo_core import TaskNotFound, TaskSpec, hookimpl
-from halo_core.testing import GraphEnvironment, Page, ScriptedBackend
-
-FORGED = "[/] [bold red]boom[/] :x:"
-
-
-def pages():
-    return {"home": Page("Home [/] :x:", [("link", "Products", "products")]),
-            "products": Page("Products", [("link", "Home", "home")])}
-
-
-class HostileSuite:
-    name = "hostile"
-
-    def claims(self, task_id):
-        return task_id.startswith("hostile.")
-
-    def list_tasks(self, site=None, split=None):
-        return [self.resolve(f"hostile.t-{i}") for i in range(1, 9)]
-
-    def resolve(self, task_id):
-        if not self.claims(task_id):
-            raise TaskNotFound(f"unknown task {task_id!r}")
-        return TaskSpec(id=task_id, goal="Say [bold red]hello[/] :x:", suite="hostile", site="hostile")
-
-    def make_environment(self, task, settings):
-        return GraphEnvironment(pages(), answer=FORGED)  # success: the forged text reached the site verbatim
-
-
-def _reply(messages):
-    time.sleep(float(os.environ.get("HALO_PARROT_SLEEP", "0")))
-    return os.environ["HALO_PARROT_REPLY"]
-
-
-@hookimpl
-def halo_register_environments(register):
-    register(HostileSuite())
-
-
-@hookimpl
-def halo_register_backends(register):
-    register("parrot", lambda model, settings: ScriptedBackend(_reply, name="parrot:" + model),
-             description="answers HALO_PARROT_REPLY")
-
-
-@hookimpl
-def halo_register_policies(register):
-    register("raiser", "fails every episode with HALO_PARROT_REPLY as the error")
-
-
-@hookimpl
-def halo_decide(observation, episode):
-    if episode.config.policy != "raiser":
-        return None
-    raise RuntimeError(os.environ["HALO_PARROT_REPLY"])
-'''
-
-
-def build_hostile(root: Path) -> Path:
-    pkg = root / "halo-hostile"
-    (pkg / "src" / "halo_hostile").mkdir(parents=True)
-    (pkg / "src" / "halo_hostile" / "__init__.py").write_text(HOSTILE_PLUGIN)
-    (pkg / "pyproject.toml").write_text(textwrap.dedent('''
-        [build-system]
-        requires = ["setuptools>=68"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "halo-hostile"
-        version = "0.0.1"
-        dependencies = ["halo-core"]
-        [project.entry-points.halo]
-        hostile = "halo_hostile"
-    '''))
-    target = root / "site"
-    pip_install("--no-deps", "--no-build-isolation", "--target", str(target), str(pkg))
-    return target
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     return build_hostile(tmp_path_factory.mktemp("hostile"))
-
-
-def _env(site: Path, plugins: str = "hostile", **extra) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("HALO_", "FORCE_COLOR", "NO_COLOR")) and not k.endswith("_API_KEY")}
-    env.update(PYTHONPATH=f"{site}{os.pathsep}{env.get('PYTHONPATH', '')}", HALO_LOAD_PLUGINS=plugins,
-               HALO_NO_DOTENV="1", HALO_PARROT_REPLY=REPLY, HOSTILE_API_KEY=CANARY, PYTHONUNBUFFERED="1",
-               COLUMNS="400")
-    env.update(extra)
-    return env
-
-
-def halo(site: Path, cwd: Path, *args: str, plugins: str = "hostile", timeout: float = 300, **extra):
-    return subprocess.run([*HALO, *args], capture_output=True, text=True, cwd=cwd, env=_env(site, plugins, **extra),
-                          timeout=timeout)
 
 
 PARROT = ("--worker-backend", "parrot:m")

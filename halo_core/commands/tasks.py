@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
 from halo_core import hookimpl
 from halo_core.cli import HaloError, console, get_runtime
 from halo_core.commands.options import PluginFlagsMixin, option_values, pop_flags
+from halo_core.secrets import redact, write_redacted
 
 __all__ = ["task_to_json", "tasks_command"]
 
@@ -64,14 +64,15 @@ def tasks_command(ctx: click.Context, suite, sites, split, json_out, ids_only, s
     if sites and not found:
         raise HaloError(f"no tasks for site(s) {', '.join(sites)}; see `halo tasks` for the sites")
     if ids_only:
-        click.echo("\n".join(t.id for t in found))
+        click.echo(redact("\n".join(t.id for t in found)))
         return
     if json_out:
+        # a suite's goals are text HALO did not write: a key in one stays out of the output
         payload = json.dumps([task_to_json(t) for t in found], indent=2)
         if json_out == "-":
-            click.echo(payload)
+            click.echo(redact(payload))
             return
-        Path(json_out).write_text(payload)
+        write_redacted(json_out, payload)
     by_site: dict[str, int] = {}
     for t in found:
         by_site[t.site] = by_site.get(t.site, 0) + 1

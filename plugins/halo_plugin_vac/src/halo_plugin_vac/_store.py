@@ -245,12 +245,13 @@ class VacStore:
         return int(n)
 
     def export_jsonl(self, out: str | os.PathLike) -> int:
-        n = 0
-        with open(out, "w", encoding="utf-8") as fh:
-            for entry in self.entries():
-                fh.write(json.dumps(entry.to_dict(), ensure_ascii=False) + "\n")
-                n += 1
-        return n
+        """Write every entry as one JSON line, known secrets redacted (an export leaves the
+        cache; the store itself keeps the actions it replays as they were)."""
+        from halo_core.api import write_redacted
+
+        lines = [json.dumps(entry.to_dict(), ensure_ascii=False) + "\n" for entry in self.entries()]
+        write_redacted(out, "".join(lines))
+        return len(lines)
 
 
 def _entry(row: tuple) -> Entry:
