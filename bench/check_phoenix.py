@@ -3,7 +3,10 @@
 1. Makes (or reuses) a virtualenv with ``arize-phoenix`` (default
    ``~/.cache/halo/phoenix-venv``; its dependencies are far too many to share HALO's venv).
 2. Runs a small HALO run through the real loop (GraphEnvironment with PNG screenshots,
-   scripted worker and manager) and adds a human feedback note — or takes ``--run-dir``.
+   scripted worker and manager) with one more episode that fails (its worker keeps clicking
+   a link back to the page it is on until the step limit), and adds two human feedback notes on a
+   successful episode: one with a ``required`` rule, one positive note with a
+   ``prohibited`` rule — or takes ``--run-dir`` (then only the first note is added).
 3. Starts Phoenix on 127.0.0.1 (free HTTP and gRPC ports, its own temporary
    ``PHOENIX_WORKING_DIR``) and waits until it answers.
 4. ``halo traces export RUN --phoenix-url URL --project P``: spans over OTLP/HTTP,
@@ -11,7 +14,10 @@
 5. Asks Phoenix's REST API, and checks: the project ``P`` exists and holds every span;
    LLM spans carry input and output messages (parsed by Phoenix from the flattened
    OpenInference keys); their screenshots are ``data:image/png`` URIs; the feedback is a
-   HUMAN span annotation on the episode span; no ``inference.*`` key reached Phoenix.
+   HUMAN span annotation on the episode span; no ``inference.*`` key reached Phoenix. Then,
+   through the REST API and Phoenix's GraphQL (what its UI shows): the failed episode's
+   root span has status ERROR and the successful one's OK; the positive note that carries a
+   ``prohibited`` rule is labelled ``note``, not ``fail``.
 6. Stops Phoenix and removes its folder.
 
     python bench/check_phoenix.py [--venv DIR] [--version 20.26.1] [--run-dir RUN] [--project NAME] [--json OUT]
@@ -166,6 +172,101 @@ def check(phoenix_url: str, project: str, exported: list[dict], root_span_id: st
     return out
 
 
+FAILED_TASK = "graph.shop-stuck"
+POSITIVE_NOTE = "Well done: one retry, then the order went through."
+
+
+def add_failed_episode(run_dir: Path) -> dict:
+    """One more episode in ``run_dir``'s run, recorded as ``halo eval`` records it: its worker
+    only clicks a link back to the page it is on, so the task is not accomplished."""
+    from halo_core import mode_config, run_episode
+    from halo_core.evaluation.jobs import EpisodeJob, episode_record
+    from halo_core.evaluation.store import ResultsStore
+    from halo_core.model import TaskSpec
+    from halo_core.testing import GraphEnvironment, Page, ScriptedBackend, make_runtime
+
+    import halo_plugin_traces.plugin as traces_plugin
+
+    plan = json.loads((run_dir / "run.json").read_text())
+    run_id, data_dir = plan["run_id"], plan["options"]["data_dir"]
+    task = TaskSpec(id=FAILED_TASK, goal="Buy the blender", suite="graph", site="graph")
+    config = mode_config("baseline_worker", env={}, max_steps=3)
+    env = GraphEnvironment({"home": Page("Shop", [("link", "Shop", "home")]),
+                            "done": Page("Thanks", [], heading="Order confirmed")}, goal_page="done")
+    backends = {"worker": ScriptedBackend(lambda messages: "click('1')", name="scripted:worker")}
+    result = run_episode(task, config, env, make_runtime(traces_plugin), run_id=run_id, attempt=0,
+                         data_dir=data_dir, backends=backends)
+    record = episode_record(EpisodeJob(task=task, suite="graph", config=config, run_id=run_id, attempt=0,
+                                       data_dir=data_dir), result)
+    store = ResultsStore(run_dir.parent, run_id)
+    store.append_episode(record)
+    store.close()
+    return record
+
+
+def graphql(phoenix_url: str, query: str, variables: dict) -> dict:
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    request = urllib.request.Request(f"{phoenix_url}/graphql", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        answer = json.loads(reply.read())
+    if answer.get("errors"):
+        raise RuntimeError(f"Phoenix GraphQL: {answer['errors']}")
+    return answer["data"]
+
+
+ROOT_SPAN_QUERY = """query ($id: ID!) { node(id: $id) { ... on Span {
+  name statusCode statusMessage spanAnnotations { name label annotatorKind explanation } } } }"""
+
+
+def root_span(phoenix_url: str, project: str, span_id: str, wait: float = 30.0) -> dict:
+    """One root span as Phoenix shows it: its REST record, and its status and annotations
+    through GraphQL (what the UI reads). Waits for ingestion."""
+    name = urllib.parse.quote(project)
+    deadline = time.time() + wait
+    while True:
+        found = get_json(f"{phoenix_url}/v1/projects/{name}/spans?span_id={span_id}")["data"]
+        if found or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    if not found:
+        return {"found": False}
+    rest = found[0]
+    shown = graphql(phoenix_url, ROOT_SPAN_QUERY, {"id": rest["id"]})["node"] or {}
+    return {"found": True, "name": rest["name"], "rest_status": rest["status_code"],
+            "rest_status_message": rest.get("status_message", ""), "graphql_status": shown.get("statusCode"),
+            "graphql_status_message": shown.get("statusMessage"), "annotations": shown.get("spanAnnotations") or []}
+
+
+def check_outcomes(phoenix_url: str, project: str, failed_span: str, ok_span: str) -> dict:
+    """A failed episode is red (ERROR) in Phoenix, a successful one green (OK); a positive note
+    with a ``prohibited`` rule is not labelled ``fail``."""
+    failed, ok = root_span(phoenix_url, project, failed_span), root_span(phoenix_url, project, ok_span)
+    name = urllib.parse.quote(project)
+    deadline = time.time() + 30
+    while True:  # annotations wait for their span inside Phoenix: poll until the note is there
+        notes = get_json(f"{phoenix_url}/v1/projects/{name}/span_annotations?span_ids={ok_span}")["data"]
+        positive = [n for n in notes if (n.get("result") or {}).get("explanation") == POSITIVE_NOTE]
+        if positive or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    if positive and not any(a.get("explanation") == POSITIVE_NOTE for a in ok.get("annotations", ())):
+        ok = root_span(phoenix_url, project, ok_span)  # GraphQL again, now that the note is stored
+    shown_positive = [a for a in ok.get("annotations", ()) if a.get("explanation") == POSITIVE_NOTE]
+    checks = {
+        "failed_episode_root_span_is_error": failed.get("rest_status") == "ERROR"
+        and failed.get("graphql_status") == "ERROR",
+        "successful_episode_root_span_is_ok": ok.get("rest_status") == "OK" and ok.get("graphql_status") == "OK",
+        "positive_prohibited_note_is_not_fail": bool(positive) and bool(shown_positive)
+        and all((n.get("result") or {}).get("label") not in ("fail", None) for n in positive)
+        and all(a.get("label") not in ("fail", None) for a in shown_positive),
+    }
+    return {"checks": checks, "failed_root": failed, "ok_root": {k: v for k, v in ok.items() if k != "annotations"},
+            "positive_note": [{"label": (n.get("result") or {}).get("label"),
+                               "metadata": n.get("metadata")} for n in positive],
+            "positive_note_graphql": [{"label": a.get("label"), "annotatorKind": a.get("annotatorKind")}
+                                      for a in shown_positive]}
+
+
 def _bench_trace_engine():
     spec = importlib.util.spec_from_file_location("bench_trace_engine", HERE / "bench_trace_engine.py")
     module = importlib.util.module_from_spec(spec)
@@ -190,11 +291,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"phoenix: {exe} ({how}) [{time.perf_counter() - t0:.1f}s]")
     workdir = Path(tempfile.mkdtemp(prefix="halo-check-phoenix-"))
     t0 = time.perf_counter()
+    made = args.run_dir is None
     run_dir = args.run_dir or _bench_trace_engine().make_run(workdir, 1)
+    failed_record = add_failed_episode(run_dir) if made else None
     run = RunDir(run_dir)
-    first = run.episodes()[0]
+    first = next(e for e in run.episodes() if e.task != FAILED_TASK)
     add_feedback(run_dir, task=first.task, attempt=first.attempt, mode=first.mode,
                  text="Recovered from the failed click; keep that.", required=["recover after an action error"])
+    if made:
+        add_feedback(run_dir, task=first.task, attempt=first.attempt, mode=first.mode, text=POSITIVE_NOTE,
+                     prohibited=["place the order twice"])
+        print(f"failed episode: {FAILED_TASK} success={failed_record['success']} "
+              f"terminated_by={failed_record['terminated_by']}")
     print(f"run: {run_dir} [{time.perf_counter() - t0:.2f}s]")
     phoenix = Phoenix(exe)
     try:
@@ -212,6 +320,16 @@ def main(argv: list[str] | None = None) -> int:
               f"spans={shown['spans_in_phoenix']} llm={shown['llm_spans']} images={shown['images']}")
         print(f"  llm keys: {shown['llm_sample_keys']}")
         print(f"  annotations on the episode span: {shown['annotations']}")
+        if made:
+            failed_trace = trace_id_for(run.run_id, "baseline_worker", FAILED_TASK, 0)
+            outcomes = check_outcomes(phoenix.url, args.project, span_id_for(failed_trace, "episode"),
+                                      span_id_for(trace, "episode"))
+            shown["checks"].update(outcomes.pop("checks"))
+            shown["outcomes"] = outcomes
+            print(f"  failed episode's root span: {outcomes['failed_root']}")
+            print(f"  successful episode's root span: {outcomes['ok_root']}")
+            print(f"  positive note with a prohibited rule: REST {outcomes['positive_note']}, "
+                  f"GraphQL {outcomes['positive_note_graphql']}")
     finally:
         phoenix.stop()
         shutil.rmtree(workdir, ignore_errors=True)
