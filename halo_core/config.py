@@ -318,6 +318,12 @@ class Experiments:
             raise ConfigError(
                 f"experiment {name!r} is not defined; defined: {', '.join(self.experiments) or 'none'}"
             )
+        from halo_core.preflight import PreflightError, check_name
+
+        try:  # the name becomes the mode, which names folders: the folder-name rule first
+            check_name("mode", name)
+        except PreflightError as exc:
+            raise ConfigError(f"experiment {name!r}: {exc}") from None
         values = dict(self.defaults)
         values.update(self.experiments.get(name, {}))
         base = values.pop("base_mode", None) or values.pop("mode", None) or (
