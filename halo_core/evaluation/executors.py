@@ -332,7 +332,8 @@ class ThreadExecutor:
         pending = sorted(jobs, key=lambda job: job.config.mode)  # stable: one mode's episodes together
         if not pending:
             return
-        lock, results = threading.Lock(), queue.Queue()
+        lock, results, finished = threading.Lock(), queue.Queue(), threading.Event()
+        total = len(pending)
 
         def work(slot: int) -> None:
             state = WorkerState(slot=slot)
@@ -340,28 +341,31 @@ class ThreadExecutor:
                 while True:
                     with lock:
                         if not pending:
-                            return
+                            break
                         job = pending.pop(0)
                     try:
                         outcome = execute_job(job, state)
                     except BaseException as exc:  # noqa: BLE001 — the run goes on; the episode records it
                         outcome = failed_outcome(job, f"{type(exc).__name__}: {exc}", traceback.format_exc())
                     results.put((job, outcome))
+                # environments close once every episode is over: a browser session finds its
+                # process among the Chromium processes started meanwhile, which in one process
+                # may be another thread's, and closing kills that process
+                finished.wait()
             finally:
                 state.close()
-                results.put(None)
 
         threads = [threading.Thread(target=work, args=(i,), name=f"halo-episode-{i}", daemon=True)
-                   for i in range(min(self.workers, len(pending)))]
+                   for i in range(min(self.workers, total))]
         for thread in threads:
             thread.start()
-        running = len(threads)
-        while running:
-            item = results.get()
-            if item is None:
-                running -= 1
-            else:
-                on_result(*item)
+        try:
+            for _ in range(total):
+                on_result(*results.get())
+        finally:
+            finished.set()
+            for thread in threads:
+                thread.join(60)
 
 
 register_executor("local", LocalExecutor)
