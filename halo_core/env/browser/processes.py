@@ -12,8 +12,10 @@ import signal
 __all__ = ["chromium_pids", "kill", "main_browser_pid"]
 
 
-def chromium_pids() -> set[int]:
-    """Chromium browser processes (not renderers or helpers) descending from this Python process."""
+def chromium_pids(marker: str = "") -> set[int]:
+    """Chromium browser processes (not renderers or helpers) descending from this Python
+    process; with ``marker``, only those whose command line holds it (a launch's own switch,
+    so threads launching at once each find their own browser)."""
     me = os.getpid()
     parent: dict[int, int] = {}
     cmd: dict[int, str] = {}
@@ -36,7 +38,7 @@ def chromium_pids() -> set[int]:
         parent[pid] = ppid
     out: set[int] = set()
     for pid, line in cmd.items():
-        if ("chrom" not in line.lower()) or "--type=" in line:
+        if ("chrom" not in line.lower()) or "--type=" in line or (marker and marker not in line):
             continue
         p, hops = pid, 0
         while p and p != me and hops < 20:

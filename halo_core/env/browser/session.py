@@ -10,6 +10,8 @@ episode relaunches.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import re
 import threading
 import time
@@ -19,6 +21,9 @@ from halo_core.env.browser import scripts
 from halo_core.env.browser.processes import chromium_pids, kill, main_browser_pid
 from halo_core.env.chromium import find_chromium, launch_args
 from halo_core.env.protocol import EnvironmentDead, EnvSettings
+
+#: numbers each browser launch of this process (:meth:`BrowserSession._launch`)
+_LAUNCHES = itertools.count(1)
 
 __all__ = ["BrowserSession", "cdp_batch", "one_line", "playwright_errors", "shared_playwright"]
 
@@ -180,8 +185,11 @@ class BrowserSession:
         exe = self._executable_path
         if callable(exe):
             exe = exe(pw) if exe is find_chromium else exe()
-        before = chromium_pids()
-        kwargs: dict[str, Any] = {"headless": self.settings.headless, "args": launch_args(),
+        # a switch Chromium ignores, naming this launch: several threads may launch at once,
+        # and each must find (and one day kill) its own browser, not a neighbour's
+        marker = f"--halo-launch={os.getpid()}-{next(_LAUNCHES)}"
+        before = chromium_pids(marker)
+        kwargs: dict[str, Any] = {"headless": self.settings.headless, "args": [*launch_args(), marker],
                                   "timeout": max(30000, self.settings.navigation_timeout_ms)}
         if exe:
             kwargs["executable_path"] = exe
@@ -190,7 +198,7 @@ class BrowserSession:
         except playwright_errors() as exc:
             raise EnvironmentDead(f"cannot launch Chromium: {one_line(exc)}") from None
         self._browser.on("disconnected", lambda _b: self._mark_dead("browser disconnected"))
-        new = sorted(chromium_pids() - before)
+        new = sorted(chromium_pids(marker) - before)
         self._browser_pid = main_browser_pid(new)
 
     def _mark_dead(self, reason: str) -> None:
