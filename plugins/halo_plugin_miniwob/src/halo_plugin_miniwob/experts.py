@@ -596,14 +596,43 @@ def _email_inbox(v: View) -> str:
 
 @solves("email-inbox-forward-nl", "email-inbox-forward-nl-turk", "email-inbox-nl-turk")
 def _email_inbox_nl(v: View) -> str:
-    """The natural-language variants: the page's utterance object carries the task's fields."""
+    """The natural-language variants. In train mode the page's utterance object carries the
+    task's fields; in test mode it is free text, read here: the sender is the inbox's sender
+    the text names, the other name is whom to forward to, a quoted text is the reply."""
     try:
         fields = ast.literal_eval(v.utterance)["fields"]
     except (ValueError, SyntaxError, KeyError, TypeError):
-        raise NoMove(f"cannot read {v.utterance!r}") from None
+        fields = _email_fields(v)
     task = fields.get("task", "forward")
     return _email(v, fields["by"], fields.get("message") if task == "reply" else None,
                   fields.get("to") if task == "forward" else None, star=task == "star", trash=task == "delete")
+
+
+def _email_fields(v: View) -> dict:
+    u = v.utterance
+    senders = set(v.js("return qa('#main .email-thread .email-sender').map(text);"))
+    names = [w for w in re.findall(r"[A-Z][a-z]+", u) if w in senders]
+    if not names:
+        raise NoMove(f"cannot read {u!r}: it names no sender in the inbox")
+    marked = re.search(r"(?:from|by|written by) ([A-Z][a-z]+)|([A-Z][a-z]+)(?:'s| sent)", u)
+    by = next((n for n in (marked.groups() if marked else ()) if n in senders), names[0])
+    quoted = re.search(r'"(.*?)"', u)
+    low = u.lower()
+    if quoted and not re.search(r"\bforward", low):
+        return {"task": "reply", "by": by, "message": quoted.group(1).rstrip()}
+    if re.search(r"\b(delete|trash|remove|discard)", low):
+        return {"task": "delete", "by": by}
+    if re.search(r"\b(star|important|flag)", low):
+        return {"task": "star", "by": by}
+    others = [w for w in re.findall(r"[A-Z][a-z]+", u) if w != by and w not in _NOT_NAMES]
+    if not others:
+        raise NoMove(f"cannot read {u!r}: no one to forward to")
+    return {"task": "forward", "by": by, "to": others[0]}
+
+
+#: capitalised words of the test-mode email instructions that are not names
+_NOT_NAMES = frozenset("""Get Forward Email Search Send Find Primary Alexa Go For Respond Delete Mark Star Reply
+    Please The Then And An A Can Could Would Will You Open Look Inbox I Me My To From In Answer Write""".split())
 
 
 def _email(v: View, sender: str, reply_text: str | None, forward_to: str | None, *, star: bool, trash: bool) -> str:
