@@ -65,6 +65,8 @@ def test_every_halo_action_is_in_the_agents_browsergym_action_set():
         halo = f"{name}({', '.join(a for a in (samples[k] for k in kinds) if a)})"
         code = agent.action_set.to_python_code(to_browsergym_action(halo))
         assert code.rstrip().splitlines()[-1].startswith(to_browsergym_action(halo).split("(")[0] + "("), halo
+    # an element action that missed its 500 ms actionability window is tried once more with force
+    assert "retry_with_force=True" in agent.action_set.to_python_code("click('12')")
 
 
 def test_upload_file_is_refused_through_agisdk():

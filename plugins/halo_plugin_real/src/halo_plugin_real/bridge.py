@@ -236,9 +236,13 @@ class HaloBrowserGymAgent(Agent):
         from halo_core.api import Runtime
 
         self.args = args
-        # HALO's check/uncheck are BrowserGym functions its "bid" subset leaves out
+        # HALO's check/uncheck are BrowserGym functions its "bid" subset leaves out. BrowserGym's
+        # element actions give Playwright's actionability checks 500 ms, and agisdk ends an
+        # episode on the first failed action: on a busy machine a click on a ready button
+        # missed that window and lost the task, so a failed one is tried once more with force
         self.action_set = HighLevelActionSet(subsets=["chat", "infeas", "bid", "coord", "nav", "tab", "custom"],
-                                             custom_actions=[check, uncheck], multiaction=False)
+                                             custom_actions=[check, uncheck], multiaction=False,
+                                             retry_with_force=True)
         self.config = args.agent_config()
         self.runtime = Runtime()
         for spec in args.plugins:
