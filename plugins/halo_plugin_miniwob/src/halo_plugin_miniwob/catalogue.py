@@ -29,8 +29,9 @@ PREFIX = "miniwob."
 TEST_SEED_START = 10000
 MAX_SEED = 2**31 - 1
 
-#: What a task needs that HALO's element actions (click/fill/press/select on a bid) cannot
-#: express: pointer coordinates, a drag, or a text selection. Listed in the README.
+#: What a task needs beyond element actions (click/fill/press/select on a bid): pointer
+#: coordinates, a drag, or a text selection — the mouse and keyboard actions
+#: (``mouse_click``, ``mouse_drag_and_drop``, …). Listed in the README.
 NEEDS: dict[str, str] = {
     **{name: "coordinates" for name in (
         "bisect-angle", "chase-circle", "circle-center", "click-pie", "click-pie-nodelay", "find-midpoint",

@@ -657,7 +657,8 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--suite", type=click.Choice(SUITES), default="miniwob", show_default=True,
               help="miniwob: train seeds vs held-out seeds of MiniWoB++ tasks; webclones: train vs test tasks.")
-@click.option("--full", is_flag=True, help="MiniWoB: every expert-covered task (49), 20 train seeds each.")
+@click.option("--full", is_flag=True, help="MiniWoB: every expert-covered task (as many as the MiniWoB plugin has experts for), "
+                   "20 train seeds each.")
 @click.option("--references/--no-references", default=True, show_default=True,
               help="Grounded references in the worker prompt (*k marked elements, $k goal values).")
 @click.option("--dagger-rounds", type=click.IntRange(min=0), default=1, show_default=True,
