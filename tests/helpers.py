@@ -1,10 +1,13 @@
 """Shared pieces for the core tests: a small shop-like site for GraphEnvironment, ``pip_install``,
 and the third-party ``hostile`` plugin package the hostile command-line tests install."""
 
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -170,3 +173,31 @@ def halo(site: Path, cwd: Path, *args: str, plugins: str = "hostile", timeout: f
     """``halo *args`` in a subprocess (``python -m halo_core.cli``) with :func:`hostile_env`."""
     return subprocess.run([*HALO, *args], capture_output=True, text=True, cwd=cwd,
                           env=hostile_env(site, plugins, **extra), timeout=timeout)
+
+
+@contextlib.contextmanager
+def serve_html(page: str, hits: list[str] | None = None):
+    """One HTML page served on 127.0.0.1 (every path), its URL yielded; stopped on exit.
+    ``hits`` collects the path of every request."""
+    data = page.encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            if hits is not None:
+                hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}/"
+    finally:
+        srv.shutdown()
+        srv.server_close()

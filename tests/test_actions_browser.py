@@ -7,10 +7,9 @@ the actions and reads back what the page recorded (``window.log``, element state
 from __future__ import annotations
 
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from helpers import serve_html
 
 from halo_core.env.browser import BrowserEnvironment
 from halo_core.env.chromium import BrowserNotFound, find_chromium
@@ -66,25 +65,10 @@ document.getElementById("hov").addEventListener("mouseover", () => note("hov:ove
 </script></body></html>"""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        data = PAGE.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def site():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}/"
-    srv.shutdown()
+    with serve_html(PAGE) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -200,16 +184,8 @@ def test_uploads_are_off_without_an_upload_folder(env, site):
 @pytest.fixture(scope="module")
 def foreign():
     hits: list[str] = []
-
-    class Foreign(_Handler):
-        def do_GET(self) -> None:  # noqa: N802
-            hits.append(self.path)
-            super().do_GET()
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Foreign)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}", hits
-    srv.shutdown()
+    with serve_html(PAGE, hits=hits) as url:
+        yield url.rstrip("/"), hits
 
 
 # A link opened in a background tab (middle click, here; click('bid', 'middle') does the

@@ -6,35 +6,17 @@ scripts add elements, rewrite text and tamper with the bid attribute between obs
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
+from helpers import serve_html
 
 PAGE = ("<html><head><title>Reuse</title></head><body><h1>Shop</h1><p id=msg>hello</p>"
         "<button>One</button><button>Two</button><a href='#x'>Link</a></body></html>")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        data = PAGE.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def site():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}/"
-    srv.shutdown()
-    srv.server_close()
+    with serve_html(PAGE) as url:
+        yield url
 
 
 @pytest.fixture

@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from helpers import serve_html
 
 from halo_core.env.browser import BrowserEnvironment, _chromium_pids
 from halo_core.env.protocol import EnvSettings
 from halo_core.model import TaskSpec
 
-
-class _Page(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        body = b"<title>One</title><button>Go</button>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+PAGE = "<title>One</title><button>Go</button>"
 
 
 def test_threads_launching_together_each_find_and_close_their_own_browser():
     """Each thread drives its own environment (Playwright objects belong to their thread)."""
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{srv.server_port}/"
     n = 3
     launched, first_closed = threading.Barrier(n, timeout=180), threading.Barrier(n, timeout=180)
     pids: dict[int, int | None] = {}
@@ -53,7 +40,7 @@ def test_threads_launching_together_each_find_and_close_their_own_browser():
         finally:
             env.close()
 
-    try:
+    with serve_html(PAGE) as url:
         threads = [threading.Thread(target=episode, args=(i,)) for i in range(n)]
         for t in threads:
             t.start()
@@ -63,8 +50,6 @@ def test_threads_launching_together_each_find_and_close_their_own_browser():
         assert None not in pids.values() and len(set(pids.values())) == n
         assert after == {1: "One", 2: "One"}  # closing the first browser left the others working
         assert not set(pids.values()) & _chromium_pids()  # each close killed its own
-    finally:
-        srv.shutdown()
 
 
 def test_a_chromium_started_by_someone_else_during_a_launch_is_not_taken_for_ours(monkeypatch):
@@ -83,18 +68,16 @@ def test_a_chromium_started_by_someone_else_during_a_launch_is_not_taken_for_our
         return real_args()
 
     monkeypatch.setattr(session_module, "launch_args", args_with_a_neighbour)
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
     env = BrowserEnvironment(EnvSettings(action_timeout_ms=5000, navigation_timeout_ms=20000))
-    try:
-        env.reset(TaskSpec(id="t-1", goal="g", suite="test", start_url=f"http://127.0.0.1:{srv.server_port}/"))
-        assert decoys and decoys[0].pid in _chromium_pids()  # it does look like one of ours
-        assert env.browser_pid not in (None, decoys[0].pid)
-        env.close()
-        assert decoys[0].poll() is None  # closing our browser left the neighbour alone
-    finally:
-        env.close()
-        for decoy in decoys:
-            decoy.kill()
-            decoy.wait()
-        srv.shutdown()
+    with serve_html(PAGE) as url:
+        try:
+            env.reset(TaskSpec(id="t-1", goal="g", suite="test", start_url=url))
+            assert decoys and decoys[0].pid in _chromium_pids()  # it does look like one of ours
+            assert env.browser_pid not in (None, decoys[0].pid)
+            env.close()
+            assert decoys[0].poll() is None  # closing our browser left the neighbour alone
+        finally:
+            env.close()
+            for decoy in decoys:
+                decoy.kill()
+                decoy.wait()
