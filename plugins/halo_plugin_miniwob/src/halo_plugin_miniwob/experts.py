@@ -318,6 +318,59 @@ def _click_checkboxes(v: View) -> str:
     return _choices(v, wanted)
 
 
+#: Words of like meaning, one group a line: what a person brings to click-checkboxes-soft. The
+#: groups cover the vocabulary of that page (its boxes and its instruction draw one word each
+#: from a group of such words); a word outside them is only "similar" to itself.
+_SIMILAR_WORDS = tuple(frozenset(line.split()) for line in """
+    big large huge enormous gigantic
+    small tiny little mini petite
+    red scarlet crimson vermillion
+    happy cheerful joyful gleeful delighted
+    sad unhappy sorrowful miserable tragic
+    angry mad furious irritated
+    evil wicked immoral sinful corrupt depraved
+    wrong incorrect mistaken erroneous
+    real genuine actual
+    strange odd peculiar unusual weird
+    stop cease halt end finish
+    scared terrified panicked fearful frightened afraid
+    quiet calm peaceful serene mild
+    old aged archaic
+    love like adore favor
+    kill murder assassinate
+    keep retain preserve sustain maintain
+    hide conceal camouflage
+    hate despise loathe detest dislike
+    funny humorous amusing comical laughable
+    fat fleshy plump chubby
+    stupid dumb dull unwise
+    delicious savory delectable appetizing
+    cut slice carve chop
+    brave courageous fearless
+    begin start initiate launch
+    answer reply response
+    television televisions tv tvs
+    house home houses homes
+    fire flame fires flames
+    pig pork swine
+    rabbit rabbits bunny bunnies
+    car cars automobile automobiles vehicle vehicles
+""".strip().splitlines())
+
+
+def _similar(a: str, b: str) -> bool:
+    a, b = a.lower(), b.lower()
+    return a == b or any(a in group and b in group for group in _SIMILAR_WORDS)
+
+
+@solves("click-checkboxes-soft")
+def _click_checkboxes_soft(v: View) -> str:
+    listed = re.match(r"Select words similar to (.*) and click Submit\.", v.utterance).group(1)
+    asked = [] if listed == "nothing" else [w.strip() for w in listed.split(",") if w.strip()]
+    labels = v.js("return qa('#boxes input[type=checkbox]').map(labelOf);")
+    return _choices(v, {label for label in labels if any(_similar(label, word) for word in asked)})
+
+
 @solves("click-option")
 def _click_option(v: View) -> str:
     wanted = re.match(r"Select (.*) and click Submit\.", v.utterance).group(1)
@@ -335,6 +388,55 @@ def _choose_list(v: View) -> str:
     if state["chosen"] != wanted:
         return v.select(state["select"], wanted, "the list")
     return v.click(state["submit"], "Submit")
+
+
+@solves("click-scroll-list")
+def _click_scroll_list(v: View) -> str:
+    """One or two items of a multiple-selection list: the first by ``select_option`` (which
+    replaces the selection), the second by a Control-click on it, as a person adds to a
+    selection; the list box is scrolled to the item first, with Control up (Control and the
+    wheel would zoom)."""
+    listed = re.match(r"Select (.*) from the scroll list and click Submit\.", v.utterance).group(1)
+    state = v.js("""
+        const sel = q('#options'), box = sel.getBoundingClientRect();
+        return {select: bidOf(sel), submit: bidOf(byText('#area button', 'Submit')[0]),
+                box: [box.left, box.top + sel.clientTop, box.width, box.top + sel.clientTop + sel.clientHeight],
+                options: Array.from(sel.options).map((o) => {
+                  const r = o.getBoundingClientRect();
+                  return {text: text(o), selected: o.selected, x: r.left + r.width / 2, y: r.top + r.height / 2};
+                })};
+    """)
+    names = {o["text"] for o in state["options"]}
+    wanted, part = [], ""
+    for piece in listed.split(", "):  # names have no comma, but join back any that would
+        part = f"{part}, {piece}" if part else piece
+        if part in names:
+            wanted.append(part)
+            part = ""
+    if part or not wanted:
+        raise NoMove(f"the list has no item {part or listed!r}")
+    chosen = [o["text"] for o in state["options"] if o["selected"]]
+    last = v.observation.last_action
+    holding = last == "keyboard_down('Control')" or last.startswith("mouse_click(")
+    if not chosen or any(name not in wanted for name in chosen):
+        if holding:
+            return "keyboard_up('Control')"
+        return v.select(state["select"], wanted[0], "the list")
+    missing = [name for name in wanted if name not in chosen]
+    if not missing:
+        if holding:
+            return "keyboard_up('Control')"
+        return v.click(state["submit"], "Submit")
+    item = next(o for o in state["options"] if o["text"] == missing[0] and not o["selected"])
+    left, top, width, bottom = state["box"]
+    if not top + 4 <= item["y"] <= bottom - 4:  # its middle in the box: a click there hits it
+        if holding:
+            return "keyboard_up('Control')"
+        centre = [left + width / 2, (top + bottom) / 2]
+        return v.scroll_towards({"at": centre, "dy": item["y"] - centre[1]}, f"the item {missing[0]}")
+    if last != "keyboard_down('Control')":
+        return "keyboard_down('Control')"
+    return v.mouse_click([item["x"], item["y"]], f"the item {missing[0]}")
 
 
 # --------------------------------------------------------------------------- text entry
@@ -484,6 +586,77 @@ def _choose_date(v: View) -> str:
         if label == str(day):
             return v.click(bid, f"day {day}")
     raise NoMove(f"day {day} is not in the calendar")
+
+
+@solves("book-flight")
+def _book_flight(v: View) -> str:
+    """Fill From and To through their suggestions, pick the date in the calendar, Search, then
+    book the cheapest or shortest of the flights listed (read from their price and duration)."""
+    match = re.search(r"Book the (cheapest|shortest) one-way flight from: (.*) to: (.*) on (\d\d)/(\d\d)/(\d{4})\.",
+                      v.utterance)
+    if not match:
+        raise NoMove("the instruction is not a flight booking")
+    goal, origin, destination = match.group(1), match.group(2), match.group(3)
+    month, day, year = (int(x) for x in match.groups()[3:])
+    wanted_date = f"{month:02d}/{day:02d}/{year}"
+    state = v.js("""
+        const own = (li) => [li.querySelector('div, a'), li].map((el) => el && el.getAttribute(ATTR)).find((b) => b) || null;
+        const field = (sel) => {
+          const input = q(sel), menu = $(input).autocomplete('widget')[0];
+          return {bid: bidOf(input), value: input.value,
+                  items: menu && visible(menu) ? qa('.ui-menu-item', menu).filter(visible).map((li) => [own(li), text(li)]) : []};
+        };
+        const cal = q('#ui-datepicker-div'), open = visible(cal);
+        const results = q('#results');
+        return {results: visible(results),
+                codes: text(q('.flight-codes', results)), back: bidOf(q('#menu-back')),
+                flights: qa('.flight', results).map((f) => [text(q('.flight-price', f)), text(q('.time-duration', f))]),
+                from: field('#flight-from'), to: field('#flight-to'),
+                date: {bid: bidOf(q('#datepicker')), value: q('#datepicker').value, open,
+                       month: open ? text(q('.ui-datepicker-month', cal)) : '', year: open ? text(q('.ui-datepicker-year', cal)) : '',
+                       days: open ? qa('td a', cal).map((a) => [bidOf(a), text(a)]) : []}};
+    """)
+
+    def names(label: str, place: str) -> bool:  # "City, ST (CODE)" names a place by "City, ST" or by CODE
+        return label.startswith(place + " (") or label.endswith(f"({place})")
+
+    if state["results"]:
+        listed = [(int(re.sub(r"\D", "", price) or 0), duration, i)
+                  for i, (price, duration) in enumerate(state["flights"])]
+        if not listed:
+            raise NoMove("no flight listed")
+
+        def minutes(duration: str) -> int:
+            hours, mins = re.match(r"(\d+)h (\d+)m", duration).groups()
+            return int(hours) * 60 + int(mins)
+
+        best = min(listed, key=(lambda f: f[0]) if goal == "cheapest" else (lambda f: minutes(f[1])))
+        return v.click_element("return qa('#results .flight')[arg].querySelector('.flight-price');", best[2],
+                               f"the {goal} flight")
+    for key, place, what in (("from", origin, "From"), ("to", destination, "To")):
+        field = state[key]
+        if names(field["value"], place):
+            continue
+        for bid, label in field["items"]:
+            if names(label, place):
+                if not bid or bid not in v.observation.valid_bids:
+                    return "noop(300)"  # shown after this observation was taken: look again
+                return v.click(bid, f"suggestion {label!r}")
+        if field["value"] != place:
+            return v.fill(field["bid"], place, f"the {what} field")
+        return "noop(300)"  # the suggestions are on their way
+    date = state["date"]
+    if date["value"] != wanted_date:
+        if not date["open"]:
+            return v.click(date["bid"], "the departure date")
+        shown = (int(date["year"]), _MONTHS.index(date["month"]) + 1)
+        if shown != (year, month):  # the calendar's arrows have no bid; its keyboard moves months
+            return v.press(date["bid"], "PageUp" if shown > (year, month) else "PageDown", "the departure date")
+        for bid, label in date["days"]:
+            if label == str(day):
+                return v.click(bid, f"day {day}")
+        raise NoMove(f"day {day} is not in the calendar")
+    return v.click_element("return q('#search');", None, "Search")
 
 
 # navigate-tree is out of reach: the whole tree is one cursor:pointer region with a single bid, so
