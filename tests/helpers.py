@@ -176,15 +176,19 @@ def halo(site: Path, cwd: Path, *args: str, plugins: str = "hostile", timeout: f
 
 
 @contextlib.contextmanager
-def serve_html(page: str, hits: list[str] | None = None):
-    """One HTML page served on 127.0.0.1 (every path), its URL yielded; stopped on exit.
-    ``hits`` collects the path of every request."""
-    data = page.encode()
+def serve_html(page: str | dict[str, str], hits: list[str] | None = None):
+    """HTML served on 127.0.0.1, its URL yielded; stopped on exit. ``page`` is one page for
+    every path, or {path: page} (other paths get 404). ``hits`` collects every request's path."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             if hits is not None:
                 hits.append(self.path)
+            body = page.get(self.path) if isinstance(page, dict) else page
+            if body is None:
+                self.send_error(404)
+                return
+            data = body.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))

@@ -7,10 +7,9 @@ and read them through the real Chromium environment and the summarizer.
 from __future__ import annotations
 
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from helpers import serve_html
 
 from halo_core.builtins.summarizer import MAX_OBS_CHARS, summarize
 from halo_core.model import AXNode, RawObservation
@@ -107,30 +106,10 @@ MANY = "<html><body>" + "".join(f"<button>b{i}</button>" for i in range(20_000))
 PAGES = {"/hostile": HOSTILE, "/big-text": BIG_TEXT, "/many": MANY}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        body = PAGES.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        data = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def site():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    srv.server_close()
+    with serve_html(PAGES) as url:
+        yield url.rstrip("/")
 
 
 @pytest.fixture(scope="module")
