@@ -32,8 +32,7 @@ from halo_core.stash import StashKey
 __all__ = ["COMMIT_ACTION", "commit_name", "goal_allows_repeats"]
 
 #: accessible names of elements whose activation commits (orders, pays, sends, submits, confirms)
-COMMIT_ACTION = re.compile(r"place (?:the |your )?order|\bpay\b|\bpay now|purchase|buy now|\bsend\b|submit|"
-                           r"confirm", re.I)
+COMMIT_ACTION = re.compile(r"place (?:the |your )?order|\bpay\b|purchase|buy now|\bsend\b|submit|confirm", re.I)
 #: goals that ask for a commit more than once
 _REPEATS = re.compile(r"\b(?:twice|thrice|each|every|all|both|(?:\d+|two|three|four|five|several) "
                       r"(?:orders|times|messages|emails|purchases|payments))\b", re.I)
@@ -62,7 +61,11 @@ def commit_name(action_text: str, observation: Observation) -> str:
     target = next((e for e in observation.elements if e.bid == str(action.args[0])), None)
     if target is None or not COMMIT_ACTION.search(target.name or ""):
         return ""
-    return " ".join(target.name.lower().split())
+    return _normalised(target.name)
+
+
+def _normalised(name: str | None) -> str:
+    return " ".join((name or "").lower().split())
 
 
 def _active(episode) -> bool:
@@ -102,7 +105,7 @@ def halo_verify(before, decision, after, episode):
     name = commit_name(decision.action, before)
     if not name:
         return None
-    still_there = any(" ".join((e.name or "").lower().split()) == name for e in after.elements)
+    still_there = any(_normalised(e.name) == name for e in after.elements)
     if after.url != before.url or not still_there:
         episode.stash.setdefault(_COMMITTED, {}).setdefault(name, episode.step_idx)
     return None

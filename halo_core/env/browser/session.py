@@ -188,7 +188,6 @@ class BrowserSession:
         # a switch Chromium ignores, naming this launch: several threads may launch at once,
         # and each must find (and one day kill) its own browser, not a neighbour's
         marker = f"--halo-launch={os.getpid()}-{next(_LAUNCHES)}"
-        before = chromium_pids(marker)
         kwargs: dict[str, Any] = {"headless": self.settings.headless, "args": [*launch_args(), marker],
                                   "timeout": max(30000, self.settings.navigation_timeout_ms)}
         if exe:
@@ -198,7 +197,7 @@ class BrowserSession:
         except playwright_errors() as exc:
             raise EnvironmentDead(f"cannot launch Chromium: {one_line(exc)}") from None
         self._browser.on("disconnected", lambda _b: self._mark_dead("browser disconnected"))
-        new = sorted(chromium_pids(marker) - before)
+        new = sorted(chromium_pids(marker))  # the marker is new: whatever holds it is this launch's
         self._browser_pid = main_browser_pid(new)
 
     def _mark_dead(self, reason: str) -> None:
