@@ -54,13 +54,23 @@ ensure_chromium() {
 plugin_specs() {
   "$VENV/bin/python" - <<'PY'
 import pathlib
+import re
 try:
     import tomllib
-except ImportError:  # Python 3.10: install without extras
+except ImportError:  # Python 3.10: the extras' names are read off their table's lines
     tomllib = None
+
+
+def extras(text):
+    if tomllib:
+        return sorted(tomllib.loads(text).get("project", {}).get("optional-dependencies", {}))
+    table = text.partition("[project.optional-dependencies]")[2].split("\n[", 1)[0]
+    return sorted(re.findall(r"^([A-Za-z0-9_.-]+)\s*=", table, re.M))
+
+
 for p in sorted(pathlib.Path("plugins").glob("*/pyproject.toml")):
-    extras = sorted(tomllib.loads(p.read_text()).get("project", {}).get("optional-dependencies", {})) if tomllib else []
-    print(f"{p.parent}[{','.join(extras)}]" if extras else str(p.parent))
+    names = extras(p.read_text())  # every extra: agisdk is one (halo_plugin_real[agisdk])
+    print(f"{p.parent}[{','.join(names)}]" if names else str(p.parent))
 PY
 }
 

@@ -48,7 +48,6 @@ _public("halo_core.env.protocol", "EnvSettings", "Environment", "EnvironmentDead
 _public("halo_core.env.browser", "BrowserEnvironment", "ScriptError", "flatten_axtree", "playwright_errors",
         "shared_playwright", playwright_error_line="one_line")
 _public("halo_core.env.chromium", "find_chromium")
-_public("halo_core.env.realprotocol", "RealProtocolEnvironment")
 # model backends
 _public("halo_core.backends", "Backend", "BackendConfigError", "BackendError", "BackendSettings", "Completion",
         "Message", "declared_options", "parse_options")
@@ -116,7 +115,6 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from halo_core.env.browser import one_line as playwright_error_line  # noqa: F401
     from halo_core.env.chromium import find_chromium  # noqa: F401
     from halo_core.env.protocol import EnvSettings, Environment, EnvironmentDead, Suite, TaskNotFound  # noqa: F401
-    from halo_core.env.realprotocol import RealProtocolEnvironment  # noqa: F401
     from halo_core.evaluation.metrics import summarize as summarize_results  # noqa: F401
     from halo_core.evaluation.plan import new_plan, plan_tasks  # noqa: F401
     from halo_core.evaluation.runner import run_plan  # noqa: F401

@@ -1,4 +1,4 @@
-"""BrowserEnvironment and RealProtocolEnvironment against a real Chromium.
+"""BrowserEnvironment against a real Chromium.
 
 Pages are served from a stdlib ThreadingHTTPServer on 127.0.0.1 inside the test.
 Skipped when no Chromium is installed.
@@ -7,7 +7,6 @@ Skipped when no Chromium is installed.
 from __future__ import annotations
 
 import html
-import json
 import os
 import signal
 import socket
@@ -22,8 +21,7 @@ import pytest
 from halo_core.env.browser import BrowserEnvironment, _chromium_pids
 from halo_core.env.chromium import BrowserNotFound, find_chromium, launch_args
 from halo_core.env.protocol import Environment, EnvironmentDead, EnvSettings
-from halo_core.env.realprotocol import RealProtocolEnvironment
-from halo_core.model import Evaluation, TaskSpec
+from halo_core.model import TaskSpec
 from halo_core.testing import within
 
 try:
@@ -387,103 +385,3 @@ def test_a_page_whose_script_never_yields_does_not_hang_the_next_reset(env, site
     t0 = time.monotonic()
     obs = env.reset(task(site + "/second"))
     assert obs.title == "Second" and time.monotonic() - t0 < within(20)
-
-
-# ----------------------------------------------------------------------------- REAL protocol
-
-
-class _RealHandler(BaseHTTPRequestHandler):
-    state: dict = {}
-
-    def do_GET(self) -> None:  # noqa: N802
-        parts = urlsplit(self.path)
-        q = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        st = type(self).state
-        if parts.path == "/config":
-            st.clear()
-            st.update(run_id=q.get("run_id"), task_id=q.get("task_id"), latency=q.get("latency"), cart=[])
-            body = page("Config", "<p>configured</p>")
-        elif parts.path == "/":
-            body = page("Shop", "<form action='/add'><button name='item' value='pot'>Add pot</button></form>")
-        elif parts.path == "/add":
-            st.setdefault("cart", []).append(q.get("item"))
-            body = page("Cart", f"<p>Cart: {', '.join(st['cart'])}</p>")
-        elif parts.path == "/finish":
-            diff = {"initialfinaldiff": {"added": {"cart": st.get("cart", [])}}, "config": dict(st)}
-            body = page("Finish", f"<pre>{html.escape(json.dumps(diff))}</pre>")
-        else:
-            self.send_error(404)
-            return
-        data = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-class _RefusingHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        self.send_response(451)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", "7")
-        self.end_headers()
-        self.wfile.write(b"refused")
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-def _scorer(task, finish, final_message, infeasible):
-    cart = finish["initialfinaldiff"]["added"]["cart"]
-    ok = cart == ["pot"] and not infeasible
-    return Evaluation(reward=1.0 if ok else 0.0, success=ok, info={"finish": finish, "msg": final_message})
-
-
-@pytest.fixture(scope="module")
-def real_env():
-    e = RealProtocolEnvironment(EnvSettings(run_id="run7", init_timeout_s=5, navigation_timeout_ms=5000),
-                                scorer=_scorer)
-    yield e
-    e.close()
-
-
-def test_real_protocol_round_trip(real_env):
-    srv, base = _serve(_RealHandler)
-    try:
-        t = TaskSpec(id="webclones.shop-1", goal="buy a pot", suite="webclones", start_url=base + "/",
-                     raw={"id": "shop-1"})
-        obs = real_env.reset(t)
-        assert obs.title == "Shop" and obs.tabs == (base + "/",)
-        assert _RealHandler.state["task_id"] == "shop-1" and _RealHandler.state["run_id"] == "run7"
-        assert _RealHandler.state["latency"] == "0"
-        obs = real_env.step(f"click('{find(obs, 'button', 'Add pot').bid}')")
-        assert obs.title == "Cart"
-        finish = real_env.finish_state()
-        assert finish["initialfinaldiff"]["added"]["cart"] == ["pot"]
-        assert real_env.page.url.startswith(base + "/add")  # the agent's page was not disturbed
-        assert len(real_env.step("noop()").tabs) == 1
-        ev = real_env.evaluate("done", False)
-        assert ev.success and ev.reward == 1.0 and ev.info["msg"] == "done"
-    finally:
-        srv.shutdown()
-
-
-def test_real_protocol_unreachable(real_env):
-    port = _closed_port()
-    t0 = time.monotonic()
-    with pytest.raises(EnvironmentDead, match="unreachable: connection refused"):
-        real_env.reset(TaskSpec(id="x", goal="g", suite="webclones", start_url=f"http://127.0.0.1:{port}/"))
-    assert time.monotonic() - t0 < within(15)
-
-
-def test_real_protocol_451(real_env):
-    srv, base = _serve(_RefusingHandler)
-    try:
-        with pytest.raises(EnvironmentDead, match=r"refuses service \(HTTP 451\)"):
-            real_env.reset(TaskSpec(id="x", goal="g", suite="webclones", start_url=base))
-    finally:
-        srv.shutdown()

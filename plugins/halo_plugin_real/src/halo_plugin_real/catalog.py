@@ -52,7 +52,7 @@ def agisdk_version() -> str:
 def _agisdk_root() -> Path:
     spec = importlib.util.find_spec("agisdk")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("agisdk is not installed: pip install agisdk==0.3.5")
+        raise FileNotFoundError("agisdk is not installed: pip install 'halo-plugin-real[agisdk]'")
     return Path(list(spec.submodule_search_locations)[0])
 
 

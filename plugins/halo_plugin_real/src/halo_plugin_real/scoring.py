@@ -55,7 +55,7 @@ def _plain(value: Any) -> Any:
 
 
 class AgisdkScorer:
-    """A :data:`~halo_core.env.realprotocol.Scorer` bound to one task layout."""
+    """A :data:`~halo_plugin_real.protocol.Scorer` bound to one task layout."""
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout

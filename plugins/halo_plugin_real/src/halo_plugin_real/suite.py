@@ -18,9 +18,10 @@ from typing import Any
 
 import attrs
 
-from halo_core.api import EnvSettings, Evaluation, RealProtocolEnvironment, TaskNotFound, TaskSpec
+from halo_core.api import EnvSettings, Evaluation, TaskNotFound, TaskSpec
 
 from .catalog import SUPPORTED_VERSION, SUITE_NAME, Layout, agisdk_layout, site_of, task_hash, to_spec
+from .protocol import RealProtocolEnvironment
 from .registry import Registry, RegistryError, TaskRegistryMismatch, load_registry, mismatch_policy, registry_path_from
 from .scoring import AgisdkScorer, submit_script_result
 

@@ -2,8 +2,8 @@
 
 Task ids are ``webclones.<site>-<n>``. Each environment starts its own site server on
 127.0.0.1 (a free port) the first time it needs that site, so parallel episodes never
-share state, and speaks the REAL protocol to it through the core's
-:class:`~halo_core.env.realprotocol.RealProtocolEnvironment`.
+share state, and speaks the REAL protocol to it through the REAL plugin's
+:class:`~halo_plugin_real.protocol.RealProtocolEnvironment`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from halo_core.api import EnvSettings, Evaluation, RealProtocolEnvironment, TaskNotFound, TaskSpec
+from halo_core.api import EnvSettings, Evaluation, TaskNotFound, TaskSpec
+from halo_plugin_real.protocol import RealProtocolEnvironment
 
 from . import tasks as catalogue
 from .server import SITES, SiteServer, start_site

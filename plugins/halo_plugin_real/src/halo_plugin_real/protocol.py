@@ -1,4 +1,7 @@
-"""The REAL Bench web-clone protocol on top of :class:`BrowserEnvironment`.
+"""The REAL Bench web-clone protocol on top of the core's :class:`BrowserEnvironment`.
+
+Public: any suite of REAL-format sites (the web clones, a new benchmark) subclasses
+:class:`RealProtocolEnvironment` from here. Importing this module needs no agisdk.
 
 A REAL clone is configured for a task by visiting
 ``{base}/config?run_id=…&task_id=…&latency=0``; its state at the end of an episode
@@ -13,9 +16,9 @@ import time
 from typing import Any, Callable, Mapping
 from urllib.parse import quote, urlsplit
 
-from halo_core.env.browser import BrowserEnvironment, one_line, playwright_errors
-from halo_core.env.protocol import EnvironmentDead, EnvSettings
-from halo_core.model import Evaluation, TaskSpec
+from halo_core.api import (
+    BrowserEnvironment, EnvironmentDead, EnvSettings, Evaluation, TaskSpec, playwright_errors)
+from halo_core.api import playwright_error_line as one_line
 
 __all__ = ["RealProtocolEnvironment", "Scorer"]
 
@@ -144,7 +147,7 @@ class RealProtocolEnvironment(BrowserEnvironment):
 
     def finish_state(self) -> dict:
         """The site's ``/finish`` JSON, read in a background page (the agent's page is untouched)."""
-        if self._context is None:
+        if self.context is None:
             raise EnvironmentDead("finish_state() before reset(): no episode is running")
         self.check_alive()
         page = self.site_page()
