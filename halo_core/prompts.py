@@ -40,7 +40,8 @@ for a question, send the answer. If the task cannot be done, report_infeasible."
 POINTER_ACTION_HELP = """With element boxes shown, also (x, y: viewport pixels; a box is x, y, width, height):
 mouse_click(x, y)  mouse_dblclick(x, y)  mouse_move(x, y)  mouse_down(x, y)  mouse_up(x, y)
 mouse_drag_and_drop(x1, y1, x2, y2)  drag_and_drop('bid', 'bid')  dblclick('bid')  focus('bid')  clear('bid')
-keyboard_press('Enter')  keyboard_type('text')  keyboard_down('Shift')  keyboard_up('Shift')"""
+keyboard_press('Enter')  keyboard_type('text')  keyboard_down('Shift')  keyboard_up('Shift')
+select_option('bid', ['option', 'option']) for several options of a multiple list"""
 
 #: the most element boxes a prompt lists (those in the viewport, in page order)
 MAX_PROMPT_BOXES = 300

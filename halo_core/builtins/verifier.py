@@ -27,6 +27,8 @@ def check_postcondition(action_text: str, before: Observation, after: Observatio
             # the page moved on (e.g. select submits a form): a state change is the effect
             ok = after.fingerprint != before.fingerprint
             return Verdict("postcondition", ok, "" if ok else "element vanished without a state change")
+        if isinstance(args[1], tuple):  # several options of a multiple select
+            return _options_selected(after, target, args[1])
         expected = " ".join(str(args[1]).split()).lower()  # pages report whitespace their own way
         got = " ".join((target.value or "").split()).lower()
         ok = got == expected or (name == "select_option" and expected in got)
@@ -43,6 +45,26 @@ def check_postcondition(action_text: str, before: Observation, after: Observatio
         changed = after.url != before.url or after.fingerprint != before.fingerprint or after.text != before.text
         return Verdict("postcondition", changed, "" if changed else "nothing changed on the page")
     return Verdict("postcondition", True)
+
+
+def _norm(text: str) -> str:
+    return " ".join(str(text).split()).lower()
+
+
+def _options_selected(after: Observation, target, wanted: tuple[str, ...]) -> Verdict:
+    """The list's selected options (the ``option`` elements right after it) are the wanted ones: as
+    many, and each wanted label among them (one named by its value is only counted)."""
+    elements = list(after.elements)
+    start = next(i for i, e in enumerate(elements) if e is target) + 1
+    options = []
+    for e in elements[start:]:
+        if e.role != "option":
+            break
+        options.append(e)
+    selected = {_norm(e.name) for e in options if e.props.get("selected")}
+    want = {_norm(w) for w in wanted}
+    ok = len(selected) == len(want) and want & {_norm(e.name) for e in options} <= selected
+    return Verdict("postcondition", ok, "" if ok else f"selected {sorted(selected)}, expected {sorted(want)}")
 
 
 @hookimpl

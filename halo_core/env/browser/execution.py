@@ -156,13 +156,19 @@ class ActionExecution(BrowserSession):
                 return f"element '{bid}' is a {info.get('type')}: use check/uncheck or click"
             loc.fill(str(args[1]), timeout=t)
         elif name == "select_option":
-            res = loc.evaluate(scripts.SELECT_OPTION, str(args[1]), timeout=t)
+            wanted = list(args[1]) if isinstance(args[1], tuple) else [str(args[1])]
+            res = loc.evaluate(scripts.SELECT_OPTION, wanted, timeout=t)
             if res.get("error") == "not-select":
                 return (f"element '{bid}' is not a <select>; click it to open the list, then click the option")
-            if res["index"] < 0:
+            if len(wanted) > 1 and not res.get("multiple"):
+                return (f"select '{bid}' takes one option (it is not a multiple select); "
+                        f"got {len(wanted)}: {', '.join(repr(w) for w in wanted)}")
+            missing = [w for w, i in zip(wanted, res["indexes"]) if i < 0]
+            if missing:
                 opts = ", ".join(repr(o) for o in res["options"][:20])
-                return f"select '{bid}' has no option {args[1]!r}; options: {opts}"
-            loc.select_option(index=res["index"], timeout=t)
+                return f"select '{bid}' has no option {', '.join(repr(m) for m in missing)}; options: {opts}"
+            # a list replaces the selection with exactly those options, as Playwright's and BrowserGym's do
+            loc.select_option(index=res["indexes"], timeout=t)
         elif name == "check":
             loc.check(timeout=t)
         elif name == "uncheck":

@@ -31,6 +31,12 @@ def test_an_ungrounded_step_ends_the_run_a_macro_is_mined_from(tmp_path, middle)
     assert [[s.verb for s in run] for run in trace.runs] == [["fill"], ["click"]]
 
 
+def test_a_step_choosing_several_options_ends_the_run_too(tmp_path):
+    # a slot holds one value, not a list
+    trace = _episode(tmp_path, "select_option('4', ['a', 'b'])")
+    assert [[s.verb for s in run] for run in trace.runs] == [["fill"], ["click"]]
+
+
 def test_a_grounded_step_keeps_the_run_whole(tmp_path):
     trace = _episode(tmp_path, "press('4', 'Enter')")
     assert [[s.verb for s in run] for run in trace.runs] == [["fill", "press", "click"]]

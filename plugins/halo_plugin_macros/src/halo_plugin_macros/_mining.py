@@ -112,6 +112,8 @@ def _trace_step(step: Step) -> TraceStep | None:
         # answers are per task; bid-less moves (goto, scroll, points, keys) carry no element, and a
         # drag's second element would be kept as a stale bid: each ends the run a macro is mined from
         return None
+    if any(isinstance(a, tuple) for a in action.args):
+        return None  # select_option(bid, [a, b]): a step's value is one text, and a slot holds one
     target = step.element(action.bid)
     if target is None:
         return None
