@@ -115,6 +115,8 @@ class BrowserEnvironment(ActionExecution, PageSettling):
         self._refused_pages: dict[int, Any] = {}
         # page -> ((document token, bid generation, bid counter), backendNodeId -> bid) of its last DOM snapshot
         self._bid_maps: dict[int, tuple[tuple, dict[int, str]]] = {}
+        # (page, "key" or "button", name) held down by keyboard_down/mouse_down and not yet let go
+        self._held_input: list[tuple[Any, str, str]] = []
 
     # ------------------------------------------------------------------ episode API
 
@@ -144,8 +146,11 @@ class BrowserEnvironment(ActionExecution, PageSettling):
         self._refusals = []
         self._refused_pages = {}
         self._bid_maps = {}
-        if not (reuse and self._clear_context()):
+        # a kept tab keeps Playwright's input state: what an episode cut off between a down and
+        # its up held would still be held (Shift would capitalise the next episode's typing)
+        if not (reuse and self._release_held_input() and self._clear_context()):
             self._new_context()
+        self._held_input = []
 
     _begin_episode = begin_episode
 
@@ -161,6 +166,21 @@ class BrowserEnvironment(ActionExecution, PageSettling):
             return False
         state = self._net.get(id(pages[0]))
         return state is not None and not state["crashed"]
+
+    def _release_held_input(self) -> bool:
+        """Let go of every key and mouse button the last episode held down; False if that failed."""
+        try:
+            for page, kind, name in reversed(self._held_input):
+                if page.is_closed():
+                    continue
+                if kind == "key":
+                    page.keyboard.up(name)
+                else:
+                    page.mouse.up(button=name)
+        except playwright_errors() as exc:
+            self.raise_if_dead(exc)
+            return False
+        return True
 
     def _clear_context(self) -> bool:
         """Forget the last episode's cookies, storage and pending requests; False if that failed."""

@@ -209,9 +209,11 @@ class ActionExecution(BrowserSession):
         elif name == "mouse_down":
             mouse.move(x, y)
             mouse.down(button=button)
+            self._holding(page, "button", button, True)
         elif name == "mouse_up":
             mouse.move(x, y)
             mouse.up(button=button)
+            self._holding(page, "button", button, False)
         else:  # mouse_drag_and_drop
             (to_x, to_y), = rest
             mouse.move(x, y)
@@ -227,8 +229,10 @@ class ActionExecution(BrowserSession):
                 keyboard.press(key)
             elif name == "keyboard_down":
                 keyboard.down(key)
+                self._holding(page, "key", key, True)
             elif name == "keyboard_up":
                 keyboard.up(key)
+                self._holding(page, "key", key, False)
             elif name == "keyboard_type":
                 keyboard.type(key)
             else:  # keyboard_insert_text
@@ -238,6 +242,14 @@ class ActionExecution(BrowserSession):
                 return f"{name}(): unknown key {key!r}; use names such as 'Enter', 'ArrowDown', 'Control+a'"
             raise
         return ""
+
+    def _holding(self, page, kind: str, name: str, down: bool) -> None:
+        """Note a key or button held across steps, or let go, for the next reset to release."""
+        held = (page, kind, name)
+        if held in self._held_input:
+            self._held_input.remove(held)
+        if down:
+            self._held_input.append(held)
 
     def _drag_and_drop(self, page, source: str, target: str) -> str:
         t = self.settings.action_timeout_ms
