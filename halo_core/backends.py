@@ -139,7 +139,7 @@ class BackendRegistry:
         prefix, sep, model = spec.partition(":")
         if not sep or not prefix or not model:
             raise BackendConfigError(
-                f"backend {spec!r} is not of the form prefix:model (e.g. openai:gpt-4o-mini)"
+                f"backend {spec!r} is not of the form prefix:model (a prefix from halo backends, then the model's name)"
             )
         factory = self.factories.get(prefix)
         if factory is None:

@@ -1,7 +1,6 @@
 """What every remote model backend shares: retries, secrets, prices, accounting, wire helpers.
 
-The backend plugins (``openai``, ``anthropic``, ``litellm``, ``vllm``/``local``) build on
-:class:`RemoteBackend`, which gives each of them the same behaviour:
+Backend plugins build on :class:`RemoteBackend`, which gives each of them the same behaviour:
 
 * **Retries.** 429, 408/409, 5xx, connection errors and timeouts are retried with
   exponential backoff and jitter, at most ``settings.max_retries`` times, honouring a
@@ -16,9 +15,9 @@ The backend plugins (``openai``, ``anthropic``, ``litellm``, ``vllm``/``local``)
   :func:`redact`, and errors are raised outside the client's exception context so no
   traceback carries the client's own message.
 * **Accounting.** Each call returns ``Usage(calls=1, tokens_in, tokens_out, cost,
-  latency_ms)``; cost comes from :data:`DEFAULT_PRICES` ($ per 1M input/output
-  tokens), overridden by the JSON file named by ``HALO_PRICES`` and then by
-  ``settings.prices``. An unknown model costs 0 and says so once (``warnings``).
+  latency_ms)``; cost comes from the backend class's ``default_prices`` ($ per 1M
+  input/output tokens; each backend plugin owns its provider's prices), overridden by the
+  JSON file named by ``HALO_PRICES`` and then by ``settings.prices``. An unknown model costs 0 and says so once (``warnings``).
   ``latency_ms`` is the wall time of the whole call, retries and waits included.
 
 Settings read from ``BackendSettings.extra`` (all optional):
@@ -58,10 +57,10 @@ from halo_core.secrets import env_secrets
 log = logging.getLogger("halo.backends")
 
 __all__ = [
-    "DEFAULT_PRICES", "Failure", "PriceWarning", "RedactingFilter", "RemoteBackend", "RetryPolicy",
+    "Failure", "PriceWarning", "RedactingFilter", "RemoteBackend", "RetryPolicy",
     "field", "install_log_redaction",
     "backoff_delay", "call_with_retries", "classify_exception", "compute_cost", "data_url", "host_of",
-    "image_mime", "load_prices", "one_line", "openai_messages", "parse_retry_after", "price_for", "redact",
+    "chat_messages", "image_mime", "load_prices", "one_line", "parse_retry_after", "price_for", "redact",
     "retry_after_from_headers",
 ]
 
@@ -236,7 +235,7 @@ def _error_detail(exc: BaseException) -> str:
 
 
 def classify_exception(exc: BaseException) -> Failure:
-    """Map a client library's exception (openai, anthropic, litellm, httpx, urllib) to a Failure.
+    """Map a client library's exception (a provider SDK's, httpx's, urllib's) to a Failure.
 
     Duck-typed on ``status_code`` / ``response`` and the exception class names, so it
     needs none of those libraries imported.
@@ -340,30 +339,6 @@ def call_with_retries(fn: Callable[[], Any], *, policy: RetryPolicy, name: str, 
 
 # --------------------------------------------------------------------------- prices
 
-#: $ per 1M tokens (input, output). Longest matching prefix wins ("gpt-4o-mini-2024-07-18").
-DEFAULT_PRICES: dict[str, tuple[float, float]] = {
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4.1-nano": (0.10, 0.40),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4-turbo": (10.00, 30.00),
-    "gpt-3.5-turbo": (0.50, 1.50),
-    "o4-mini": (1.10, 4.40),
-    "o3-mini": (1.10, 4.40),
-    "o3": (2.00, 8.00),
-    "claude-3-5-sonnet": (3.00, 15.00),
-    "claude-3-5-haiku": (0.80, 4.00),
-    "claude-3-7-sonnet": (3.00, 15.00),
-    "claude-3-haiku": (0.25, 1.25),
-    "claude-3-opus": (15.00, 75.00),
-    "claude-sonnet-4": (3.00, 15.00),
-    "claude-haiku-4-5": (1.00, 5.00),
-    "claude-opus-4-5": (5.00, 25.00),
-    "claude-opus-4": (15.00, 75.00),
-}
-
-
 class PriceWarning(UserWarning):
     """A model has no known price; its calls are counted as costing 0."""
 
@@ -378,13 +353,16 @@ def _as_pair(value: Any) -> tuple[float, float]:
     return float(a), float(b)
 
 
-def load_prices(settings: BackendSettings | None = None) -> dict[str, tuple[float, float]]:
-    """Defaults, then the ``HALO_PRICES`` JSON file, then ``settings.prices``.
+def load_prices(settings: BackendSettings | None = None,
+                defaults: Mapping[str, tuple[float, float]] | None = None) -> dict[str, tuple[float, float]]:
+    """``defaults`` (a backend's own table), then the ``HALO_PRICES`` JSON file, then
+    ``settings.prices``.
 
-    The file maps a model (or prefix) to ``[in, out]`` or ``{"input": …, "output": …}``
-    in $ per 1M tokens.
+    Each maps a model (or a prefix of its name; the longest matching one wins, so
+    ``"model-x"`` prices ``"model-x-2024-07-18"``) to ``[in, out]`` or
+    ``{"input": …, "output": …}`` in $ per 1M tokens.
     """
-    prices = dict(DEFAULT_PRICES)
+    prices = {str(k): _as_pair(v) for k, v in (defaults or {}).items()}
     path = os.environ.get("HALO_PRICES", "").strip()
     if path:
         try:
@@ -450,8 +428,9 @@ def data_url(data: bytes) -> str:
     return f"data:{image_mime(data)};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def openai_messages(messages: Sequence[Message], *, images: bool) -> list[dict[str, Any]]:
-    """Messages in the OpenAI chat format; images as ``image_url`` data-URL parts."""
+def chat_messages(messages: Sequence[Message], *, images: bool) -> list[dict[str, Any]]:
+    """Messages in the chat-completions wire format that hosted APIs, proxies and self-hosted
+    servers share: ``{"role", "content"}``, images as ``image_url`` data-URL parts."""
     out = []
     for m in messages:
         if images and m.images:
@@ -492,6 +471,9 @@ class RemoteBackend:
     key_var: str | None = None
     #: self-hosted models: no price means $0 without a warning
     free: bool = False
+    #: model (or name prefix) → $ per 1M (input, output) tokens: the provider's list prices,
+    #: owned by the backend plugin (``HALO_PRICES`` and ``settings.prices`` override them)
+    default_prices: Mapping[str, tuple[float, float]] = {}
     #: loggers of the client library, scrubbed of keys (see :class:`RedactingFilter`)
     log_names: tuple[str, ...] = ("httpx", "httpcore")
 
@@ -500,7 +482,7 @@ class RemoteBackend:
         self.settings = settings or BackendSettings()
         self.name = f"{self.prefix}:{model}"
         self.policy = RetryPolicy.from_settings(self.settings)
-        self.prices = load_prices(self.settings)
+        self.prices = load_prices(self.settings, self.default_prices)
         forced = (self.settings.extra or {}).get("supports_images")
         wants = self._default_images() if forced is None else bool(forced)
         self.supports_images: bool = bool(self.settings.images and wants)

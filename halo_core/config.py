@@ -42,12 +42,14 @@ CORE_OPTIONS: tuple[Option, ...] = tuple(Option(plugin="core", **spec) for spec 
     dict(name="policy", default="worker", check=_is_name, expects="a name of letters, digits, - and _",
          help="who decides each step: worker (the built-in model worker) or a policy a plugin registered "
               "(halo plugins; --policy)"),
-    dict(name="worker_backend", default="openai:gpt-4o-mini", check=_is_backend,
-         expects="prefix:model, e.g. openai:gpt-4o-mini",
-         help="the worker's model as prefix:model (halo backends; --worker-backend); only the worker policy uses it"),
-    dict(name="manager_backend", default="openai:gpt-4o", nullable=True, check=_is_backend,
-         expects="prefix:model, e.g. openai:gpt-4o",
-         help="the manager gate's model as prefix:model (--manager-backend; none turns the gate off)"),
+    dict(name="worker_backend", default=None, nullable=True, check=_is_backend,
+         expects="prefix:model (a prefix from halo backends)",
+         help="the worker's model as prefix:model (halo backends; --worker-backend); only the worker policy "
+              "uses it; unset, a mode takes the default backend plugin's (halo_default_backend)"),
+    dict(name="manager_backend", default=None, nullable=True, check=_is_backend,
+         expects="prefix:model (a prefix from halo backends)",
+         help="the manager gate's model as prefix:model (--manager-backend; none turns the gate off); "
+              "unset, a mode takes the default backend plugin's (halo_default_backend)"),
     dict(name="use_manager", type=bool, default=False,
          help="call the manager on errors, loops and high-stakes pages; it may replace the worker's action"),
     dict(name="manager_always", type=bool, default=False, help="call the manager at every step (ablation)"),
@@ -104,7 +106,7 @@ class AgentConfig:
     mode: str = _core("mode")
     description: str = _core("description")
     policy: str = _core("policy")
-    worker_backend: str = _core("worker_backend")
+    worker_backend: str | None = _core("worker_backend")
     manager_backend: str | None = _core("manager_backend")
     use_manager: bool = _core("use_manager")
     manager_always: bool = _core("manager_always")
@@ -161,6 +163,29 @@ def _options_registry(runtime):
     return runtime.options
 
 
+def _default_backends(runtime) -> dict[str, str | None]:
+    if runtime is None:
+        from halo_core.runtime import default_runtime
+
+        runtime = default_runtime()
+    defaults = runtime.default_backends
+    for role, spec in defaults.items():
+        if spec is not None and not (isinstance(spec, str) and _is_backend(spec)):
+            raise ConfigError(f"halo_default_backend answered {spec!r} for the {role}: expected prefix:model")
+    return defaults
+
+
+def _with_default_backends(values: dict[str, Any], runtime) -> dict[str, Any]:
+    """``values`` with each role's backend, when unset, from the default backend plugin (the
+    default-plugin rule: ``halo_default_backend``; none installed leaves it unset)."""
+    missing = [role for role in ("worker", "manager") if f"{role}_backend" not in values]
+    if missing:
+        defaults = _default_backends(runtime)
+        for role in missing:
+            values[f"{role}_backend"] = defaults[role]
+    return values
+
+
 def _modes_registry(runtime):
     if runtime is None:
         from halo_core.runtime import default_runtime
@@ -203,7 +228,7 @@ def mode_config(mode: str, *, env: Mapping[str, str] | None = None, runtime=None
         values, preset = _modes_registry(runtime).resolve(mode)
     except OptionError as exc:
         raise ConfigError(str(exc)) from None
-    values = dict(values)
+    values = _with_default_backends(dict(values), runtime)
     values.setdefault("description", preset.description)
     values.update(_env_overrides(preset, values, os.environ if env is None else env))
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -219,14 +244,16 @@ def _env_overrides(preset, values: Mapping[str, Any], env: Mapping[str, str]) ->
     if ":" in backend:
         out["worker_backend"] = backend
     elif preset.worker_from_env and (backend or model):
-        prefix, _, default_model = str(values.get("worker_backend", "")).partition(":")
+        prefix, _, default_model = str(values.get("worker_backend") or "").partition(":")
         out["worker_backend"] = f"{backend or prefix}:{model or default_model}"
     return out
 
 
 def build_config(*, runtime=None, **values: Any) -> AgentConfig:
-    """An AgentConfig from core keys and plugin options (unset options take their defaults)."""
+    """An AgentConfig from core keys and plugin options (unset options take their defaults,
+    unset backends the default backend plugin's)."""
     registry = _options_registry(runtime)
+    values = _with_default_backends(dict(values), runtime)
     core: dict[str, Any] = {}
     options = {name: value for name, value in registry.defaults().items() if name not in _CORE}
     for key, value in values.items():
@@ -288,7 +315,7 @@ def config_from_cli(*, mode: str, config_path: str | None = None, experiment: st
 _ALIASES = {"worker_model": "worker_backend", "manager_model": "manager_backend", "temperature": "worker_temperature"}
 
 
-def _normalise(section: str, raw: Any, registry) -> dict[str, Any]:
+def _normalise(section: str, raw: Any, registry, runtime=None) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{section} must be a mapping of keys to values, got {type(raw).__name__}")
     out: dict[str, Any] = {}
@@ -300,9 +327,20 @@ def _normalise(section: str, raw: Any, registry) -> dict[str, Any]:
                 raise ConfigError(f"{section}: " + registry.unknown_message(key, _KEYS))
             key = name
         if key in ("worker_backend", "manager_backend") and isinstance(value, str) and ":" not in value:
-            value = f"openai:{value}"  # the original file named OpenAI models bare
+            value = _bare_model(section, key, value, runtime)
         out[key] = value
     return out
+
+
+def _bare_model(section: str, key: str, model: str, runtime) -> str:
+    """A model named without a prefix (the original file's ``worker_model: gpt-4o-mini``) is the
+    default backend plugin's: it takes the prefix of that role's default backend."""
+    role = key.split("_", 1)[0]
+    default = _default_backends(runtime)[role]
+    if default is None:
+        raise ConfigError(f"{section}: {key}={model!r} names no backend prefix and no installed plugin gives a "
+                          f"default {role} backend; write prefix:model (halo backends)")
+    return f"{default.split(':', 1)[0]}:{model}"
 
 
 @attrs.frozen
@@ -361,10 +399,10 @@ def load_experiments(path: str | Path, *, runtime=None) -> Experiments:
     bodies = data.get("experiments") or {}
     if not isinstance(bodies, Mapping):
         raise ConfigError(f"{path}: experiments must be a mapping of names to settings")
-    experiments = {str(name): _normalise(f"experiments.{name}", body or {}, registry)
+    experiments = {str(name): _normalise(f"experiments.{name}", body or {}, registry, runtime)
                    for name, body in bodies.items()}
     exp = Experiments(
-        defaults=_normalise("defaults", data.get("defaults") or {}, registry),
+        defaults=_normalise("defaults", data.get("defaults") or {}, registry, runtime),
         experiments=experiments,
         task_subsets=dict(data.get("task_subsets") or {}),
         metrics=list(data.get("metrics") or []),

@@ -45,6 +45,21 @@ def halo_register_modes(register):
     """
 
 
+@hookspec(firstresult=True)
+def halo_default_backend(role):
+    """The backend a role uses when the config names none (llm's bundled default model).
+
+    Answer ``"prefix:model"`` for ``role`` (``"worker"`` or ``"manager"``), or None. A
+    backend plugin answers for its own prefix; one first-party backend plugin answers (see
+    ``docs/hooks.md``). Mark the implementation ``tryfirst=True`` to win over it. With no answer the role
+    has no backend: the model worker is refused before anything starts, and a mode's
+    manager gate has none to call. Stops at first non-None result.
+
+    :param role: ``"worker"`` or ``"manager"``.
+    :returns: ``"prefix:model"`` or None.
+    """
+
+
 @hookspec
 def halo_register_decision_sources(register):
     """Declare the decision sources this plugin's ``halo_decide`` returns.

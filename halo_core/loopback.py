@@ -1,12 +1,12 @@
-"""A loopback server speaking the OpenAI chat-completions wire format, for tests.
+"""A loopback server speaking the chat-completions wire format, for tests.
 
 ``OpenAICompatibleLoopback`` (stdlib only) answers ``POST /v1/chat/completions``
 (``choices[0].message.content``, ``usage.prompt_tokens/completion_tokens``), checks the
 ``Authorization: Bearer`` header, records every request, and can be told to fail:
 ``push(status=429, headers=...)``, ``push(sleep=2.0)``, ``fail_always = 500``. Error
 bodies echo the key the client sent, as careless servers do, so a canary test can
-prove HALO never repeats it. The OpenAI, litellm and vLLM backend tests all use it; it
-is here so third-party backend plugins can too.
+prove HALO never repeats it. The first-party chat-completions backends' tests all use it;
+it is here so third-party backend plugins can too.
 
 ``shop_site()`` and ``expert_reply()`` are a matching scripted site and "model".
 """

@@ -84,9 +84,10 @@ def check_policy(runtime, config) -> None:
         raise PreflightError(runtime.policies.unknown_message(config.policy))
 
 
-def needed_backends(config) -> dict[str, tuple[str, float]]:
-    """role -> (backend spec, temperature) for the models this config will call."""
-    needed: dict[str, tuple[str, float]] = {}
+def needed_backends(config) -> dict[str, tuple[str | None, float]]:
+    """role -> (backend spec, temperature) for the models this config will call (the worker's
+    spec is None when neither the config nor a default backend plugin names one)."""
+    needed: dict[str, tuple[str | None, float]] = {}
     if config.policy == "worker":
         needed["worker"] = (config.worker_backend, config.worker_temperature)
     if config.use_manager and config.manager_backend:
@@ -101,6 +102,9 @@ def preflight_backends(runtime, config) -> dict[str, Any]:
 
     backends: dict[str, Any] = {}
     for role, (spec, temperature) in needed_backends(config).items():
+        if spec is None:
+            raise PreflightError(f"{role} backend: none is configured and no installed plugin gives a default "
+                                 f"(halo_default_backend); pass --{role}-backend prefix:model (halo backends)")
         try:
             backend = runtime.backends.create(spec, BackendSettings(temperature=temperature, seed=config.seed,
                                                                     max_tokens=config.max_tokens,

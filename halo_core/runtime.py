@@ -21,7 +21,7 @@ def accepted_options(fn: Callable[..., Any], options: dict[str, Any]) -> dict[st
     """The non-None ``options`` that ``fn`` accepts by keyword.
 
     Suites that do not know an option simply do not get it: ``--task-registry`` pins
-    the REAL suite and means nothing to the web clones.
+    one benchmark's task list and means nothing to a suite without one.
     """
     options = {k: v for k, v in options.items() if v is not None}
     if not options:
@@ -185,6 +185,12 @@ class Runtime:
 
         registry = ModeRegistry()
         return collect(self.pm, "halo_register_modes", registry, registry.register)
+
+    @cached_property
+    def default_backends(self) -> dict[str, str | None]:
+        """role (``worker``, ``manager``) → the ``prefix:model`` a config that names none uses,
+        or None: the first answer to ``halo_default_backend`` (see ``docs/hooks.md``)."""
+        return {role: self.hook.halo_default_backend(role=role) for role in ("worker", "manager")}
 
     @cached_property
     def decision_sources(self) -> NameRegistry:

@@ -13,7 +13,10 @@ import tokenize
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[1] / "halo_core"
-PLUGIN_WORDS = re.compile(r"\b(vac|macros?|qwen|agisdk|webclones|miniwob|leaderboard)\b", re.I)
+# REAL (the benchmark) is matched in capitals only: in lower case "real" is an English word
+# the core uses for itself (an exported pair's ``source: real`` is an observed one).
+PLUGIN_WORDS = re.compile(r"\b(?i:vac|macros?|qwen|agisdk|webclones|miniwob|leaderboard|openai|anthropic|litellm)\b"
+                          r"|\bREAL\b")
 
 
 def _code_tokens(path: Path):

@@ -112,13 +112,17 @@ def test_halo_run_needs_no_backend_for_a_third_party_policy(core_only):
     assert episode.start.config["policy"] == "acme"
 
 
-def test_the_model_worker_without_its_backend_plugin_is_refused_in_one_line(core_only):
-    """The default worker backend is the OpenAI plugin's; without it, the model worker stops
-    before any browser starts, naming the missing prefix."""
+def test_the_model_worker_without_a_backend_plugin_is_refused_in_one_line(core_only):
+    """The default worker backend is the default backend plugin's (``halo_default_backend``);
+    with none installed, the model worker stops before any browser starts, in one line."""
     env, cwd = core_only
+    shown = _halo(env, cwd, "config", "--json", "--mode", "baseline_worker")
+    assert shown.returncode == 0, shown.stderr
     refused = _halo(env, cwd, "run", "acme.cancel", "--data-dir", str(cwd / "data-worker"))
     assert refused.returncode == 1
-    assert "worker backend: no backend 'openai' is installed" in refused.stderr
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "worker backend: none is configured and no installed plugin gives a default" \
+        in lines[0], refused.stderr
     assert "Traceback" not in refused.stderr and not (cwd / "data-worker").exists()
 
 

@@ -31,7 +31,8 @@ def site(evaltest_site):
 
 def _env(site: Path, sleep: float = 0.01, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HALO_") and k != "OPENAI_API_KEY"}
-    env.update(PYTHONPATH=f"{site}{os.pathsep}{env.get('PYTHONPATH', '')}", HALO_LOAD_PLUGINS="evaltest",
+    # the openai plugin for its worker_gpt4o mode, the second mode of these runs
+    env.update(PYTHONPATH=f"{site}{os.pathsep}{env.get('PYTHONPATH', '')}", HALO_LOAD_PLUGINS="evaltest,openai",
                HALO_EVALTEST_SLEEP=str(sleep), RAY_DISABLE_USAGE_STATS="1", PYTHONUNBUFFERED="1")
     env.update(extra)
     return env

@@ -166,6 +166,42 @@ def test_hook_halo_register_backends():
         runtime.backends.create("openai:gpt-4o-mini")
 
 
+def test_hook_halo_default_backend(tmp_path):
+    """A config that names no backend takes the default backend plugin's; the core has none,
+    and a tryfirst implementation wins over another plugin's answer."""
+    from halo_core.config import build_config, load_experiments
+
+    class Default:
+        @hookimpl
+        def halo_default_backend(self, role):
+            return {"worker": "echo:small", "manager": "echo:large"}[role]
+
+    class Preferred:
+        @hookimpl(tryfirst=True)
+        def halo_default_backend(self, role):
+            return "mine:model-1" if role == "worker" else None
+
+    bare = mode_config("baseline_worker", env={}, runtime=make_runtime())
+    assert bare.worker_backend is None and bare.manager_backend is None
+    config = mode_config("hierarchy_mgr_gate", env={}, runtime=make_runtime(Default()))
+    assert (config.worker_backend, config.manager_backend) == ("echo:small", "echo:large")
+    assert build_config(runtime=make_runtime(Default())).worker_backend == "echo:small"
+    assert mode_config("baseline_worker", env={}, worker_backend="x:y",
+                       runtime=make_runtime(Default())).worker_backend == "x:y"
+    both = mode_config("baseline_worker", env={}, runtime=make_runtime(Default(), Preferred()))
+    assert (both.worker_backend, both.manager_backend) == ("mine:model-1", "echo:large")
+    # a bare model name in an experiments file takes the default backend's prefix
+    path = tmp_path / "experiments.yaml"
+    path.write_text("experiments:\n  big:\n    worker_model: huge-2\n")
+    assert load_experiments(path, runtime=make_runtime(Default())).config("big").worker_backend == "echo:huge-2"
+    import pytest
+
+    from halo_core.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"worker_backend='huge-2' names no backend prefix"):
+        load_experiments(path, runtime=make_runtime())
+
+
 def test_hook_halo_register_environments(tmp_path):
     class GraphSuite:
         name = "graph"

@@ -116,8 +116,6 @@ def halo_register_policies(register):
 @hookimpl
 def halo_register_modes(register):
     register("baseline_worker", description="worker only, no manager, no cache")
-    register("worker_gpt4o", description="ablation: baseline with gpt-4o as the worker", base="baseline_worker",
-             worker_backend="openai:gpt-4o")
 
 
 @hookimpl

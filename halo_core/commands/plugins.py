@@ -97,7 +97,7 @@ def backends_command(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        console.print("no backends are installed; install one, e.g. pip install halo-plugin-openai")
+        console.print("no backends are installed; install a backend plugin (the README lists the first-party ones)")
         return
     table = Table(title="HALO backends (use as --worker-backend prefix:model)")
     for column in ("prefix", "description", "requires", "plugin"):

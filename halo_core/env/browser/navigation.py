@@ -1,8 +1,8 @@
 """Which pages a task may visit: its own origins over http(s), nothing else.
 
-A task's flow stays on the origin of its ``start_url`` (plus the site's base URL for
-REAL-protocol sites, plus ``TaskSpec.allowed_origins``). Any other http(s) origin,
-and every other scheme (``file:``, ``chrome:``, ``view-source:``, ``data:``,
+A task's flow stays on the origin of its ``start_url`` (plus the origins its environment
+adds, such as a benchmark site's base URL, plus ``TaskSpec.allowed_origins``). Any other
+http(s) origin, and every other scheme (``file:``, ``chrome:``, ``view-source:``, ``data:``,
 ``javascript:``, ``about:`` pages other than ``about:blank``), is refused. The
 environment enforces this three ways, so a refused page's content never reaches an
 observation:

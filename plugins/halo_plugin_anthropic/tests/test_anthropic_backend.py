@@ -14,7 +14,7 @@ from halo_plugin_anthropic import AnthropicBackend
 from halo_plugin_anthropic.backend import anthropic_request
 
 from halo_core.backends import BackendConfigError, BackendError, BackendSettings, Message
-from halo_core.backends_http import DEFAULT_PRICES
+from halo_plugin_anthropic import PRICES
 from halo_core.config import mode_config
 from halo_core.loop import run_episode
 from halo_core.model import TaskSpec
@@ -86,7 +86,7 @@ def test_round_trip_wire_format(server):
                                                                    "Reply with one valid action only."]
     u = completion.usage
     assert u.calls == 1 and u.tokens_in == 7 + 5 + 1 + 5 + 6 and u.tokens_out == len(completion.text.split())
-    price_in, price_out = DEFAULT_PRICES["claude-haiku-4-5"]
+    price_in, price_out = PRICES["claude-haiku-4-5"]
     assert u.cost == pytest.approx((u.tokens_in * price_in + u.tokens_out * price_out) / 1e6) and u.cost > 0
     assert completion.model == MODEL
 

@@ -16,7 +16,8 @@ from halo_plugin_openai import OpenAIBackend
 from oai_loopback import OpenAILoopback, expert_reply, last_user_text, shop_site
 
 from halo_core.backends import BackendConfigError, BackendError, BackendSettings, Message
-from halo_core.backends_http import DEFAULT_PRICES, PriceWarning
+from halo_core.backends_http import PriceWarning
+from halo_plugin_openai import PRICES
 from halo_core.config import mode_config
 from halo_core.loop import run_episode
 from halo_core.model import TaskSpec
@@ -86,7 +87,7 @@ def test_round_trip_wire_format_and_usage(server):
     assert body["messages"][0] == {"role": "system", "content": "Be brief."}
     u = completion.usage
     assert u.calls == 1 and u.tokens_in == 2 + 5 and u.tokens_out == len(completion.text.split())
-    price_in, price_out = DEFAULT_PRICES["gpt-4o-mini"]
+    price_in, price_out = PRICES["gpt-4o-mini"]
     assert u.cost == pytest.approx((u.tokens_in * price_in + u.tokens_out * price_out) / 1e6)
     assert u.latency_ms > 0
     # per-call overrides win over settings

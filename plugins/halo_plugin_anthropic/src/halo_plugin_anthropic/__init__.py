@@ -1,5 +1,5 @@
 """HALO plugin: the ``anthropic:`` backend (Claude through the Messages API)."""
 
-from halo_plugin_anthropic.backend import AnthropicBackend
+from halo_plugin_anthropic.backend import PRICES, AnthropicBackend
 
-__all__ = ["AnthropicBackend"]
+__all__ = ["AnthropicBackend", "PRICES"]

@@ -41,11 +41,26 @@ def anthropic_request(messages: Sequence[Message], *, images: bool) -> tuple[str
         turns.insert(0, {"role": "user", "content": [{"type": "text", "text": "."}]})
     return system, turns
 
+#: $ per 1M tokens (input, output), Anthropic's list prices. Longest matching prefix wins
+#: ("claude-3-5-haiku-20241022" is "claude-3-5-haiku").
+PRICES: dict[str, tuple[float, float]] = {
+    "claude-3-5-sonnet": (3.00, 15.00),
+    "claude-3-5-haiku": (0.80, 4.00),
+    "claude-3-7-sonnet": (3.00, 15.00),
+    "claude-3-haiku": (0.25, 1.25),
+    "claude-3-opus": (15.00, 75.00),
+    "claude-sonnet-4": (3.00, 15.00),
+    "claude-haiku-4-5": (1.00, 5.00),
+    "claude-opus-4-5": (5.00, 25.00),
+    "claude-opus-4": (15.00, 75.00),
+}
+
 
 class AnthropicBackend(RemoteBackend):
     prefix = "anthropic"
     log_names = ("anthropic", "httpx", "httpx2", "httpcore")
     key_var = "ANTHROPIC_API_KEY"
+    default_prices = PRICES
 
     def __init__(self, model: str, settings: BackendSettings | None = None) -> None:
         settings = settings or BackendSettings()

@@ -6,7 +6,7 @@ import os
 from typing import Any, Sequence
 
 from halo_core.api import BackendConfigError, BackendSettings, Message
-from halo_core.api import RemoteBackend, compute_cost, host_of, openai_messages, price_for
+from halo_core.api import RemoteBackend, compute_cost, host_of, chat_messages, price_for
 
 #: provider → the variable holding its key (litellm's conventions)
 KEY_VARS = {
@@ -66,7 +66,7 @@ class LiteLLMBackend(RemoteBackend):
     def _request(self, messages: Sequence[Message], options: dict[str, Any]) -> Any:
         kwargs: dict[str, Any] = {
             "model": self.model,
-            "messages": openai_messages(messages, images=options["images"]),
+            "messages": chat_messages(messages, images=options["images"]),
             "temperature": options["temperature"],
             "max_tokens": options["max_tokens"],
             "timeout": self.settings.timeout_s,
@@ -91,7 +91,8 @@ class LiteLLMBackend(RemoteBackend):
                 getattr(response, "model", "") or "")
 
     def _cost(self, tokens_in: int, tokens_out: int) -> float:
-        """HALO's table first, then litellm's own cost map, else 0 with one warning."""
+        """``HALO_PRICES``/``settings.prices`` first, then litellm's own cost map (the owner of
+        its providers' prices), else 0 with one warning."""
         if price_for(self.model, self.prices) is None:
             try:
                 a, b = self.litellm.cost_per_token(model=self.model, prompt_tokens=tokens_in,

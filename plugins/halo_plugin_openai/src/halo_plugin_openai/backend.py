@@ -7,12 +7,27 @@ import re
 from typing import Any, Sequence
 
 from halo_core.api import BackendConfigError, BackendSettings, Message
-from halo_core.api import RemoteBackend, response_field as field, host_of, openai_messages
+from halo_core.api import RemoteBackend, response_field as field, host_of, chat_messages
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: models that accept image input
 VISION_MODELS = re.compile(
     r"^(?:openai/)?(?:gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4-turbo|gpt-4-vision|gpt-4\.5|gpt-5|o1|o3|o4)", re.I)
+
+#: $ per 1M tokens (input, output), OpenAI's list prices. Longest matching prefix wins
+#: ("gpt-4o-mini-2024-07-18" is "gpt-4o-mini").
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4-turbo": (10.00, 30.00),
+    "gpt-3.5-turbo": (0.50, 1.50),
+    "o4-mini": (1.10, 4.40),
+    "o3-mini": (1.10, 4.40),
+    "o3": (2.00, 8.00),
+}
 
 
 class OpenAIBackend(RemoteBackend):
@@ -21,6 +36,7 @@ class OpenAIBackend(RemoteBackend):
     prefix = "openai"
     log_names = ("openai", "httpx", "httpcore")
     key_var = "OPENAI_API_KEY"
+    default_prices = PRICES
 
     def __init__(self, model: str, settings: BackendSettings | None = None) -> None:
         settings = settings or BackendSettings()
@@ -60,7 +76,7 @@ class OpenAIBackend(RemoteBackend):
             ("max_tokens" if self.custom_server else "max_completion_tokens")
         kwargs: dict[str, Any] = {
             "model": self.model,
-            "messages": openai_messages(messages, images=options["images"]),
+            "messages": chat_messages(messages, images=options["images"]),
             "temperature": options["temperature"],
             param: options["max_tokens"],
         }

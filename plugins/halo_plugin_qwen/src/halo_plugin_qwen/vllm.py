@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import attrs
 
 from halo_core.api import BackendConfigError, BackendSettings, Message
-from halo_core.api import RemoteBackend, response_field as field, host_of, one_line, openai_messages
+from halo_core.api import RemoteBackend, response_field as field, host_of, one_line, chat_messages
 from halo_plugin_qwen.parsing import clean_qwen_text
 
 DEFAULT_URL = "http://localhost:8000/v1"
@@ -92,7 +92,7 @@ class VLLMBackend(RemoteBackend):
     def _request(self, messages: Sequence[Message], options: dict[str, Any]) -> Any:
         kwargs: dict[str, Any] = {
             "model": self.model,
-            "messages": openai_messages(messages, images=options["images"]),
+            "messages": chat_messages(messages, images=options["images"]),
             "temperature": options["temperature"],
             "max_tokens": options["max_tokens"],
         }
