@@ -176,14 +176,26 @@ def worker_prompt(goal: str, observation: Observation, history: Sequence[PastSte
 
 def worker_messages(goal: str, observation: Observation, history: Sequence[PastStep], *,
                     history_len: int = 5, images: bool = False, max_page_chars: int = MAX_PAGE_CHARS,
-                    boxes: bool = False) -> list[Message]:
-    """The worker's turn; with ``boxes``, the element boxes and the mouse and keyboard actions too."""
+                    boxes: bool = False, grid: int = 0) -> list[Message]:
+    """The worker's turn; with ``boxes``, the element boxes and the mouse and keyboard actions too;
+    with ``grid`` (pixels), the screenshot it is sent carries a labelled coordinate grid that often."""
     screenshot = (observation.screenshot,) if images and observation.screenshot else ()
+    prompt = worker_prompt(goal, observation, history, history_len, max_page_chars, boxes=boxes)
+    if screenshot and grid > 0:
+        from halo_core.screenshot_grid import draw_grid
+
+        width = _number(((observation.info or {}).get("viewport") or {}).get("width"))
+        screenshot = (draw_grid(screenshot[0], grid, width),)
+        prompt = prompt.replace("\n\nNext action:", f"\n\n{GRID_NOTE.format(every=grid)}\n\nNext action:", 1)
     return [
         Message("system", WORKER_SYSTEM_WITH_BOXES if boxes else WORKER_SYSTEM),
-        Message("user", worker_prompt(goal, observation, history, history_len, max_page_chars, boxes=boxes),
-                images=screenshot),
+        Message("user", prompt, images=screenshot),
     ]
+
+
+#: what the worker is told when its screenshot carries the grid
+GRID_NOTE = ("The screenshot has a grid line every {every} pixels, labelled with its x (along the top) "
+             "or y (down the left side) in viewport pixels, the coordinates mouse actions take.")
 
 
 def manager_messages(goal: str, observation: Observation, history: list[StepRecord], *,

@@ -94,13 +94,18 @@ def halo_build_messages(role, observation, episode, proposed, reason):
     return worker_messages(episode.task.goal, observation, episode.history,
                            history_len=config.history_len, max_page_chars=config.max_page_chars,
                            images=config.use_screenshot and getattr(backend, "supports_images", False),
-                           boxes=bool(config.get("prompt_boxes", False)))
+                           boxes=bool(config.get("prompt_boxes", False)),
+                           grid=int(config.get("screenshot_grid", 0) or 0))
 
 
 @hookimpl
 def halo_addoption(register):
     register("prompt_boxes", type=bool, default=False,
              help="show the worker each element's box (viewport pixels) and the mouse and keyboard actions")
+    register("screenshot_grid", type=int, default=0, minimum=0,
+             help="draw a coordinate grid every N viewport pixels, labelled, on the screenshot the worker is "
+                  "sent (with use_screenshot and a model that takes images), for naming points in mouse "
+                  "actions; 0: off")
 
 
 @hookimpl
