@@ -140,6 +140,31 @@ def test_cli_train_and_resume(workspace):
     assert config["r"] == 4 and config["lora_alpha"] == 8
 
 
+def test_lora_on_the_top_layers_only(workspace):
+    """``--lora-top-layers 1``: adapters on the last decoder layer alone; the layer below
+    gets no adapter weights and its frozen weights do not move."""
+    from halo_plugin_qwen.tiny import build_tiny_qwen
+    from safetensors.torch import load_file
+
+    from halo_core.cli import cli
+
+    root, _ = workspace
+    base = build_tiny_qwen(root / "two_layers", ["Goal: Page: Next action: click('1')"] * 4, seed=1,
+                           vocab_size=400, hidden_size=32, layers=2, heads=2)
+    out = root / "bc_top"
+    result = CliRunner().invoke(cli, ["train", "bc", "--dataset", str(root / "ds" / "bc.jsonl"), "--base-model",
+                                      str(base), "--output", str(out), "--batch-size", "2", "--max-steps", "2",
+                                      "--progress", "none", "--lora-top-layers", "1"])
+    assert result.exit_code == 0, result.output
+    layers = json.loads((base / "config.json").read_text())["num_hidden_layers"]
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["layers_to_transform"] == [layers - 1]
+    assert {"q_proj", "down_proj"} <= set(config["target_modules"])
+    keys = list(load_file(str(out / "adapter_model.safetensors")))
+    assert layers == 2 and keys and all(".layers.1." in k for k in keys), keys
+    assert json.loads((out / "training_summary.json").read_text())["options"]["lora_top_layers"] == 1
+
+
 def test_cli_errors_are_one_line(workspace, tmp_path):
     from halo_core.cli import cli
 
@@ -364,8 +389,9 @@ def test_halo_demo_on_miniwob_seeds(tmp_path):
 
 @pytest.mark.slow
 def test_halo_demo_with_a_pretrained_base(tmp_path):
-    """``halo demo --base <folder>``: the folder is the zero-shot model as it is (no tiny model,
-    no warm-up) and BC, DPO and GRPO are LoRA adapters on it."""
+    """``halo demo --base <folder> --until dpo``: the folder is the zero-shot model as it is
+    (no tiny model, no warm-up), BC and DPO are LoRA adapters on it, and no GRPO is trained
+    or evaluated."""
     from halo_plugin_qwen.tiny import build_tiny_qwen
 
     from halo_core.cli import cli
@@ -374,18 +400,22 @@ def test_halo_demo_with_a_pretrained_base(tmp_path):
                            vocab_size=512, hidden_size=32)
     result = CliRunner().invoke(cli, ["demo", "--suite", "miniwob", "--quick", "--tasks", "click-button",
                                       "--train-seeds", "1", "--test-seeds", "1", "--train-steps", "4",
-                                      "--grpo-steps", "1", "--max-steps", "2", "--base", str(base),
+                                      "--max-steps", "2", "--base", str(base), "--until", "dpo",
                                       "--out", str(tmp_path), "--run-id", "p"])
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "p" / "results.json").read_text())
     assert results["models"]["zero"] == f"local:{base.resolve()}" and results["warmup_steps"] == 0
     assert results["tiny_model"]["pretrained"] is True
     assert not (tmp_path / "p" / "models" / "tiny_base").exists()
-    for stage in ("bc", "dpo", "grpo"):
+    for stage in ("bc", "dpo"):
         summary = json.loads((tmp_path / "p" / "models" / stage / "training_summary.json").read_text())
         assert (tmp_path / "p" / "models" / stage / "adapter_config.json").is_file(), stage
         assert summary["lora"] is True, stage
-    assert "pretrained" in (tmp_path / "p" / "report.md").read_text()
+    assert not (tmp_path / "p" / "models" / "grpo").exists()
+    assert set(results["models"]) == set(results["results"]) == {"zero", "bc", "dpo"}
+    assert results["results"]["dpo"]["test"]["tasks"] == 1
+    report = (tmp_path / "p" / "report.md").read_text()
+    assert "pretrained" in report and "GRPO (from BC)" not in report
 
 
 def test_demo_task_lists_keep_a_typing_task_and_are_fixed():

@@ -40,6 +40,9 @@ class TrainOptions:
     lora_alpha: int = 16
     lora_dropout: float = 0.05
     lora_targets: str = "all-linear"
+    # adapters on the top N decoder layers only (0: every layer). The frozen layers below
+    # need no backward pass, so a step costs little more than a forward on CPU
+    lora_top_layers: int = 0
     max_length: int = 4096  # longer examples are dropped (never truncated: the action must stay in the span)
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, more time
     resume: bool = False
@@ -144,8 +147,15 @@ def load_policy(opts: TrainOptions, base: str, init_adapter: str | None, *, trai
         targets: Any = opts.lora_targets
         if targets != "all-linear":
             targets = [t.strip() for t in targets.split(",") if t.strip()]
+        layers = None
+        if opts.lora_top_layers > 0:
+            total = int(model.config.num_hidden_layers)
+            layers = list(range(max(0, total - opts.lora_top_layers), total))
+            if targets == "all-linear":  # peft takes layers_to_transform with named modules only
+                targets = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                                  if isinstance(module, torch.nn.Linear) and ".layers." in name})
         peft_config = LoraConfig(r=opts.lora_r, lora_alpha=opts.lora_alpha, lora_dropout=opts.lora_dropout,
-                                 target_modules=targets, task_type="CAUSAL_LM")
+                                 target_modules=targets, task_type="CAUSAL_LM", layers_to_transform=layers)
     return model, peft_config
 
 
@@ -239,6 +249,20 @@ def checkpointing_kwargs(on: bool) -> dict[str, Any]:
     if on:
         out[f"{prefix}_checkpointing_kwargs"] = {"use_reentrant": False}
     return out
+
+
+def length_grouping_kwargs() -> dict[str, Any]:
+    """Batches of similar lengths (less padding: about a fifth fewer tokens per step on the
+    MiniWoB prompts), under the name this transformers uses (``train_sampling_strategy``
+    since it replaced ``group_by_length``). Only for datasets with ``input_ids`` (BC)."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "train_sampling_strategy" in names:
+        return {"train_sampling_strategy": "group_by_length"}
+    return {"group_by_length": True} if "group_by_length" in names else {}
 
 
 def last_checkpoint(output: str) -> str | None:

@@ -13,6 +13,7 @@ from ._common import (
     finish_line,
     load_jsonl,
     load_policy,
+    length_grouping_kwargs,
     load_tokenizer,
     progress_callback,
     resolve_model,
@@ -49,7 +50,7 @@ def train_bc(**options: Any) -> Path:
         raise TrainingError(f"every example of {opts.dataset} is longer than --max-length {opts.max_length}")
     model, peft_config = load_policy(opts, base, init)
     args = SFTConfig(**training_args_common(opts, DEFAULT_LR), max_length=opts.max_length,
-                     completion_only_loss=columns != ("text",), packing=False,
+                     completion_only_loss=columns != ("text",), packing=False, **length_grouping_kwargs(),
                      **({"dataset_text_field": "text"} if columns == ("text",) else {}))
     trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=val if val is not None and len(val) else None,
                          processing_class=tokenizer, peft_config=peft_config,

@@ -51,6 +51,9 @@ def _common_options(f, *, dataset_required: bool = True):
         click.option("--lora-dropout", type=float, default=0.05, show_default=True),
         click.option("--lora-targets", default="all-linear", show_default=True,
                      help="all-linear or comma-separated module names."),
+        click.option("--lora-top-layers", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Adapters on the top N decoder layers only (0: all); the frozen layers below need "
+                          "no backward pass, so CPU steps are much cheaper."),
         click.option("--no-lora", is_flag=True, help="Full fine-tuning instead of a LoRA adapter."),
         click.option("--max-length", type=click.IntRange(min=16), default=4096, show_default=True,
                      help="Examples longer than this (tokens) are dropped, never truncated."),

@@ -135,12 +135,13 @@ def per_task(records: list[dict], ids: set[str]) -> dict[str, dict[str, dict[str
 
 
 def per_task_table(tasks: dict[str, dict[str, dict[str, int]]]) -> str:
-    lines = ["| task | " + " | ".join(MODELS) + " |", "|---|" + "--:|" * len(MODELS)]
+    models = [m for m in MODELS if any(m in cells for cells in tasks.values())]
+    lines = ["| task | " + " | ".join(models) + " |", "|---|" + "--:|" * len(models)]
     for name, cells in tasks.items():
-        row = [f"{cells[m]['successes']}/{cells[m]['episodes']}" if m in cells else "-" for m in MODELS]
+        row = [f"{cells[m]['successes']}/{cells[m]['episodes']}" if m in cells else "-" for m in models]
         lines.append(f"| {name} | " + " | ".join(row) + " |")
     means = []
-    for m in MODELS:  # the mean over tasks of each task's success rate (every task counts once)
+    for m in models:  # the mean over tasks of each task's success rate (every task counts once)
         rates = [c[m]["successes"] / c[m]["episodes"] for c in tasks.values() if m in c and c[m]["episodes"]]
         means.append(f"**{100 * sum(rates) / len(rates):.0f}%**" if rates else "-")
     lines.append("| **mean over tasks** | " + " | ".join(means) + " |")
@@ -149,15 +150,23 @@ def per_task_table(tasks: dict[str, dict[str, dict[str, int]]]) -> str:
 
 #: episodes in flight per shared local model in the demo's model runs (the batch size it reaches)
 SHARED_MODEL_EPISODES = 8
+#: expert episodes in flight (threads of one process) while MiniWoB demonstrations are recorded
+EXPERT_EPISODES = 4
+#: --full: train seeds per task the BC model plays while the expert relabels its states
+DAGGER_SEEDS_FULL = 4
+#: --full: held-out seeds per task the zero-shot tiny model plays (it fails all of them)
+ZERO_SEEDS_FULL = 2
 
 
 def _run_episodes(runtime, run_id: str, tasks: list, configs: dict, *, data_dir: Path, results_dir: Path,
-                  workers: int, model_episodes: bool = False):
+                  workers: int, model_episodes: bool = False, threads: int = 0):
     """Run ``tasks`` × ``configs`` through the evaluation machinery; the records. With
     ``model_episodes`` (episodes of ``local:`` models), the ``threads`` executor runs
     ``HALO_SHARED_MODEL_EPISODES`` (8) episodes at a time in this process: they share each
     model, whose engine batches their calls; ``HALO_SHARED_MODEL_EPISODES=0`` runs them in
-    ``workers`` processes instead, each with its own model copy and one torch thread."""
+    ``workers`` processes instead, each with its own model copy and one torch thread.
+    ``threads`` > 0 runs that many episodes at a time in threads of this process (the
+    expert's episodes: no model, so one process keeps both cores busy)."""
     from rich.console import Console
 
     from halo_core.api import ResultsStore, new_plan, plan_tasks, run_plan
@@ -172,6 +181,8 @@ def _run_episodes(runtime, run_id: str, tasks: list, configs: dict, *, data_dir:
     executor = "local"
     if shared > 0:
         executor, workers = "threads", shared
+    elif threads > 0:
+        executor, workers = "threads", threads
     one_thread = model_episodes and not shared and workers > 1 and "HALO_TORCH_THREADS" not in os.environ
     if one_thread:
         os.environ["HALO_TORCH_THREADS"] = "1"
@@ -216,9 +227,10 @@ def _valid_action_rate(records: list[dict]) -> tuple[int, int]:
     return valid, total
 
 
-def summarize(records: list[dict], train_ids: set[str], test_ids: set[str]) -> dict[str, dict[str, Any]]:
+def summarize(records: list[dict], train_ids: set[str], test_ids: set[str],
+              models: Sequence[str] = MODELS) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for model in MODELS:
+    for model in models:
         mode = f"qwen_worker_{model}"
         out[model] = {}
         for split, ids in (("test", test_ids), ("train", train_ids)):
@@ -267,7 +279,7 @@ def results_table(results: dict[str, dict[str, Any]]) -> str:
               "| valid actions (test/train) |")
     lines = [header, "|---|---|---|---|---|"]
     names = {"zero": "zero-shot (tiny base)", "bc": "BC", "dpo": "DPO (from BC)", "grpo": "GRPO (from BC)"}
-    for model in MODELS:
+    for model in (m for m in MODELS if m in results):
         te, tr = results[model]["test"], results[model]["train"]
 
         def steps(d):
@@ -314,7 +326,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
              workers: int | None = None, seed: int = 0, suite: str = "webclones", train_seeds: int | None = None,
              test_seeds: int | None = None, tasks: Sequence[str] | None = None, grpo_steps: int | None = None,
              base_model: str | None = None, full: bool = False, references: bool = True, dagger_rounds: int = 1,
-             log: Callable[[str], None] = _log) -> dict[str, Any]:
+             until: str = "grpo", lora_top_layers: int = 0, log: Callable[[str], None] = _log) -> dict[str, Any]:
     """Run the demo; returns the ``results.json`` content. ``base_model``: None/``tiny`` (a tiny
     model built and trained from scratch) or a pretrained model folder (``smollm2``), whose
     BC, DPO and GRPO are LoRA adapters."""
@@ -333,11 +345,14 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
 
     if suite not in SUITES:
         raise click.UsageError(f"unknown demo suite {suite!r}; suites: {', '.join(SUITES)}")
+    if until not in MODELS[1:]:
+        raise click.UsageError(f"--until {until!r}: one of {', '.join(MODELS[1:])}")
+    models_run = MODELS[:MODELS.index(until) + 1]  # the rows trained and evaluated
     pretrained = resolve_base(base_model)
     miniwob = suite == "miniwob"
     if miniwob:
         sites = ("miniwob",)
-        train_seeds = train_seeds or (3 if quick else 20 if full else 10)
+        train_seeds = train_seeds or (3 if quick else 10)
         test_seeds = test_seeds or (2 if quick else 10)
     else:
         sites = tuple(sites or (("calendar",) if quick else ALL_SITES))
@@ -358,7 +373,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     runtime = Runtime()
     timings: dict[str, float] = {}
     dagger_rounds = dagger_rounds if miniwob else 0  # the web clones' expert follows a fixed script
-    total = 8 if dagger_rounds else 7  # phases 3 and 3b share a number
+    total = (8 if dagger_rounds else 7) - (until == "bc")  # phases 3 and 3b share a number
     log(f"halo demo run_id={run_id} suite={suite} sites={','.join(sites)} quick={quick} max_steps={max_steps} "
         f"train_steps={train_steps} base={pretrained or 'tiny'} references={'on' if references else 'off'} "
         f"dagger_rounds={dagger_rounds} -> {root}")
@@ -375,7 +390,8 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     expert = mode_config("baseline_worker", policy="expert", use_screenshot=False, max_steps=40,
                          max_page_chars=DEMO_PAGE_CHARS).replace(mode="expert_demo")
     demo_records = _run_episodes(runtime, f"{run_id}_demos", train_tasks, {"expert_demo": expert},
-                                 data_dir=data_dir, results_dir=results_dir, workers=workers)
+                                 data_dir=data_dir, results_dir=results_dir, workers=workers,
+                                 threads=EXPERT_EPISODES if miniwob else 0)
     solved = sum(1 for r in demo_records if r.get("success"))
     timings["demos"] = _done(t, f"expert solved {solved}/{len(demo_records)} train tasks")
 
@@ -436,7 +452,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
                          f"on {exported.summary['bc_examples']['train']} examples")
     bc_dir = train_bc(dataset=str(bc_path), base_model=str(base), output=str(models / "bc"), max_steps=train_steps,
                       lr=2e-4 if pretrained else 5e-3, lr_scheduler="cosine", warmup_steps=10, batch_size=4,
-                      lora=pretrained is not None, **common)
+                      lora=pretrained is not None, lora_top_layers=lora_top_layers if pretrained else 0, **common)
     timings["bc"] = _done(t, f"BC adapter: {bc_dir}")
 
     # 4b. expert relabelling (DAgger): the BC model acts on the train seeds, the expert labels every
@@ -446,13 +462,16 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     dagger: dict[str, Any] = {}
     dagger_failures: set[str] = set()  # train instances the BC model failed while relabelled
     phase = 5
+    # the full run relabels the first DAGGER_SEEDS_FULL train seeds of each task: its states
+    # are what the BC model gets wrong, and a few seeds of each of 100+ tasks find them
+    dagger_tasks = [x for x in train_tasks if (x.seed or 0) < DAGGER_SEEDS_FULL] if full else train_tasks
     if dagger_rounds:
         for rnd in range(1, dagger_rounds + 1):
-            t = _phase(phase, total, f"expert relabelling, round {rnd}: the BC model on {len(train_tasks)} train "
+            t = _phase(phase, total, f"expert relabelling, round {rnd}: the BC model on {len(dagger_tasks)} train "
                                      "instances, the expert's action recorded at every state it visits")
             label_config = _worker_config("qwen_worker_bc", f"local:{bc_dir}", max_steps, references,
                                           expert_labels=True).replace(mode=f"dagger_{rnd}")
-            dagger_records = _run_episodes(runtime, f"{run_id}_dagger{rnd}", train_tasks,
+            dagger_records = _run_episodes(runtime, f"{run_id}_dagger{rnd}", dagger_tasks,
                                            {f"dagger_{rnd}": label_config}, data_dir=data_dir,
                                            results_dir=results_dir, workers=workers, model_episodes=True)
             round_dir = root / f"datasets_dagger{rnd}"
@@ -480,50 +499,63 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
             timings[f"dagger_{rnd}"] = _done(t, f"BC after relabelling: {bc_dir}")
         phase += 1
 
-    # 5. DPO and GRPO from BC
-    t = _phase(phase, total, "DPO from BC, then GRPO from BC")
-    dpo_steps = max(4, train_steps // 10)
-    dpo_dir = train_dpo(dataset=str(dpo_path), base_model=str(bc_dir), output=str(models / "dpo"),
-                        max_steps=dpo_steps, lr=5e-4, batch_size=4, beta=0.1, lora_r=16, lora_alpha=32,
-                        **{**common, "logging_steps": max(1, dpo_steps // 4)})
-    if miniwob:
-        # online: each update samples a group of live episodes of one train instance and
-        # learns from MiniWoB's own reward (group-relative advantages)
-        from .grpo_online import suite_environments, train_grpo_online
+    # 5. DPO and GRPO from BC (unless --until bc)
+    dpo_dir = grpo_dir = None
+    if until != "bc":
+        t = _phase(phase, total, "DPO from BC" + (", then GRPO from BC" if until == "grpo" else ""))
+        dpo_steps = max(4, train_steps // 10)
+        dpo_dir = train_dpo(dataset=str(dpo_path), base_model=str(bc_dir), output=str(models / "dpo"),
+                            max_steps=dpo_steps, lr=5e-4, batch_size=4, beta=0.1, lora_r=16, lora_alpha=32,
+                            **{**common, "logging_steps": max(1, dpo_steps // 4)})
+        if until == "grpo" and miniwob:
+            # online: each update samples a group of live episodes of one train instance and
+            # learns from MiniWoB's own reward (group-relative advantages)
+            from .grpo_online import suite_environments, train_grpo_online
 
-        grpo_steps = grpo_steps or (2 if quick else max(8, 3 * train_steps // 40))
-        _suite, envs = suite_environments(runtime, "miniwob")
-        order = grpo_order(train_tasks, dagger_failures, seed)
-        grpo_dir = train_grpo_online(tasks=order, envs=envs, runtime=runtime, group_size=4, temperature=1.0,
-                                     beta=0.04, max_completion_length=32, episode_max_steps=max_steps,
-                                     valid_bonus=0.1, max_page_chars=DEMO_PAGE_CHARS, base_model=str(bc_dir),
-                                     output=str(models / "grpo"), max_steps=grpo_steps,
-                                     lr=2e-4 if pretrained else 2e-3, lora_r=16,
-                                     lora_alpha=32, seed=seed, progress="lines", log=log,
-                                     worker_references="on" if references else "off")
-    else:
-        grpo_steps = grpo_steps or (2 if quick else max(4, train_steps // 30))
-        grpo_dir = train_grpo(dataset=str(bc_path), base_model=str(bc_dir), output=str(models / "grpo"),
-                              max_steps=grpo_steps, lr=2e-4, batch_size=4, num_generations=4, max_completion_length=32,
-                              lora_r=16, lora_alpha=32,
-                              temperature=1.0, **{**common, "logging_steps": 1})
-    timings["dpo_grpo"] = _done(t, f"DPO adapter: {dpo_dir}; GRPO adapter: {grpo_dir}")
+            grpo_steps = grpo_steps or (2 if quick else max(8, 3 * train_steps // 40))
+            _suite, envs = suite_environments(runtime, "miniwob")
+            order = grpo_order(train_tasks, dagger_failures, seed)
+            grpo_dir = train_grpo_online(tasks=order, envs=envs, runtime=runtime, group_size=4, temperature=1.0,
+                                         beta=0.04, max_completion_length=32, episode_max_steps=max_steps,
+                                         valid_bonus=0.1, max_page_chars=DEMO_PAGE_CHARS, base_model=str(bc_dir),
+                                         output=str(models / "grpo"), max_steps=grpo_steps,
+                                         lr=2e-4 if pretrained else 2e-3, lora_r=16,
+                                         lora_alpha=32, seed=seed, progress="lines", log=log,
+                                         worker_references="on" if references else "off")
+        elif until == "grpo":
+            grpo_steps = grpo_steps or (2 if quick else max(4, train_steps // 30))
+            grpo_dir = train_grpo(dataset=str(bc_path), base_model=str(bc_dir), output=str(models / "grpo"),
+                                  max_steps=grpo_steps, lr=2e-4, batch_size=4, num_generations=4, max_completion_length=32,
+                                  lora_r=16, lora_alpha=32,
+                                  temperature=1.0, **{**common, "logging_steps": 1})
+        timings["dpo_grpo"] = _done(t, f"DPO adapter: {dpo_dir}" + (f"; GRPO adapter: {grpo_dir}" if grpo_dir else ""))
+        phase += 1
 
     # 6. evaluate
     # MiniWoB: the train column checks memorisation on each task's first train seed
     eval_train = [x for x in train_tasks if (x.seed or 0) == 0] if miniwob else train_tasks
-    t = _phase(phase + 1, total, f"evaluate zero-shot, BC, DPO, GRPO on {len(test_tasks)} test + {len(eval_train)} train "
-                         f"tasks (max {max_steps} steps)")
-    backends = {"zero": f"local:{base}", "bc": f"local:{bc_dir}", "dpo": f"local:{dpo_dir}", "grpo": f"local:{grpo_dir}"}
+    names = {"zero": "zero-shot", "bc": "BC", "dpo": "DPO", "grpo": "GRPO"}
+    t = _phase(phase, total, f"evaluate {', '.join(names[m] for m in models_run)} on {len(test_tasks)} test + "
+                             f"{len(eval_train)} train tasks (max {max_steps} steps)")
+    backends = {m: f"local:{d}" for m, d in (("zero", base), ("bc", bc_dir), ("dpo", dpo_dir), ("grpo", grpo_dir))
+                if m in models_run}
     configs = {f"qwen_worker_{m}": _worker_config(f"qwen_worker_{m}", backends[m], max_steps, references)
-               for m in MODELS}
+               for m in models_run}
+    zero_tasks = test_tasks + eval_train
+    if full and pretrained is None:
+        # the warmed-up tiny model has never seen an action: it fails every episode and each
+        # failure runs to max_steps, so the full run plays it on the first ZERO_SEEDS_FULL test seeds
+        zero_tasks = [x for x in test_tasks if (x.seed or 0) < TEST_SEED_START + ZERO_SEEDS_FULL] + eval_train
+    zero = configs.pop("qwen_worker_zero")
     records = _run_episodes(runtime, f"{run_id}_eval", test_tasks + eval_train, configs, data_dir=data_dir,
                             results_dir=results_dir, workers=workers, model_episodes=True)
+    records += _run_episodes(runtime, f"{run_id}_eval_zero", zero_tasks, {"qwen_worker_zero": zero},
+                             data_dir=data_dir, results_dir=results_dir, workers=workers, model_episodes=True)
     timings["evaluate"] = _done(t, f"{len(records)} episodes")
 
     # 7. report
-    t = _phase(phase + 2, total, "report")
-    results = summarize(records, {x.id for x in eval_train}, {x.id for x in test_tasks})
+    t = _phase(phase + 1, total, "report")
+    results = summarize(records, {x.id for x in eval_train}, {x.id for x in test_tasks}, models_run)
     table = results_table(results)
     tasks_table = per_task(records, {x.id for x in test_tasks}) if miniwob else {}
     timings["report"] = time.monotonic() - t
@@ -535,11 +567,13 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
         "warmup_steps": warmup_steps, "train_tasks": [x.id for x in train_tasks], "test_tasks": [x.id for x in test_tasks],
         "tiny_model": {"path": str(base), "parameters": params, "pretrained": pretrained is not None, **sizes},
         "datasets": demonstrations.summary, "training_data": exported.summary,
-        "models": {m: backends[m] for m in MODELS},
-        "references": references, "dagger": dagger, "grpo_groups": _grpo_groups(grpo_dir) if miniwob else {},
+        "models": dict(backends), "until": until, "lora_top_layers": lora_top_layers if pretrained else 0,
+        "references": references, "dagger": dagger, "grpo_groups": _grpo_groups(grpo_dir) if miniwob and grpo_dir else {},
         "full": full, "default_tasks": list(DEFAULT_MINIWOB) if miniwob and not (quick or full or tasks) else None,
         "results": results, "timings_sec": {k: round(v, 1) for k, v in timings.items()},
-        "results_dirs": [str(results_dir / f"{run_id}_demos"), str(results_dir / f"{run_id}_eval")],
+        "results_dirs": [str(results_dir / f"{run_id}_demos"), str(results_dir / f"{run_id}_eval"),
+                         str(results_dir / f"{run_id}_eval_zero")],
+        "zero_shot_instances": len(zero_tasks), "dagger_instances": len(dagger_tasks) if dagger_rounds else 0,
     }
     (root / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
     (root / "report.md").write_text(_report_md(payload, table))
@@ -588,8 +622,10 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
     if tiny.get("pretrained"):
         model_lines = [f"- base: pretrained `{tiny['path']}`, {tiny['parameters'] / 1e6:.0f}M parameters (the zero-shot "
                        "row, with its own worker prompt)",
-                       f"- BC: {payload['train_steps']} steps of a LoRA adapter; DPO and GRPO continue that adapter "
-                       "(DPO's reference: the BC adapter, frozen)"]
+                       f"- BC: {payload['train_steps']} steps of a LoRA adapter"
+                       + (f" on the top {payload['lora_top_layers']} layers" if payload.get("lora_top_layers") else "")
+                       + ("" if payload.get("until") == "bc" else "; DPO and GRPO continue that adapter "
+                          "(DPO's reference: the BC adapter, frozen)")]
     else:
         model_lines = [
             f"- tiny model: Qwen2 architecture, {tiny['parameters'] / 1e3:.0f}K parameters, hidden {tiny['hidden_size']}, "
@@ -621,10 +657,11 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
         *([f"Online GRPO groups: {g['groups']} groups in {g['updates']} updates, {g['mixed_groups']} with mixed "
            f"outcomes (the only ones that teach), mean reward {g['mean_reward']}, mean success {g['mean_success']}.", ""]
           if (g := payload.get("grpo_groups")) else []),
-        f"GRPO: {payload.get('grpo', 'offline')}"
-        + (" (groups of 4 live episodes per update, the environment's reward)" if payload.get("grpo") == "online"
-           else " (trl's GRPOTrainer on the exported prompts)") + ".",
-        "",
+        *([f"GRPO: {payload.get('grpo', 'offline')}"
+           + (" (groups of 4 live episodes per update, the environment's reward)" if payload.get("grpo") == "online"
+              else " (trl's GRPOTrainer on the exported prompts)") + ".", ""]
+          if payload.get("until", "grpo") == "grpo" else
+          [f"Rows trained and evaluated: up to {payload['until']} (--until {payload['until']}).", ""]),
         "## Pipeline",
         "",
         f"- demonstrations: {ds['episodes_successful']}/{ds['episodes_read']} expert episodes succeeded, "
@@ -658,13 +695,19 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
 @click.option("--suite", type=click.Choice(SUITES), default="miniwob", show_default=True,
               help="miniwob: train seeds vs held-out seeds of MiniWoB++ tasks; webclones: train vs test tasks.")
 @click.option("--full", is_flag=True, help="MiniWoB: every expert-covered task (as many as the MiniWoB plugin has experts for), "
-                   "20 train seeds each.")
+                   "10 train and 10 held-out seeds each; relabelling on 4 train seeds and the zero-shot row on 2 held-out "
+                   "seeds per task.")
 @click.option("--references/--no-references", default=True, show_default=True,
               help="Grounded references in the worker prompt (*k marked elements, $k goal values).")
 @click.option("--dagger-rounds", type=click.IntRange(min=0), default=1, show_default=True,
               help="MiniWoB: rounds of expert relabelling after BC (the BC model acts, the expert labels its states).")
 @click.option("--train-seeds", type=click.IntRange(min=1), default=None,
-              help="MiniWoB: expert demonstrations per task, on seeds 0..N-1 (10; full 20; quick 3).")
+              help="MiniWoB: expert demonstrations per task, on seeds 0..N-1 (10; quick 3).")
+@click.option("--lora-top-layers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Pretrained base: BC's LoRA adapter on the top N decoder layers only (0: all); cheaper CPU steps.")
+@click.option("--until", type=click.Choice(MODELS[1:]), default="grpo", show_default=True,
+              help="Train and evaluate the rows up to this one: bc (zero-shot and BC, e.g. for a pretrained base "
+                   "on 2 cores), dpo, or grpo (all four).")
 @click.option("--test-seeds", type=click.IntRange(min=1), default=None,
               help="MiniWoB: held-out instances per task, on test seeds 10000.. (10; quick 2).")
 @click.option("--tasks", "task_names", default=None,
@@ -676,11 +719,13 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
               help=f"tiny (built and trained here), smollm2 (= {SMOLLM2_DIR}, from halo models import-gguf) or a "
                    "pretrained model folder; a pretrained base trains LoRA adapters.")
 def demo_command(out, run_id, sites, max_steps, train_steps, quick, workers, seed, suite, full, references,
-                 dagger_rounds, train_seeds, test_seeds, task_names, grpo_steps, base_model) -> None:
+                 dagger_rounds, train_seeds, until, lora_top_layers, test_seeds, task_names, grpo_steps,
+                 base_model) -> None:
     """The learning loop end to end, offline: expert demos → export → tiny Qwen2 → BC → DPO,
     GRPO → evaluate zero-shot/BC/DPO/GRPO on held-out and train tasks → report."""
     run_demo(out=out, run_id=run_id, sites=tuple(s.strip() for s in (sites or "").split(",") if s.strip()) or None,
              max_steps=max_steps, train_steps=train_steps, quick=quick, workers=workers, seed=seed, suite=suite,
              train_seeds=train_seeds, test_seeds=test_seeds, grpo_steps=grpo_steps, base_model=base_model,
-             full=full, references=references, dagger_rounds=dagger_rounds,
+             full=full, references=references, dagger_rounds=dagger_rounds, until=until,
+             lora_top_layers=lora_top_layers,
              tasks=tuple(t.strip() for t in (task_names or "").split(",") if t.strip()) or None)
