@@ -179,3 +179,28 @@ def test_prompt_hook_adds_a_worked_example_for_the_local_model(tiny, tmp_path):
     assert plain.usage.calls == shown.usage.calls
     # each call carried the example's tokens as well
     assert shown.usage.tokens_in > plain.usage.tokens_in
+
+
+def test_torch_threads_follow_the_env_then_the_machine(monkeypatch):
+    """HALO_TORCH_THREADS wins; unset, a machine busier than its cores gets one thread and
+    an idle one keeps torch's default."""
+    import os
+
+    import torch
+
+    from halo_plugin_qwen import local
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        monkeypatch.setenv("HALO_TORCH_THREADS", "2")
+        assert local.set_torch_threads() == 2
+        monkeypatch.delenv("HALO_TORCH_THREADS")
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
+        monkeypatch.setattr(os, "getloadavg", lambda: (7.5, 7.0, 6.0))
+        assert local.set_torch_threads() == 1
+        torch.set_num_threads(2)
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 0.2, 0.1))
+        assert local.set_torch_threads() == 2  # left as it was
+    finally:
+        torch.set_num_threads(before)

@@ -46,14 +46,29 @@ _ENGINES: dict[tuple, Any] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def set_torch_threads() -> None:
-    """Respect ``HALO_TORCH_THREADS`` / ``OMP_NUM_THREADS`` on shared CPU machines (the
-    local backend and the trainers both use it)."""
+def set_torch_threads() -> int:
+    """Set torch's thread count and return it: ``HALO_TORCH_THREADS`` / ``OMP_NUM_THREADS``
+    when set (the local backend and the trainers both use this); otherwise torch's own
+    default, except on a machine already as busy as it has cores (1-minute load average ≥
+    cores), where one thread: torch's OpenMP threads wait for each other at every operation,
+    and on a shared CPU each wait costs a time slice (measured on 2 cores at load 15: the
+    tiny model's warm-up took 14.6 s per step with 2 threads, 1.3 s with 1)."""
     import torch
 
     n = os.environ.get("HALO_TORCH_THREADS") or os.environ.get("OMP_NUM_THREADS")
     if n and n.isdigit() and int(n) > 0:
         torch.set_num_threads(int(n))
+    elif _machine_busy():
+        torch.set_num_threads(1)
+    return torch.get_num_threads()
+
+
+def _machine_busy() -> bool:
+    try:
+        cores = len(os.sched_getaffinity(0))
+        return cores > 1 and os.getloadavg()[0] >= cores
+    except (AttributeError, OSError):  # no load average on this platform
+        return False
 
 
 def resolve_spec(spec: str) -> tuple[str, str | None]:

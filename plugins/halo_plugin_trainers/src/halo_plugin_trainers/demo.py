@@ -334,7 +334,6 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
     from halo_plugin_qwen.tiny import build_tiny_qwen
 
     from halo_core.api import Runtime, export_datasets, format_summary, mode_config, new_run_id
@@ -359,7 +358,9 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
         unknown = [s for s in sites if s not in ALL_SITES]
         if unknown:
             raise click.UsageError(f"unknown site {unknown[0]!r}; sites: {', '.join(ALL_SITES)}")
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), int(os.environ.get("HALO_TORCH_THREADS", "2")))))
+    from halo_plugin_qwen.local import set_torch_threads
+
+    set_torch_threads()
     started_all = time.monotonic()
     run_id = run_id or new_run_id("demo")
     root = Path(out) / run_id
