@@ -67,6 +67,7 @@ _public("halo_core.trajectory", "TRAJECTORY_GLOB", "RecordedEpisode", "Step", "T
 # evaluation and datasets
 _public("halo_core.evaluation.plan", "new_plan", "plan_tasks")
 _public("halo_core.evaluation.runner", "run_plan")
+_public("halo_core.evaluation.jobs", "result_fields")
 _public("halo_core.evaluation.store", "ResultsStore")
 _public("halo_core.evaluation.metrics", summarize_results="summarize")
 _public("halo_core.export", "export_datasets", "format_summary")
@@ -115,6 +116,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from halo_core.env.browser import one_line as playwright_error_line  # noqa: F401
     from halo_core.env.chromium import find_chromium  # noqa: F401
     from halo_core.env.protocol import EnvSettings, Environment, EnvironmentDead, Suite, TaskNotFound  # noqa: F401
+    from halo_core.evaluation.jobs import result_fields  # noqa: F401
     from halo_core.evaluation.metrics import summarize as summarize_results  # noqa: F401
     from halo_core.evaluation.plan import new_plan, plan_tasks  # noqa: F401
     from halo_core.evaluation.runner import run_plan  # noqa: F401

@@ -338,6 +338,14 @@ class EpisodeEnd:
                    traceback=str(e.get("traceback") or ""), timestamp=float(e.get("timestamp") or 0.0),
                    extra={k: v for k, v in e.items() if k not in cls._KNOWN})
 
+    def result(self) -> EpisodeResult:
+        """The :class:`~halo_core.model.EpisodeResult` this event recorded (:func:`end_event`'s inverse)."""
+        return EpisodeResult(task_id=self.task_id, success=self.success, reward=self.reward, steps=self.total_steps,
+                             wall_time_sec=self.wall_time_sec, terminated_by=self.terminated_by, error=self.error,
+                             final_message=self.final_message, usage=self.usage, manager_calls=self.manager_calls,
+                             scorable=self.scorable, counters=dict(self.counters),
+                             plugin_errors=tuple(self.plugin_errors))
+
     def to_event(self) -> dict[str, Any]:
         return {"type": self.type, "task_id": self.task_id, "success": self.success, "reward": self.reward,
                 "total_steps": self.total_steps, "wall_time_sec": round(self.wall_time_sec, 3),

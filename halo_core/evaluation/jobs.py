@@ -77,13 +77,10 @@ class EpisodeOutcome:
         return self.record.get("terminated_by") in ERROR_ENDINGS
 
 
-def episode_record(job: EpisodeJob, result: EpisodeResult) -> dict[str, Any]:
-    """The ``episodes.jsonl`` line for a finished episode."""
+def result_fields(result: EpisodeResult) -> dict[str, Any]:
+    """An episode's result as the fields of its ``episodes.jsonl`` record (the one shape every
+    reader of results uses: ``steps``, not the trajectory's ``total_steps``)."""
     return {
-        "task": job.task.id,
-        "mode": job.config.mode,
-        "policy": job.config.policy,
-        "attempt": job.attempt,
         "success": bool(result.success),
         "reward": float(result.reward),
         "steps": int(result.steps),
@@ -96,6 +93,17 @@ def episode_record(job: EpisodeJob, result: EpisodeResult) -> dict[str, Any]:
         "counters": dict(result.counters),  # plugins' numbers (halo_episode_counters), read by their metrics
         "plugin_errors": list(result.plugin_errors),
         "final_message": result.final_message,
+    }
+
+
+def episode_record(job: EpisodeJob, result: EpisodeResult) -> dict[str, Any]:
+    """The ``episodes.jsonl`` line for a finished episode."""
+    return {
+        "task": job.task.id,
+        "mode": job.config.mode,
+        "policy": job.config.policy,
+        "attempt": job.attempt,
+        **result_fields(result),
         "trajectory": str(job.trajectory),
         "worker_pid": os.getpid(),
         "finished_at": time.time(),

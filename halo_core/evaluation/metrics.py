@@ -46,9 +46,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import attrs
-
-from halo_core.evaluation.jobs import ERROR_ENDINGS
+from halo_core.evaluation.jobs import ERROR_ENDINGS, result_fields
 from halo_core.model import EpisodeResult
 
 __all__ = ["METRIC_COLUMNS", "describe_config", "episode_kind", "matrix", "matrix_csv", "matrix_markdown",
@@ -82,11 +80,7 @@ def describe_config(config: Mapping[str, Any] | Any) -> str:
 
 def _as_record(item: Mapping[str, Any] | EpisodeResult) -> Mapping[str, Any]:
     if isinstance(item, EpisodeResult):
-        return {
-            "task": item.task_id, "reward": item.reward, "steps": item.steps, "wall_time_sec": item.wall_time_sec,
-            "terminated_by": item.terminated_by, "scorable": item.scorable, "usage": attrs.asdict(item.usage),
-            "manager_calls": item.manager_calls, "counters": dict(item.counters),
-        }
+        return {"task": item.task_id, **result_fields(item)}
     return item
 
 

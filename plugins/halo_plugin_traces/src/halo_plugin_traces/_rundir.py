@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import attrs
 
-from halo_core.api import TRAJECTORY_GLOB, RecordedEpisode, TrajectoryError, read_trajectory
+from halo_core.api import TRAJECTORY_GLOB, RecordedEpisode, TrajectoryError, read_trajectory, result_fields
 
 __all__ = ["EpisodeFiles", "RunDir", "read_events"]
 
@@ -121,11 +121,8 @@ class EpisodeFiles:
                     "steps": steps, "terminated_by": "unfinished", "usage": {}, "error": ""}
         counters = {name: end.counter(name) for name in ("cache_hits", "cache_misses", "macro_steps")}
         counters.update(end.counters)
-        return {"task": self.task, "mode": self.mode, "attempt": self.attempt, "success": end.success,
-                "reward": end.reward, "steps": end.total_steps, "wall_time_sec": end.wall_time_sec,
-                "terminated_by": end.terminated_by, "error": end.error, "scorable": end.scorable,
-                "usage": attrs.asdict(end.usage), "manager_calls": end.manager_calls, **counters,
-                "counters": counters, "final_message": end.final_message}
+        return {"task": self.task, "mode": self.mode, "attempt": self.attempt, **result_fields(end.result()),
+                **counters, "counters": counters}
 
 
 def _identity(path: Path, recorded: RecordedEpisode | None) -> tuple[str, str, int, str]:
