@@ -51,7 +51,7 @@ _public("halo_core.env.chromium", "find_chromium")
 # model backends
 _public("halo_core.backends", "Backend", "BackendConfigError", "BackendError", "BackendSettings", "Completion",
         "Message", "declared_options", "parse_options")
-_public("halo_core.backends_http", "RemoteBackend", "chat_messages", "compute_cost", "host_of", "image_mime",
+_public("halo_core.backends_http", "RemoteBackend", "chat_messages", "chat_request", "chat_response", "compute_cost", "host_of", "image_mime",
         "one_line", "price_for", response_field="field")
 # prompts
 _public("halo_core.prompts", "MANAGER_SYSTEM", "WORKER_SYSTEM", "origin_of", "render_history", "site_relative",
@@ -105,7 +105,8 @@ if TYPE_CHECKING:  # what type checkers and editors see
         Backend, BackendConfigError, BackendError, BackendSettings, Completion, Message, declared_options,
         parse_options)
     from halo_core.backends_http import (  # noqa: F401
-        RemoteBackend, chat_messages, compute_cost, host_of, image_mime, one_line, price_for)
+        RemoteBackend, chat_messages, chat_request, chat_response, compute_cost, host_of, image_mime, one_line,
+        price_for)
     from halo_core.backends_http import field as response_field  # noqa: F401
     from halo_core.builtins.summarizer import mask_ids  # noqa: F401
     from halo_core.cli import HaloError, cli, console, get_runtime, new_run_id  # noqa: F401

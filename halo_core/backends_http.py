@@ -60,7 +60,7 @@ __all__ = [
     "Failure", "PriceWarning", "RedactingFilter", "RemoteBackend", "RetryPolicy",
     "field", "install_log_redaction",
     "backoff_delay", "call_with_retries", "classify_exception", "compute_cost", "data_url", "host_of",
-    "chat_messages", "image_mime", "load_prices", "one_line", "parse_retry_after", "price_for", "redact",
+    "chat_messages", "chat_request", "chat_response", "image_mime", "load_prices", "one_line", "parse_retry_after", "price_for", "redact",
     "retry_after_from_headers",
 ]
 
@@ -440,6 +440,31 @@ def chat_messages(messages: Sequence[Message], *, images: bool) -> list[dict[str
         else:
             out.append({"role": m.role, "content": m.content})
     return out
+
+
+def chat_request(model: str, messages: Sequence[Message], options: Mapping[str, Any], *,
+                 max_tokens_param: str = "max_tokens") -> dict[str, Any]:
+    """A chat-completions request body: model, :func:`chat_messages`, temperature, the token
+    limit under ``max_tokens_param``, and the seed when one is set (``options`` as
+    :meth:`RemoteBackend._request` receives them). Backends add their own keys to it."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": chat_messages(messages, images=options["images"]),
+        "temperature": options["temperature"],
+        max_tokens_param: options["max_tokens"],
+    }
+    if options.get("seed") is not None:
+        body["seed"] = options["seed"]
+    return body
+
+
+def chat_response(response: Any) -> tuple[str, int, int, str]:
+    """(text, prompt_tokens, completion_tokens, model) of a chat-completions response, as an
+    object or a dict: what :meth:`RemoteBackend._parse` returns."""
+    choices = field(response, "choices", default=[])
+    text = field(choices[0], "message", "content", default="") if choices else ""
+    return (text, int(field(response, "usage", "prompt_tokens", default=0) or 0),
+            int(field(response, "usage", "completion_tokens", default=0) or 0), field(response, "model", default=""))
 
 
 def field(obj: Any, *names: str, default: Any = None) -> Any:

@@ -6,7 +6,7 @@ import os
 from typing import Any, Sequence
 
 from halo_core.api import BackendConfigError, BackendSettings, Message
-from halo_core.api import RemoteBackend, compute_cost, host_of, chat_messages, price_for
+from halo_core.api import RemoteBackend, chat_request, chat_response, compute_cost, host_of, price_for
 
 #: provider → the variable holding its key (litellm's conventions)
 KEY_VARS = {
@@ -64,18 +64,9 @@ class LiteLLMBackend(RemoteBackend):
                                      "not set; export it")
 
     def _request(self, messages: Sequence[Message], options: dict[str, Any]) -> Any:
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "messages": chat_messages(messages, images=options["images"]),
-            "temperature": options["temperature"],
-            "max_tokens": options["max_tokens"],
-            "timeout": self.settings.timeout_s,
-            "num_retries": 0,
-            "max_retries": 0,
-            "drop_params": True,  # a provider without seed support drops it instead of failing
-        }
-        if options["seed"] is not None:
-            kwargs["seed"] = options["seed"]
+        kwargs = chat_request(self.model, messages, options)
+        kwargs.update(timeout=self.settings.timeout_s, num_retries=0, max_retries=0,
+                      drop_params=True)  # a provider without seed support drops it instead of failing
         if self.api_base:
             kwargs["api_base"] = self.api_base
         key = self._key()
@@ -84,11 +75,7 @@ class LiteLLMBackend(RemoteBackend):
         return self.litellm.completion(**kwargs)
 
     def _parse(self, response: Any) -> tuple[str, int, int, str]:
-        choice = response.choices[0]
-        text = choice.message.content or ""
-        usage = getattr(response, "usage", None)
-        return (text, int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0),
-                getattr(response, "model", "") or "")
+        return chat_response(response)
 
     def _cost(self, tokens_in: int, tokens_out: int) -> float:
         """``HALO_PRICES``/``settings.prices`` first, then litellm's own cost map (the owner of

@@ -7,7 +7,7 @@ import re
 from typing import Any, Sequence
 
 from halo_core.api import BackendConfigError, BackendSettings, Message
-from halo_core.api import RemoteBackend, response_field as field, host_of, chat_messages
+from halo_core.api import RemoteBackend, chat_request, chat_response, host_of
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: models that accept image input
@@ -74,23 +74,7 @@ class OpenAIBackend(RemoteBackend):
         client = self.client()
         param = (self.settings.extra or {}).get("max_tokens_param") or \
             ("max_tokens" if self.custom_server else "max_completion_tokens")
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "messages": chat_messages(messages, images=options["images"]),
-            "temperature": options["temperature"],
-            param: options["max_tokens"],
-        }
-        if options["seed"] is not None:
-            kwargs["seed"] = options["seed"]
-        return client.chat.completions.create(**kwargs)
+        return client.chat.completions.create(**chat_request(self.model, messages, options, max_tokens_param=param))
 
     def _parse(self, response: Any) -> tuple[str, int, int, str]:
-        return parse_chat_completion(response)
-
-
-def parse_chat_completion(response: Any) -> tuple[str, int, int, str]:
-    """(text, prompt_tokens, completion_tokens, model) of a chat completion object or dict."""
-    choices = field(response, "choices", default=[])
-    text = field(choices[0], "message", "content", default="") if choices else ""
-    return (text, int(field(response, "usage", "prompt_tokens", default=0)),
-            int(field(response, "usage", "completion_tokens", default=0)), field(response, "model", default=""))
+        return chat_response(response)

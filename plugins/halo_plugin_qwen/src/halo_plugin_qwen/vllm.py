@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import attrs
 
 from halo_core.api import BackendConfigError, BackendSettings, Message
-from halo_core.api import RemoteBackend, response_field as field, host_of, one_line, chat_messages
+from halo_core.api import RemoteBackend, chat_request, chat_response, host_of, one_line
 from halo_plugin_qwen.parsing import clean_qwen_text
 
 DEFAULT_URL = "http://localhost:8000/v1"
@@ -90,21 +90,12 @@ class VLLMBackend(RemoteBackend):
         return self._client
 
     def _request(self, messages: Sequence[Message], options: dict[str, Any]) -> Any:
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "messages": chat_messages(messages, images=options["images"]),
-            "temperature": options["temperature"],
-            "max_tokens": options["max_tokens"],
-        }
-        if options["seed"] is not None:
-            kwargs["seed"] = options["seed"]
+        kwargs = chat_request(self.model, messages, options)
         if options["call"].one_line:
             kwargs["stop"] = ["\n"]
         return self.client().chat.completions.create(**kwargs)
 
     def _parse(self, response: Any) -> tuple[str, int, int, str]:
-        choices = field(response, "choices", default=[])
-        raw = field(choices[0], "message", "content", default="") if choices else ""
+        raw, tokens_in, tokens_out, model = chat_response(response)
         text = clean_qwen_text(raw) if (self.settings.extra or {}).get("strip_thinking", True) else raw
-        return (text, int(field(response, "usage", "prompt_tokens", default=0)),
-                int(field(response, "usage", "completion_tokens", default=0)), field(response, "model", default=""))
+        return text, tokens_in, tokens_out, model
