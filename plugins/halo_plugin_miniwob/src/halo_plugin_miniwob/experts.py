@@ -1053,17 +1053,42 @@ _GRID_MOVES = {"up": -3, "down": 3, "left": -1, "right": 1}
 
 @solves("drag-items-grid")
 def _drag_items_grid(v: View) -> str:
+    """A jQuery UI sortable of floated items: the placeholder goes before the item under the
+    pointer when the pointer's last move went left or straight up, after it when it went right
+    or down. A straight drag on a diagonal going right and up (or left and down) puts the item on
+    the wrong side, so the pointer is pressed on the item, jumps to the target cell's far half
+    (10 px from its centre), crosses to its near half (5 px the other side, a move towards the
+    place the item should take), and is released there."""
     m = re.search(r"Drag (.+?) (?:to the (.+?)|(up|down|left|right) by one)\.$", v.utterance)
     if not m:
         raise NoMove(f"cannot read {v.utterance!r}")
+    last = v.observation.last_action
+    moved = re.fullmatch(r"mouse_move\(([-\d.]+), ([-\d.]+)\)", last)
+    if moved and v.js("return !!q('#sortable .ui-sortable-helper');"):
+        x, y = float(moved.group(1)), float(moved.group(2))
+        # the grid's cells stay put while items move between them: the in-flow items mark them
+        cell = v.js(_CENTRE + """
+            const hit = qa('#sortable li').filter((li) => !li.classList.contains('ui-sortable-helper')).find((li) => {
+              const r = li.getBoundingClientRect();
+              return r.left <= arg[0] && arg[0] <= r.right && r.top <= arg[1] && arg[1] <= r.bottom; });
+            return hit ? centre(hit) : null;
+        """, [x, y])
+        if cell is None:
+            raise NoMove("the pointer is off the grid")
+        if abs(x - cell[0]) > 7:  # on the far half: across to the near one
+            return "mouse_move({}, {})".format(*v._point([cell[0] + (5 if x < cell[0] else -5), y], "the near half"))
+        return "mouse_up({}, {})".format(*v._point([x, y], "the drop"))
     items = v.js(_CENTRE + "return qa('#sortable li').map((li) => ({name: text(li), at: centre(li)}));")
-    src = [i["name"] for i in items].index(m.group(1))
+    names = [i["name"] for i in items]
+    if m.group(1) not in names:
+        raise NoMove(f"no item {m.group(1)!r}")
+    src = names.index(m.group(1))
+    if not last.startswith("mouse_down("):
+        return "mouse_down({}, {})".format(*v._point(items[src]["at"], m.group(1)))
     dst = _GRID_PLACES[m.group(2)] - 1 if m.group(2) else src + _GRID_MOVES[m.group(3)]
-    (x, y), (tx, ty) = items[src]["at"], items[dst]["at"]
-    # a little past the target's centre, in the direction of travel
-    tx += 6 if tx > x else -6 if tx < x else 0
-    ty += 6 if ty > y else -6 if ty < y else 0
-    return v.drag([x, y], [tx, ty], f"{m.group(1)} to cell {dst + 1}")
+    tx, ty = items[dst]["at"]
+    # an earlier place is taken on a move left, so the far half is the right one
+    return "mouse_move({}, {})".format(*v._point([tx + (10 if dst < src else -10), ty], f"cell {dst + 1}"))
 
 
 _STEP = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
