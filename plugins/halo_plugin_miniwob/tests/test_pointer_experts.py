@@ -27,6 +27,7 @@ def env():
     ("drag-box@10002", "mouse_drag_and_drop("),
     ("highlight-text@10003", "mouse_drag_and_drop("),
     ("email-inbox-reply@10004", "mouse_click("),
+    ("drag-items-grid@10000", "mouse_down("),  # pressed, moved across the target cell, released
 ])
 def test_expert_solves_a_pointer_task(env, tmp_path, task, action):
     result = run_episode(SUITE.resolve(f"miniwob.{task}"), AgentConfig(policy="expert", max_steps=15), env,
