@@ -274,11 +274,11 @@ def _rate(d: dict[str, Any]) -> str:
     return f"{_pct(d['success_rate'])} [{100 * low:.0f}–{100 * high:.0f}%] ({d['successes']}/{d['tasks']})"
 
 
-def results_table(results: dict[str, dict[str, Any]]) -> str:
+def results_table(results: dict[str, dict[str, Any]], pretrained: bool = False) -> str:
     header = ("| model | test success [95% CI] (k/n) | train success [95% CI] (k/n) | mean steps (test/train) "
               "| valid actions (test/train) |")
     lines = [header, "|---|---|---|---|---|"]
-    names = {"zero": "zero-shot (tiny base)", "bc": "BC", "dpo": "DPO (from BC)", "grpo": "GRPO (from BC)"}
+    names = {"zero": f"zero-shot ({'pretrained' if pretrained else 'tiny'} base)", "bc": "BC", "dpo": "DPO (from BC)", "grpo": "GRPO (from BC)"}
     for model in (m for m in MODELS if m in results):
         te, tr = results[model]["test"], results[model]["train"]
 
@@ -326,7 +326,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
              workers: int | None = None, seed: int = 0, suite: str = "webclones", train_seeds: int | None = None,
              test_seeds: int | None = None, tasks: Sequence[str] | None = None, grpo_steps: int | None = None,
              base_model: str | None = None, full: bool = False, references: bool = True, dagger_rounds: int = 1,
-             until: str = "grpo", lora_top_layers: int = 0, log: Callable[[str], None] = _log) -> dict[str, Any]:
+             until: str = "grpo", lora_top_layers: int = 0, lr: float | None = None, log: Callable[[str], None] = _log) -> dict[str, Any]:
     """Run the demo; returns the ``results.json`` content. ``base_model``: None/``tiny`` (a tiny
     model built and trained from scratch) or a pretrained model folder (``smollm2``), whose
     BC, DPO and GRPO are LoRA adapters."""
@@ -452,7 +452,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     t = _phase(4, total, f"BC: {train_steps} steps ({'a LoRA adapter' if pretrained else 'all weights of the tiny model'}) "
                          f"on {exported.summary['bc_examples']['train']} examples")
     bc_dir = train_bc(dataset=str(bc_path), base_model=str(base), output=str(models / "bc"), max_steps=train_steps,
-                      lr=2e-4 if pretrained else 5e-3, lr_scheduler="cosine", warmup_steps=10, batch_size=4,
+                      lr=lr or (2e-4 if pretrained else 5e-3), lr_scheduler="cosine", warmup_steps=10, batch_size=4,
                       lora=pretrained is not None, lora_top_layers=lora_top_layers if pretrained else 0, **common)
     timings["bc"] = _done(t, f"BC adapter: {bc_dir}")
 
@@ -557,7 +557,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     # 7. report
     t = _phase(phase + 1, total, "report")
     results = summarize(records, {x.id for x in eval_train}, {x.id for x in test_tasks}, models_run)
-    table = results_table(results)
+    table = results_table(results, pretrained is not None)
     tasks_table = per_task(records, {x.id for x in test_tasks}) if miniwob else {}
     timings["report"] = time.monotonic() - t
     timings["total"] = time.monotonic() - started_all
@@ -568,7 +568,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
         "warmup_steps": warmup_steps, "train_tasks": [x.id for x in train_tasks], "test_tasks": [x.id for x in test_tasks],
         "tiny_model": {"path": str(base), "parameters": params, "pretrained": pretrained is not None, **sizes},
         "datasets": demonstrations.summary, "training_data": exported.summary,
-        "models": dict(backends), "until": until, "lora_top_layers": lora_top_layers if pretrained else 0,
+        "models": dict(backends), "until": until, "bc_lr": lr or (2e-4 if pretrained else 5e-3), "lora_top_layers": lora_top_layers if pretrained else 0,
         "references": references, "dagger": dagger, "grpo_groups": _grpo_groups(grpo_dir) if miniwob and grpo_dir else {},
         "full": full, "default_tasks": list(DEFAULT_MINIWOB) if miniwob and not (quick or full or tasks) else None,
         "results": results, "timings_sec": {k: round(v, 1) for k, v in timings.items()},
@@ -706,6 +706,8 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
               help="MiniWoB: expert demonstrations per task, on seeds 0..N-1 (10; quick 3).")
 @click.option("--lora-top-layers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Pretrained base: BC's LoRA adapter on the top N decoder layers only (0: all); cheaper CPU steps.")
+@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=None,
+              help="BC's learning rate (default: 5e-3 for the tiny model, 2e-4 for a pretrained base's LoRA).")
 @click.option("--until", type=click.Choice(MODELS[1:]), default="grpo", show_default=True,
               help="Train and evaluate the rows up to this one: bc (zero-shot and BC, e.g. for a pretrained base "
                    "on 2 cores), dpo, or grpo (all four).")
@@ -720,7 +722,7 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
               help=f"tiny (built and trained here), smollm2 (= {SMOLLM2_DIR}, from halo models import-gguf) or a "
                    "pretrained model folder; a pretrained base trains LoRA adapters.")
 def demo_command(out, run_id, sites, max_steps, train_steps, quick, workers, seed, suite, full, references,
-                 dagger_rounds, train_seeds, until, lora_top_layers, test_seeds, task_names, grpo_steps,
+                 dagger_rounds, train_seeds, until, lora_top_layers, lr, test_seeds, task_names, grpo_steps,
                  base_model) -> None:
     """The learning loop end to end, offline: expert demos → export → tiny Qwen2 → BC → DPO,
     GRPO → evaluate zero-shot/BC/DPO/GRPO on held-out and train tasks → report."""
@@ -728,5 +730,5 @@ def demo_command(out, run_id, sites, max_steps, train_steps, quick, workers, see
              max_steps=max_steps, train_steps=train_steps, quick=quick, workers=workers, seed=seed, suite=suite,
              train_seeds=train_seeds, test_seeds=test_seeds, grpo_steps=grpo_steps, base_model=base_model,
              full=full, references=references, dagger_rounds=dagger_rounds, until=until,
-             lora_top_layers=lora_top_layers,
+             lora_top_layers=lora_top_layers, lr=lr,
              tasks=tuple(t.strip() for t in (task_names or "").split(",") if t.strip()) or None)
