@@ -123,7 +123,7 @@ setup() {
     # torch first, pinned, so nothing below pulls a different (CUDA) build
     "$VENV/bin/python" -m pip install -q "${pins[@]}" "${HALO_TORCH_SPEC:-torch==2.13.0}"
     # the core and every plugin folder, editable, each with all of its extras (test deps included)
-    local args=(-e ".[test]")
+    local args=(-e ".[test,grid]")
     while IFS= read -r spec; do args+=(-e "$spec"); done < <(plugin_specs)
     "$VENV/bin/python" -m pip install -q "${pins[@]}" "${args[@]}"
     echo "$want" > "$stamp"

@@ -35,7 +35,7 @@ def draw_grid(image: bytes, every: int, viewport_width: float | None = None) -> 
     try:
         from PIL import Image, ImageDraw, ImageFont
     except ImportError:
-        raise GridUnavailable("the screenshot_grid option needs Pillow (pip install pillow)") from None
+        raise GridUnavailable("the screenshot_grid option needs Pillow: pip install 'halo-core[grid]'") from None
     try:
         with Image.open(io.BytesIO(image)) as source:
             kind = source.format or "PNG"

@@ -102,7 +102,7 @@ exit 0
     assert len(installs) >= 3, installs
     for call in installs:
         assert "-c requirements.lock" in call, f"pip install without the lock: {call}"
-    assert any("torch==" in c for c in installs) and any("-e .[test]" in c for c in installs)
+    assert any("torch==" in c for c in installs) and any("-e .[test,grid]" in c for c in installs)
     assert (venv / ".halo-installed").is_file()
 
 
