@@ -346,6 +346,17 @@ def test_halo_demo_quick(tmp_path):
             assert f"({row['successes']}/{row['tasks']})" in report.read_text()
     # the expert demonstrations all succeeded and became training data
     assert results["datasets"]["episodes_successful"] == len(results["train_tasks"])
+    # the same --run-id continues the run: finished models and episodes are reused, nothing retrained
+    stamps = {m: (tmp_path / "q" / "models" / m / "training_summary.json").stat().st_mtime_ns
+              for m in ("tiny_warm", "bc", "dpo", "grpo")}
+    again = CliRunner().invoke(cli, ["demo", "--suite", "webclones", "--quick", "--out", str(tmp_path),
+                                     "--run-id", "q"])
+    assert again.exit_code == 0, again.output
+    assert again.output.count("reusing the model trained earlier in this run") == 4
+    assert stamps == {m: (tmp_path / "q" / "models" / m / "training_summary.json").stat().st_mtime_ns for m in stamps}
+    rerun = json.loads((tmp_path / "q" / "results.json").read_text())
+    assert {m: rerun["results"][m]["test"]["successes"] for m in stamps if m in rerun["results"]} == \
+        {m: results["results"][m]["test"]["successes"] for m in stamps if m in results["results"]}
 
 
 @pytest.mark.slow

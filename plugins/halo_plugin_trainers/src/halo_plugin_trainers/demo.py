@@ -65,6 +65,15 @@ def _phase(n: int, total: int, title: str) -> float:
     return time.monotonic()
 
 
+def _finished(folder: Path, log: Callable[[str], None]) -> Path | None:
+    """``folder`` when a model finished training there (its ``training_summary.json``): a
+    demo run continued with the same ``--run-id`` reuses it instead of training again."""
+    if (folder / "training_summary.json").is_file():
+        log(f"   reusing the model trained earlier in this run: {folder}")
+        return folder
+    return None
+
+
 def _done(started: float, what: str) -> float:
     took = time.monotonic() - started
     _log(f"   {what} ({took:.0f}s)")
@@ -422,7 +431,9 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
             row = json.loads(line)
             corpus += [m["content"] for m in row["prompt"] + row["completion"]]
         sizes = QUICK_TINY if quick else TINY
-        base = build_tiny_qwen(models / "tiny_base", corpus, seed=seed, **sizes)
+        base = models / "tiny_base"
+        if not (base / "config.json").is_file():  # a finished one is reused when the run continues
+            base = build_tiny_qwen(base, corpus, seed=seed, **sizes)
         params = _count_parameters(base)
         timings["tiny_model"] = _done(t, f"{base} ({params / 1e3:.0f}K parameters, vocab {sizes['vocab_size']})")
 
@@ -438,7 +449,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
             for line in bc_path.read_text().splitlines():
                 prompt = json.loads(line)["prompt"]
                 fh.write(json.dumps({"text": tokenizer.apply_chat_template(prompt, tokenize=False)}) + "\n")
-        base = train_bc(dataset=str(warm_path), base_model=str(base), output=str(models / "tiny_warm"),
+        base = _finished(models / "tiny_warm", log) or train_bc(dataset=str(warm_path), base_model=str(base), output=str(models / "tiny_warm"),
                         max_steps=warmup_steps, lr=5e-3, lr_scheduler="cosine", warmup_steps=10, batch_size=4, lora=False,
                         seed=seed, progress="lines", save_steps=max(warmup_steps, 50),
                         logging_steps=max(5, warmup_steps // 5), command_line=f"halo demo (run {run_id})")
@@ -451,7 +462,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     # far slower); DPO and GRPO then train LoRA adapters on the BC model, as on a real Qwen
     t = _phase(4, total, f"BC: {train_steps} steps ({'a LoRA adapter' if pretrained else 'all weights of the tiny model'}) "
                          f"on {exported.summary['bc_examples']['train']} examples")
-    bc_dir = train_bc(dataset=str(bc_path), base_model=str(base), output=str(models / "bc"), max_steps=train_steps,
+    bc_dir = _finished(models / "bc", log) or train_bc(dataset=str(bc_path), base_model=str(base), output=str(models / "bc"), max_steps=train_steps,
                       lr=lr or (2e-4 if pretrained else 5e-3), lr_scheduler="cosine", warmup_steps=10, batch_size=4,
                       lora=pretrained is not None, lora_top_layers=lora_top_layers if pretrained else 0, **common)
     timings["bc"] = _done(t, f"BC adapter: {bc_dir}")
@@ -493,7 +504,8 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
                 f"{exported.summary['bc_examples']['train']} examples; DPO pairs "
                 f"{exported.summary['dpo_pairs_by_strategy']}")
             round_steps = max(20, train_steps // 2)  # continues the BC model on the aggregated data
-            bc_dir = train_bc(dataset=str(bc_path), base_model=str(bc_dir), output=str(models / f"bc_dagger{rnd}"),
+            bc_dir = _finished(models / f"bc_dagger{rnd}", log) or train_bc(
+                              dataset=str(bc_path), base_model=str(bc_dir), output=str(models / f"bc_dagger{rnd}"),
                               max_steps=round_steps, lr=2e-4 if pretrained else 2e-3, lr_scheduler="cosine",
                               warmup_steps=5, batch_size=4, lora=pretrained is not None,
                               **{**common, "save_steps": max(round_steps, 50), "logging_steps": max(5, round_steps // 10)})
@@ -505,7 +517,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     if until != "bc":
         t = _phase(phase, total, "DPO from BC" + (", then GRPO from BC" if until == "grpo" else ""))
         dpo_steps = max(4, train_steps // 10)
-        dpo_dir = train_dpo(dataset=str(dpo_path), base_model=str(bc_dir), output=str(models / "dpo"),
+        dpo_dir = _finished(models / "dpo", log) or train_dpo(dataset=str(dpo_path), base_model=str(bc_dir), output=str(models / "dpo"),
                             max_steps=dpo_steps, lr=5e-4, batch_size=4, beta=0.1, lora_r=16, lora_alpha=32,
                             **{**common, "logging_steps": max(1, dpo_steps // 4)})
         if until == "grpo" and miniwob:
@@ -516,7 +528,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
             grpo_steps = grpo_steps or (2 if quick else max(8, 3 * train_steps // 40))
             _suite, envs = suite_environments(runtime, "miniwob")
             order = grpo_order(train_tasks, dagger_failures, seed)
-            grpo_dir = train_grpo_online(tasks=order, envs=envs, runtime=runtime, group_size=4, temperature=1.0,
+            grpo_dir = _finished(models / "grpo", log) or train_grpo_online(tasks=order, envs=envs, runtime=runtime, group_size=4, temperature=1.0,
                                          beta=0.04, max_completion_length=32, episode_max_steps=max_steps,
                                          valid_bonus=0.1, max_page_chars=DEMO_PAGE_CHARS, base_model=str(bc_dir),
                                          output=str(models / "grpo"), max_steps=grpo_steps,
@@ -525,7 +537,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
                                          worker_references="on" if references else "off")
         elif until == "grpo":
             grpo_steps = grpo_steps or (2 if quick else max(4, train_steps // 30))
-            grpo_dir = train_grpo(dataset=str(bc_path), base_model=str(bc_dir), output=str(models / "grpo"),
+            grpo_dir = _finished(models / "grpo", log) or train_grpo(dataset=str(bc_path), base_model=str(bc_dir), output=str(models / "grpo"),
                                   max_steps=grpo_steps, lr=2e-4, batch_size=4, num_generations=4, max_completion_length=32,
                                   lora_r=16, lora_alpha=32,
                                   temperature=1.0, **{**common, "logging_steps": 1})
@@ -546,6 +558,8 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     if full and pretrained is None:
         # the warmed-up tiny model has never seen an action: it fails every episode and each
         # failure runs to max_steps, so the full run plays it on the first ZERO_SEEDS_FULL test seeds
+        from halo_plugin_miniwob import TEST_SEED_START
+
         zero_tasks = [x for x in test_tasks if (x.seed or 0) < TEST_SEED_START + ZERO_SEEDS_FULL] + eval_train
     zero = configs.pop("qwen_worker_zero")
     records = _run_episodes(runtime, f"{run_id}_eval", test_tasks + eval_train, configs, data_dir=data_dir,
@@ -684,7 +698,8 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
 @click.command("demo")
 @click.option("--out", default="reports/demo", show_default=True, type=click.Path(file_okay=False),
               help="Everything goes to <out>/<run_id>/ (data, datasets, models, results, report.md, results.json).")
-@click.option("--run-id", default=None, help="Run id (default: a new one).")
+@click.option("--run-id", default=None, help="Run id (default: a new one). The id of an interrupted run continues "
+              "it: its finished episodes and trained models are reused.")
 @click.option("--sites", default=None, help="Comma-separated web-clone sites (default: all; quick: calendar).")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Steps per evaluation episode (10; quick 6).")
 @click.option("--train-steps", type=click.IntRange(min=1), default=None, help="BC steps (800; quick 150); "
