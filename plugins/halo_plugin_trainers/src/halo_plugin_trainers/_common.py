@@ -236,15 +236,19 @@ def training_args_common(opts: TrainOptions, default_lr: float) -> dict[str, Any
     )
 
 
-def checkpointing_kwargs(on: bool) -> dict[str, Any]:
-    """Activation (gradient) checkpointing on or off, under the name this transformers uses
-    (``activation_checkpointing`` since it renamed ``gradient_checkpointing``)."""
+def _training_argument_names() -> set[str]:
+    """The fields of this transformers' ``TrainingArguments`` (some were renamed across releases)."""
     import dataclasses
 
     from transformers import TrainingArguments
 
-    names = {f.name for f in dataclasses.fields(TrainingArguments)}
-    prefix = "activation" if "activation_checkpointing" in names else "gradient"
+    return {f.name for f in dataclasses.fields(TrainingArguments)}
+
+
+def checkpointing_kwargs(on: bool) -> dict[str, Any]:
+    """Activation (gradient) checkpointing on or off, under the name this transformers uses
+    (``activation_checkpointing`` since it renamed ``gradient_checkpointing``)."""
+    prefix = "activation" if "activation_checkpointing" in _training_argument_names() else "gradient"
     out: dict[str, Any] = {f"{prefix}_checkpointing": on}
     if on:
         out[f"{prefix}_checkpointing_kwargs"] = {"use_reentrant": False}
@@ -255,11 +259,7 @@ def length_grouping_kwargs() -> dict[str, Any]:
     """Batches of similar lengths (less padding: about a fifth fewer tokens per step on the
     MiniWoB prompts), under the name this transformers uses (``train_sampling_strategy``
     since it replaced ``group_by_length``). Only for datasets with ``input_ids`` (BC)."""
-    import dataclasses
-
-    from transformers import TrainingArguments
-
-    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    names = _training_argument_names()
     if "train_sampling_strategy" in names:
         return {"train_sampling_strategy": "group_by_length"}
     return {"group_by_length": True} if "group_by_length" in names else {}

@@ -458,12 +458,13 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     common = dict(seed=seed, progress="lines", save_steps=max(train_steps, 50), logging_steps=max(5, train_steps // 10),
                   max_length=4096, command_line=f"halo demo (run {run_id})")
     # 4. BC
+    bc_lr = lr or (2e-4 if pretrained else 5e-3)
     # the tiny base is random: BC trains all of its weights (a LoRA on random weights learns
     # far slower); DPO and GRPO then train LoRA adapters on the BC model, as on a real Qwen
     t = _phase(4, total, f"BC: {train_steps} steps ({'a LoRA adapter' if pretrained else 'all weights of the tiny model'}) "
                          f"on {exported.summary['bc_examples']['train']} examples")
     bc_dir = _finished(models / "bc", log) or train_bc(dataset=str(bc_path), base_model=str(base), output=str(models / "bc"), max_steps=train_steps,
-                      lr=lr or (2e-4 if pretrained else 5e-3), lr_scheduler="cosine", warmup_steps=10, batch_size=4,
+                      lr=bc_lr, lr_scheduler="cosine", warmup_steps=10, batch_size=4,
                       lora=pretrained is not None, lora_top_layers=lora_top_layers if pretrained else 0, **common)
     timings["bc"] = _done(t, f"BC adapter: {bc_dir}")
 
@@ -582,7 +583,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
         "warmup_steps": warmup_steps, "train_tasks": [x.id for x in train_tasks], "test_tasks": [x.id for x in test_tasks],
         "tiny_model": {"path": str(base), "parameters": params, "pretrained": pretrained is not None, **sizes},
         "datasets": demonstrations.summary, "training_data": exported.summary,
-        "models": dict(backends), "until": until, "bc_lr": lr or (2e-4 if pretrained else 5e-3), "lora_top_layers": lora_top_layers if pretrained else 0,
+        "models": dict(backends), "until": until, "bc_lr": bc_lr, "lora_top_layers": lora_top_layers if pretrained else 0,
         "references": references, "dagger": dagger, "grpo_groups": _grpo_groups(grpo_dir) if miniwob and grpo_dir else {},
         "full": full, "default_tasks": list(DEFAULT_MINIWOB) if miniwob and not (quick or full or tasks) else None,
         "results": results, "timings_sec": {k: round(v, 1) for k, v in timings.items()},
