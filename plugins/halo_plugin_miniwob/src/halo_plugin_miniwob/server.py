@@ -9,9 +9,10 @@ origin that the browser environment's navigation policy can allow, and no
 from __future__ import annotations
 
 import functools
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
+
+from halo_core.local_server import LocalHTTPServer
 
 __all__ = ["PageServer", "start_server"]
 
@@ -26,34 +27,15 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         super().end_headers()
 
 
-class PageServer:
-    """``ThreadingHTTPServer`` in a daemon thread; ``close()`` stops it (idempotent)."""
+class PageServer(LocalHTTPServer):
+    """The ``html`` folder on 127.0.0.1 (:class:`~halo_core.local_server.LocalHTTPServer`);
+    ``close()`` stops it (idempotent)."""
 
     def __init__(self, root: Path) -> None:
-        handler = functools.partial(_QuietHandler, directory=str(root))
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="miniwob-pages", daemon=True)
-        self._thread.start()
-        self._closed = False
+        super().__init__(functools.partial(_QuietHandler, directory=str(root)), name="miniwob-pages")
 
     def page_url(self, task_name: str) -> str:
         return f"{self.url}/miniwob/{task_name}.html"
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> PageServer:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def start_server(root: Path | None = None) -> PageServer:

@@ -1,8 +1,8 @@
 """HTTP server and REAL-protocol machinery shared by the three web clones.
 
 Every call to :func:`start_site` builds a fresh site object (its own state) and
-serves it with a stdlib ``ThreadingHTTPServer`` on ``127.0.0.1`` (free port) in
-a daemon thread, so parallel episodes never share state.
+serves it with :class:`halo_core.local_server.LocalHTTPServer` (``127.0.0.1``, a free
+port, a daemon thread), so parallel episodes never share state.
 
 REAL protocol endpoints handled here for every site:
 
@@ -20,8 +20,10 @@ import json
 import re
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
+
+from halo_core.local_server import LocalHTTPServer
 
 SITES = ("shop", "mail", "calendar")
 DEFAULT_TODAY = "2024-07-15"
@@ -312,18 +314,7 @@ def _make_handler(site: BaseSite) -> type[BaseHTTPRequestHandler]:
     return _Handler
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        import sys
-
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return  # browser went away mid-response; harmless
-        super().handle_error(request, client_address)
-
-
-class SiteServer:
+class SiteServer(LocalHTTPServer):
     """A running clone.  ``url`` is ``http://127.0.0.1:PORT``; use as a context manager."""
 
     def __init__(self, site: str):
@@ -333,28 +324,7 @@ class SiteServer:
 
         self.site_name = site
         self.site = make_site(site)
-        self._httpd = _QuietServer(("127.0.0.1", 0), _make_handler(self.site))
-        self._httpd.daemon_threads = True
-        host, port = self._httpd.server_address[:2]
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"webclone-{site}-{port}", daemon=True)
-        self._thread.start()
-        self._closed = False
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "SiteServer":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+        super().__init__(_make_handler(self.site), name=f"webclone-{site}")
 
     def __repr__(self) -> str:
         return f"SiteServer({self.site_name!r}, url={self.url!r})"
