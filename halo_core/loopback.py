@@ -1,14 +1,19 @@
-"""A loopback server speaking the chat-completions wire format, for tests.
+"""Loopback servers speaking model-API wire formats, for tests.
 
-``OpenAICompatibleLoopback`` (stdlib only) answers ``POST /v1/chat/completions``
-(``choices[0].message.content``, ``usage.prompt_tokens/completion_tokens``), checks the
-``Authorization: Bearer`` header, records every request, and can be told to fail:
-``push(status=429, headers=...)``, ``push(sleep=2.0)``, ``fail_always = 500``. Error
-bodies echo the key the client sent, as careless servers do, so a canary test can
-prove HALO never repeats it. The first-party chat-completions backends' tests all use it;
-it is here so third-party backend plugins can too.
+``RecordingLoopback`` is the part every such server shares: it serves ``POST`` on
+127.0.0.1 (:class:`halo_core.local_server.LocalHTTPServer`), records every request
+(``requests``: path, lower-cased headers, JSON body), can be told to fail
+(``push(status=429, headers=...)``, ``push(sleep=2.0)``, ``fail_always = 500``) and sends
+JSON replies; a subclass answers one request in :meth:`RecordingLoopback.respond`.
 
-``shop_site()`` and ``expert_reply()`` are a matching scripted site and "model".
+``OpenAICompatibleLoopback`` answers ``POST /v1/chat/completions``
+(``choices[0].message.content``, ``usage.prompt_tokens/completion_tokens``) and checks the
+``Authorization: Bearer`` header. Error bodies echo the key the client sent, as careless
+servers do, so a canary test can prove HALO never repeats it. The first-party
+chat-completions backends' tests all use it; it is here so third-party backend plugins can
+too, and so a backend plugin with another wire format can subclass ``RecordingLoopback``.
+
+``shop_site()``, ``expert_action()`` and ``expert_reply()`` are a matching scripted site and "model".
 """
 
 from __future__ import annotations
@@ -17,15 +22,27 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
+from halo_core.local_server import LocalHTTPServer
 from halo_core.testing import GraphEnvironment, Page
 
+#: what :meth:`RecordingLoopback.respond` returns: status, JSON payload, extra headers
+Reply = tuple[int, dict[str, Any], dict[str, str] | None]
 
-class OpenAICompatibleLoopback:
-    def __init__(self, reply: Callable[[dict], str], *, key: str | None = None, model_echo: str | None = None) -> None:
-        self.reply, self.key, self.model_echo = reply, key, model_echo
+
+class RecordingLoopback:
+    """A JSON-over-HTTP API stand-in on 127.0.0.1 that records requests and fails on demand.
+
+    ``reply(body) -> str`` makes the model's text; ``key`` (when set) is the only key the
+    subclass accepts. ``url`` is the base URL followed by :attr:`url_path`.
+    """
+
+    url_path = ""
+
+    def __init__(self, reply: Callable[[dict], str], *, key: str | None = None) -> None:
+        self.reply, self.key = reply, key
         self.requests: list[dict[str, Any]] = []
         self.faults: list[dict[str, Any]] = []
         self.fail_always: int | None = None
@@ -47,29 +64,7 @@ class OpenAICompatibleLoopback:
                     fault = server.faults.pop(0) if server.faults else None
                 if fault and fault.get("sleep"):
                     time.sleep(fault["sleep"])
-                sent_key = record["headers"].get("authorization", "").removeprefix("Bearer ").strip()
-                if self.path.rstrip("/") != "/v1/chat/completions":
-                    return self._send(404, {"error": {"message": f"no route {self.path}"}})
-                if server.key is not None and sent_key != server.key:
-                    return self._send(401, {"error": {"message": f"Incorrect API key provided: {sent_key}",
-                                                      "type": "invalid_request_error", "code": "invalid_api_key"}})
-                if fault and fault.get("status"):
-                    return self._send(fault["status"], {"error": {"message": f"scripted failure (key {sent_key})"}},
-                                      fault.get("headers") or {})
-                if server.fail_always:
-                    return self._send(server.fail_always, {"error": {"message": f"always failing (key {sent_key})"}})
-                text = server.reply(body)
-                prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
-                self._send(200, {
-                    "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": int(time.time()),
-                    "model": server.model_echo or body.get("model", ""),
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
-                              "total_tokens": prompt_tokens + len(text.split())},
-                })
-
-            def _send(self, status, payload, headers=None):
+                status, payload, headers = server.respond(record, fault)
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
@@ -82,24 +77,55 @@ class OpenAICompatibleLoopback:
                 except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.server = LocalHTTPServer(Handler, start=False, poll_interval=0.05)
+
+    def respond(self, record: dict[str, Any], fault: dict[str, Any] | None) -> Reply:
+        """The reply to one recorded request (``fault``: the scripted fault popped for it)."""
+        raise NotImplementedError
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        return self.server.url + self.url_path
 
     def push(self, **fault: Any) -> None:
         self.faults.append(fault)
 
-    def __enter__(self) -> OpenAICompatibleLoopback:
-        self.thread.start()
+    def __enter__(self):
+        self.server.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
+
+
+class OpenAICompatibleLoopback(RecordingLoopback):
+    url_path = "/v1"
+
+    def __init__(self, reply: Callable[[dict], str], *, key: str | None = None, model_echo: str | None = None) -> None:
+        super().__init__(reply, key=key)
+        self.model_echo = model_echo
+
+    def respond(self, record: dict[str, Any], fault: dict[str, Any] | None) -> Reply:
+        path, body = record["path"], record["body"]
+        sent_key = record["headers"].get("authorization", "").removeprefix("Bearer ").strip()
+        if path.rstrip("/") != "/v1/chat/completions":
+            return 404, {"error": {"message": f"no route {path}"}}, None
+        if self.key is not None and sent_key != self.key:
+            return 401, {"error": {"message": f"Incorrect API key provided: {sent_key}",
+                                   "type": "invalid_request_error", "code": "invalid_api_key"}}, None
+        if fault and fault.get("status"):
+            return fault["status"], {"error": {"message": f"scripted failure (key {sent_key})"}}, fault.get("headers")
+        if self.fail_always:
+            return self.fail_always, {"error": {"message": f"always failing (key {sent_key})"}}, None
+        text = self.reply(body)
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+        return 200, {
+            "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
+            "model": self.model_echo or body.get("model", ""),
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
+                      "total_tokens": prompt_tokens + len(text.split())},
+        }, None
 
 
 # --------------------------------------------------------------------------- a scripted site
@@ -134,12 +160,19 @@ def last_user_text(body: dict) -> str:
     return ""
 
 
-def expert_reply(prompt: str) -> str:
-    """The next action toward the cart, read off the prompt like a model would."""
+def expert_action(prompt: str) -> tuple[str, str]:
+    """(the name clicked, or "" at the goal; the action): the next step toward the cart, read off
+    the prompt like a model would."""
     match = re.search(r"URL: (?:https?://[^/\s]+)?/(\w+)", prompt)
     page = match.group(1) if match else "home"
     if page == "cart":
-        return "send_msg_to_user('Added the widget to the cart')"
+        return "", "send_msg_to_user('Added the widget to the cart')"
     name = ROUTE.get(page, "Home")
     bid = re.search(r"\[(\w+)\] \w+ '" + re.escape(name) + "'", prompt)
-    return f"I will click {name}.\nclick('{bid.group(1) if bid else '1'}')"
+    return name, f"click('{bid.group(1) if bid else '1'}')"
+
+
+def expert_reply(prompt: str) -> str:
+    """The next action toward the cart, with a sentence of reasoning before it."""
+    name, action = expert_action(prompt)
+    return f"I will click {name}.\n{action}" if name else action
