@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("halo_plugin_webclones.policy")
 pytest.importorskip("halo_core.env.browser")
 
-from halo_plugin_webclones.testing import ExpertOracle, run_oracle_episode  # noqa: E402
+from halo_plugin_webclones.testing import run_backend_through_loopback  # noqa: E402
 
 import halo_plugin_anthropic.plugin as anthropic_plugin  # noqa: E402
 from anth_loopback import AnthropicLoopback  # noqa: E402
@@ -26,13 +26,9 @@ KEY = "sk-ant-test-e2e-000000"
 
 def test_webclone_task_through_the_browser(monkeypatch, tmp_path):
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    oracle = ExpertOracle()
-    with AnthropicLoopback(lambda body: "Action: " + oracle.next_action(), key=KEY) as server:
-        backend = AnthropicBackend("claude-haiku-4-5", BackendSettings(base_url=server.url))
-        result = run_oracle_episode(oracle, "webclones.mail-8", tmp_path, plugins=(anthropic_plugin,),
-                                    worker_backend="anthropic:claude-haiku-4-5", backends={"worker": backend})
-        assert result.success, (result.terminated_by, result.error, result.final_message)
-        assert result.usage.calls == result.steps == len(server.requests)
-        image = server.requests[0]["body"]["messages"][0]["content"][0]
-        assert image["type"] == "image" and image["source"]["type"] == "base64"
-        assert server.requests[0]["body"]["system"].startswith("You are a web agent")
+    requests = run_backend_through_loopback(
+        AnthropicLoopback, lambda url: AnthropicBackend("claude-haiku-4-5", BackendSettings(base_url=url)),
+        anthropic_plugin, "anthropic:claude-haiku-4-5", tmp_path, key=KEY)
+    image = requests[0]["body"]["messages"][0]["content"][0]
+    assert image["type"] == "image" and image["source"]["type"] == "base64"
+    assert requests[0]["body"]["system"].startswith("You are a web agent")

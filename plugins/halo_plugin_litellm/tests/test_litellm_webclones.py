@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("halo_plugin_webclones.policy")
 pytest.importorskip("halo_core.env.browser")
 
-from halo_plugin_webclones.testing import ExpertOracle, run_oracle_episode  # noqa: E402
+from halo_plugin_webclones.testing import run_backend_through_loopback  # noqa: E402
 
 import halo_plugin_litellm.plugin as litellm_plugin  # noqa: E402
 from halo_plugin_litellm import LiteLLMBackend  # noqa: E402
@@ -27,12 +27,8 @@ KEY = "sk-test-e2e-000000"
 
 def test_webclone_task_through_the_browser(monkeypatch, tmp_path):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    oracle = ExpertOracle()
-    with LiteLLMLoopback(lambda body: "Action: " + oracle.next_action(), key=KEY) as server:
-        backend = LiteLLMBackend("openai/gpt-4o-mini", BackendSettings(base_url=server.url))
-        result = run_oracle_episode(oracle, "webclones.mail-8", tmp_path, plugins=(litellm_plugin,),
-                                    worker_backend="litellm:openai/gpt-4o-mini", backends={"worker": backend})
-        assert result.success, (result.terminated_by, result.error, result.final_message)
-        assert result.usage.calls == result.steps == len(server.requests)
-        content = server.requests[0]["body"]["messages"][1]["content"]
-        assert isinstance(content, list) and content[1]["image_url"]["url"].startswith("data:image/")
+    requests = run_backend_through_loopback(
+        LiteLLMLoopback, lambda url: LiteLLMBackend("openai/gpt-4o-mini", BackendSettings(base_url=url)), litellm_plugin,
+        "litellm:openai/gpt-4o-mini", tmp_path, key=KEY)
+    content = requests[0]["body"]["messages"][1]["content"]
+    assert isinstance(content, list) and content[1]["image_url"]["url"].startswith("data:image/")

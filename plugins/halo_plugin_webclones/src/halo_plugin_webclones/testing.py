@@ -9,16 +9,21 @@ observation → prompt → HTTP → parsing → action → browser)::
     with OpenAILoopback(lambda body: "Action: " + oracle.next_action(), key=KEY) as server:
         result = run_oracle_episode(oracle, "webclones.mail-8", tmp_path, plugins=(openai_plugin,),
                                     worker_backend="openai:gpt-4o-mini", backends={"worker": backend})
+
+:func:`run_backend_through_loopback` is that test for a backend whose worker is an
+HTTP client: it serves the loopback, builds the backend against it, asserts that the episode
+succeeds with one model call a step, and returns the recorded requests for the wire-format
+checks that differ from backend to backend.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from halo_core import hookimpl
 
-__all__ = ["ExpertOracle", "run_oracle_episode"]
+__all__ = ["ExpertOracle", "run_backend_through_loopback", "run_oracle_episode"]
 
 
 class ExpertOracle:
@@ -64,3 +69,21 @@ def run_oracle_episode(oracle: ExpertOracle, task_id: str, data_dir: str | Path,
                            data_dir=data_dir)
     finally:
         env.close()
+
+
+def run_backend_through_loopback(loopback: Callable[..., Any], make_backend: Callable[[str], Any], plugin: Any,
+                                 worker_backend: str, data_dir: str | Path, *, key: str | None = None,
+                                 task_id: str = "webclones.mail-8") -> list[dict[str, Any]]:
+    """Run ``task_id`` with the worker ``make_backend(url)`` talking to ``loopback(reply, key=key)``.
+
+    ``loopback`` is a :class:`halo_core.loopback.RecordingLoopback` class that answers every call
+    with ``"Action: "`` and the expert's next action. Asserts that the episode succeeds and that
+    every step made exactly one model call; returns the requests the server recorded.
+    """
+    oracle = ExpertOracle()
+    with loopback(lambda body: "Action: " + oracle.next_action(), key=key) as server:
+        result = run_oracle_episode(oracle, task_id, data_dir, plugins=(plugin,), worker_backend=worker_backend,
+                                    backends={"worker": make_backend(server.url)})
+        assert result.success, (result.terminated_by, result.error, result.final_message)
+        assert result.usage.calls == result.steps == len(server.requests)
+        return server.requests
