@@ -1,16 +1,11 @@
-"""End to end: openai: backend (loopback server) driving the real browser on a web-clone site.
-
-The loopback server answers each worker call with the web-clone expert's next action
-for the page the browser is on, so the episode must succeed through the real stack:
-browser → observation → prompt (with a screenshot) → HTTP → parsing → action → browser.
-"""
+"""End to end: the openai: backend, served by the loopback chat-completions server, drives the
+real browser through a web-clone task (``run_backend_through_loopback``)."""
 
 from __future__ import annotations
 
 import pytest
 
 pytest.importorskip("halo_plugin_webclones.policy")
-pytest.importorskip("halo_core.env.browser")
 
 from halo_plugin_webclones.testing import run_backend_through_loopback  # noqa: E402
 
@@ -21,13 +16,11 @@ from oai_loopback import OpenAILoopback  # noqa: E402
 from halo_core.backends import BackendSettings  # noqa: E402
 
 pytestmark = pytest.mark.slow
-KEY = "sk-test-e2e-000000"
 
 
-def test_webclone_task_through_the_browser(monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+def test_webclone_task_through_the_browser(tmp_path):
     requests = run_backend_through_loopback(
-        OpenAILoopback, lambda url: OpenAIBackend("gpt-4o-mini", BackendSettings(base_url=url)), openai_plugin,
-        "openai:gpt-4o-mini", tmp_path, key=KEY)
+        OpenAILoopback, lambda url: OpenAIBackend("gpt-4o-mini", BackendSettings(base_url=url)),
+        openai_plugin, "openai:gpt-4o-mini", tmp_path, key_env="OPENAI_API_KEY")
     content = requests[0]["body"]["messages"][1]["content"]
     assert isinstance(content, list) and content[1]["image_url"]["url"].startswith("data:image/")

@@ -72,16 +72,23 @@ def run_oracle_episode(oracle: ExpertOracle, task_id: str, data_dir: str | Path,
 
 
 def run_backend_through_loopback(loopback: Callable[..., Any], make_backend: Callable[[str], Any], plugin: Any,
-                                 worker_backend: str, data_dir: str | Path, *, key: str | None = None,
-                                 task_id: str = "webclones.mail-8") -> list[dict[str, Any]]:
+                                 worker_backend: str, data_dir: str | Path, *, key_env: str,
+                                 key: str = "sk-test-e2e-000000", task_id: str = "webclones.mail-8"
+                                 ) -> list[dict[str, Any]]:
     """Run ``task_id`` with the worker ``make_backend(url)`` talking to ``loopback(reply, key=key)``.
 
     ``loopback`` is a :class:`halo_core.loopback.RecordingLoopback` class that answers every call
-    with ``"Action: "`` and the expert's next action. Asserts that the episode succeeds and that
-    every step made exactly one model call; returns the requests the server recorded.
+    with ``"Action: "`` and the expert's next action; ``key`` is set in ``key_env`` meanwhile.
+    Skips when the browser environment cannot be imported. Asserts that the episode succeeds
+    and that every step made exactly one model call; returns the requests the server recorded.
     """
+    import pytest
+
+    pytest.importorskip("halo_core.env.browser")
     oracle = ExpertOracle()
-    with loopback(lambda body: "Action: " + oracle.next_action(), key=key) as server:
+    with pytest.MonkeyPatch.context() as patch, loopback(lambda body: "Action: " + oracle.next_action(),
+                                                         key=key) as server:
+        patch.setenv(key_env, key)
         result = run_oracle_episode(oracle, task_id, data_dir, plugins=(plugin,), worker_backend=worker_backend,
                                     backends={"worker": make_backend(server.url)})
         assert result.success, (result.terminated_by, result.error, result.final_message)
