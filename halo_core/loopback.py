@@ -14,6 +14,10 @@ chat-completions backends' tests all use it; it is here so third-party backend p
 too, and so a backend plugin with another wire format can subclass ``RecordingLoopback``.
 
 ``shop_site()``, ``expert_action()`` and ``expert_reply()`` are a matching scripted site and "model".
+
+``LoopbackBackendCase`` is one HTTP backend against its loopback server, and the ``check_*``
+functions are the tests every such backend passes alike (retries, timeouts, unusable output,
+a key that must never leak), so a backend plugin's suite states only what is its own.
 """
 
 from __future__ import annotations
@@ -23,10 +27,16 @@ import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any, Callable
 
+import attrs
+import pytest
+
+from halo_core.backends import BackendError, BackendSettings, Message
 from halo_core.local_server import LocalHTTPServer
-from halo_core.testing import GraphEnvironment, Page
+from halo_core.model import EpisodeResult, TaskSpec
+from halo_core.testing import GraphEnvironment, Page, assert_key_never_leaks, make_runtime, within
 
 #: what :meth:`RecordingLoopback.respond` returns: status, JSON payload, extra headers
 Reply = tuple[int, dict[str, Any], dict[str, str] | None]
@@ -176,3 +186,124 @@ def expert_reply(prompt: str) -> str:
     """The next action toward the cart, with a sentence of reasoning before it."""
     name, action = expert_action(prompt)
     return f"I will click {name}.\n{action}" if name else action
+
+
+# --------------------------------------------------------------------------- a backend against its loopback
+
+#: retries without waiting, so failure tests stay fast
+FAST = {"retry_base_s": 0.01}
+CART_TASK = TaskSpec(id="graph.cart", goal="Put the widget in the cart", suite="graph")
+
+
+def _expert(body: dict) -> str:
+    return expert_reply(last_user_text(body))
+
+
+@attrs.frozen
+class LoopbackBackendCase:
+    """An HTTP backend plugin's backend, served by its loopback server, for the shared checks.
+
+    ``backend(model, settings)`` builds the backend (its class); ``loopback`` is its
+    :class:`RecordingLoopback` class; ``plugin`` registers it under ``prefix``; ``key`` is the
+    API key the tests set in ``key_env``; ``reply`` is the loopback's model by default (the
+    expert on :func:`shop_site`).
+    """
+
+    backend: Callable[..., Any]
+    loopback: Callable[..., RecordingLoopback]
+    plugin: Any
+    prefix: str
+    model: str
+    key: str
+    key_env: str
+    reply: Callable[[dict], str] = _expert
+
+    def isolate(self, monkeypatch: pytest.MonkeyPatch, *unset: str) -> None:
+        """Set the case's key in ``key_env`` and unset ``unset`` (the backend's base-URL variables)
+        and ``HALO_PRICES``, so the machine's own settings do not reach the test."""
+        monkeypatch.setenv(self.key_env, self.key)
+        for name in (*unset, "HALO_PRICES"):
+            monkeypatch.delenv(name, raising=False)
+
+    def serve(self, reply: Callable[[dict], str] | None = None, *, key: str | None = None) -> RecordingLoopback:
+        """The loopback server (a context manager), accepting ``key`` (default: the case's)."""
+        return self.loopback(reply or self.reply, key=self.key if key is None else key)
+
+    def make(self, server: RecordingLoopback, model: str | None = None, **settings: Any) -> Any:
+        """The backend against ``server``, retrying without waiting; ``settings``: BackendSettings'."""
+        extra = {**FAST, **settings.pop("extra", {})}
+        return self.backend(model or self.model, BackendSettings(base_url=server.url, extra=extra, **settings))
+
+    def config(self, **overrides: Any):
+        """The ``baseline_worker`` config with this backend as the worker (eight steps, no screenshot)."""
+        from halo_core.config import mode_config
+
+        base = dict(max_steps=8, use_screenshot=False, worker_backend=f"{self.prefix}:{self.model}")
+        return mode_config("baseline_worker", env={}, **{**base, **overrides})
+
+    def episode(self, backend: Any, data_dir: str | Path, *, runtime: Any = None, attempt: int = 0,
+                **config: Any) -> EpisodeResult:
+        """One episode of :data:`CART_TASK` on :func:`shop_site` with ``backend`` as the worker."""
+        from halo_core.loop import run_episode
+
+        return run_episode(CART_TASK, self.config(**config), shop_site(), runtime or make_runtime(self.plugin),
+                           backends={"worker": backend}, data_dir=data_dir, attempt=attempt)
+
+
+def check_persistent_500(case: LoopbackBackendCase, server: RecordingLoopback, data_dir: str | Path) -> None:
+    """A server that always answers 500: the call fails after ``max_retries`` + 1 attempts, the
+    episode ends in an error naming the status, and the next episode with the same backend runs."""
+    runtime = make_runtime(case.plugin)
+    server.fail_always = 500
+    backend = case.make(server, max_retries=2)
+    with pytest.raises(BackendError, match="after 3 attempts"):
+        backend.complete([Message("user", "hi")])
+    assert len(server.requests) == 3
+    failed = case.episode(backend, data_dir, runtime=runtime)
+    assert failed.terminated_by == "error" and "500" in failed.error and not failed.success
+    server.fail_always = None
+    ok = case.episode(backend, data_dir, runtime=runtime, attempt=1)
+    assert ok.success and ok.terminated_by == "message"
+
+
+def check_timeout_is_retried_then_fails(case: LoopbackBackendCase, server: RecordingLoopback) -> None:
+    """Two answers later than the client waits: one retry, then a "timed out" error, without
+    waiting either answer out."""
+    stall = within(1.5)  # waiting both stalls out would take 2 * stall
+    server.push(sleep=stall)
+    server.push(sleep=stall)
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="timed out"):
+        case.make(server, timeout_s=0.5, max_retries=1).complete([Message("user", "hi")])
+    assert len(server.requests) == 2
+    assert time.monotonic() - started < 2 * stall
+
+
+def check_unusable_output_is_asked_again_once(case: LoopbackBackendCase, data_dir: str | Path,
+                                              text: str = "I am not sure what to do here.",
+                                              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A model that never names an action: one step asks twice, then records an action error.
+    Returns the recorded requests and the step's trajectory record."""
+    with case.serve(lambda body: text) as server:
+        result = case.episode(case.make(server), data_dir, max_steps=1)
+    assert len(server.requests) == 2 and result.usage.calls == 2 and result.terminated_by == "max_steps"
+    step = [json.loads(line) for line in next(Path(data_dir).rglob("*.jsonl")).read_text().splitlines()][1]
+    assert step["last_action_error"]
+    return server.requests, step
+
+
+def check_key_never_leaks(case: LoopbackBackendCase, monkeypatch: pytest.MonkeyPatch, data_dir: str | Path,
+                          logs: Callable[[], str]) -> None:
+    """:func:`halo_core.testing.assert_key_never_leaks` for ``case``: a canary key, set in the
+    case's ``key_env``, against a server that rejects it and one that accepts it."""
+    canary = "sk-canary-XXXX"
+    monkeypatch.setenv(case.key_env, canary)
+    runtime = make_runtime(case.plugin)
+
+    def run(backend: Any, n: int) -> str:
+        result = case.episode(backend, data_dir, runtime=runtime, attempt=n, max_steps=1)
+        return result.error + json.dumps(dict(result.info))
+
+    with case.serve(lambda body: "nothing", key="sk-other-000") as wrong, \
+            case.serve(lambda body: "nothing", key=canary) as server:
+        assert_key_never_leaks(canary, case.make, wrong, server, run, logs, data_dir)

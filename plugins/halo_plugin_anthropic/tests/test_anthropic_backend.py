@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from importlib.metadata import entry_points
 
@@ -13,41 +12,30 @@ from anth_loopback import AnthropicLoopback, expert_reply, last_user_text, shop_
 from halo_plugin_anthropic import AnthropicBackend
 from halo_plugin_anthropic.backend import anthropic_request
 
-from halo_core.backends import BackendConfigError, BackendError, BackendSettings, Message
+from halo_core.backends import BackendConfigError, BackendSettings, Message
 from halo_plugin_anthropic import PRICES
-from halo_core.config import mode_config
 from halo_core.loop import run_episode
-from halo_core.model import TaskSpec
-from halo_core.testing import assert_key_never_leaks, check_backend, make_runtime
+from halo_core.loopback import (CART_TASK, FAST, LoopbackBackendCase, check_key_never_leaks, check_persistent_500,
+                                check_timeout_is_retried_then_fails, check_unusable_output_is_asked_again_once)
+from halo_core.testing import check_backend, make_runtime
 
 KEY = "sk-ant-test-0123456789"
-FAST = {"retry_base_s": 0.01}
 MODEL = "claude-haiku-4-5-20251001"
-TASK = TaskSpec(id="graph.cart", goal="Put the widget in the cart", suite="graph")
+CASE = LoopbackBackendCase(AnthropicBackend, AnthropicLoopback, anthropic_plugin, "anthropic", MODEL, KEY,
+                           "ANTHROPIC_API_KEY", reply=lambda body: expert_reply(last_user_text(body)))
+make, config = CASE.make, CASE.config
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 16
 
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
-    monkeypatch.delenv("HALO_PRICES", raising=False)
+    CASE.isolate(monkeypatch, "ANTHROPIC_BASE_URL")
 
 
 @pytest.fixture
 def server():
-    with AnthropicLoopback(lambda body: expert_reply(last_user_text(body)), key=KEY) as srv:
+    with CASE.serve() as srv:
         yield srv
-
-
-def make(server, model=MODEL, **settings):
-    extra = {**FAST, **settings.pop("extra", {})}
-    return AnthropicBackend(model, BackendSettings(base_url=server.url, extra=extra, **settings))
-
-
-def config(**overrides):
-    base = dict(max_steps=8, use_screenshot=False, worker_backend=f"anthropic:{MODEL}")
-    return mode_config("baseline_worker", env={}, **{**base, **overrides})
 
 
 def test_entry_point_and_registry():
@@ -106,7 +94,7 @@ def test_check_backend_and_base_url_from_env(server, monkeypatch):
 
 def test_full_episode_succeeds(server, monkeypatch, tmp_path):
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-    result = run_episode(TASK, config(), shop_site(), make_runtime(anthropic_plugin), data_dir=tmp_path)
+    result = run_episode(CART_TASK, config(), shop_site(), make_runtime(anthropic_plugin), data_dir=tmp_path)
     assert result.success and result.terminated_by == "message", result.error
     assert result.steps == 4 and result.usage.calls == 4 and result.usage.cost > 0
 
@@ -119,35 +107,16 @@ def test_429_then_success_and_529_overloaded(server):
 
 
 def test_persistent_500_fails_the_episode_and_the_next_runs(server, tmp_path):
-    runtime = make_runtime(anthropic_plugin)
-    server.fail_always = 500
-    backend = make(server, max_retries=2)
-    with pytest.raises(BackendError, match="after 3 attempts"):
-        backend.complete([Message("user", "hi")])
-    assert len(server.requests) == 3
-    failed = run_episode(TASK, config(), shop_site(), runtime, backends={"worker": backend}, data_dir=tmp_path)
-    assert failed.terminated_by == "error" and "500" in failed.error
-    server.fail_always = None
-    ok = run_episode(TASK, config(), shop_site(), runtime, backends={"worker": backend}, data_dir=tmp_path, attempt=1)
-    assert ok.success
+    check_persistent_500(CASE, server, tmp_path)
 
 
 def test_timeout_is_retried_then_fails(server):
-    server.push(sleep=1.2)
-    server.push(sleep=1.2)
-    with pytest.raises(BackendError, match="timed out"):
-        make(server, timeout_s=0.4, max_retries=1).complete([Message("user", "hi")])
-    assert len(server.requests) == 2
+    check_timeout_is_retried_then_fails(CASE, server)
 
 
 def test_garbage_output_reasks_once_then_records_action_error(tmp_path):
-    with AnthropicLoopback(lambda body: "Let me think about it.", key=KEY) as srv:
-        result = run_episode(TASK, config(max_steps=1), shop_site(), make_runtime(anthropic_plugin),
-                             backends={"worker": make(srv)}, data_dir=tmp_path)
-        assert len(srv.requests) == 2
-        assert srv.requests[1]["body"]["messages"][-2]["role"] == "assistant"
-    step = [json.loads(line) for line in next(tmp_path.rglob("*.jsonl")).read_text().splitlines()][1]
-    assert result.usage.calls == 2 and step["last_action_error"]
+    requests, _step = check_unusable_output_is_asked_again_once(CASE, tmp_path, "Let me think about it.")
+    assert requests[1]["body"]["messages"][-2]["role"] == "assistant"
 
 
 def test_wrong_key_is_a_config_error_without_retry(server, monkeypatch):
@@ -167,19 +136,8 @@ def test_missing_key_fails_check(monkeypatch, server):
 
 
 def test_key_canary_never_leaks(monkeypatch, tmp_path, caplog):
-    canary = "sk-canary-XXXX"
-    monkeypatch.setenv("ANTHROPIC_API_KEY", canary)
     caplog.set_level(logging.DEBUG)
-    runtime = make_runtime(anthropic_plugin)
-
-    def run(backend, n):
-        result = run_episode(TASK, config(max_steps=1), shop_site(), runtime, backends={"worker": backend},
-                             data_dir=tmp_path, attempt=n)
-        return result.error + json.dumps(dict(result.info))
-
-    with AnthropicLoopback(lambda body: "nothing", key="sk-ant-other") as wrong, \
-            AnthropicLoopback(lambda body: "nothing", key=canary) as srv:
-        assert_key_never_leaks(canary, make, wrong, srv, run, lambda: caplog.text, tmp_path)
+    check_key_never_leaks(CASE, monkeypatch, tmp_path, lambda: caplog.text)
 
 
 def test_anthropic_request_shape():
