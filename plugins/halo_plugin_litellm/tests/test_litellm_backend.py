@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from importlib.metadata import entry_points
@@ -10,42 +9,30 @@ from importlib.metadata import entry_points
 import halo_plugin_litellm.plugin as litellm_plugin
 import pytest
 from halo_plugin_litellm import LiteLLMBackend
-from llm_loopback import LiteLLMLoopback, expert_reply, last_user_text, shop_site
+from llm_loopback import LiteLLMLoopback, shop_site
 
-from halo_core.backends import BackendConfigError, BackendError, BackendSettings, Message
+from halo_core.backends import BackendConfigError, Message
 from halo_core.backends_http import PriceWarning
-from halo_core.config import mode_config
 from halo_core.loop import run_episode
-from halo_core.model import TaskSpec
-from halo_core.testing import assert_key_never_leaks, check_backend, make_runtime
+from halo_core.loopback import (CART_TASK, LoopbackBackendCase, check_key_never_leaks, check_persistent_500,
+                                check_timeout_is_retried_then_fails, check_unusable_output_is_asked_again_once)
+from halo_core.testing import check_backend, make_runtime
 
 KEY = "sk-test-litellm-0123"
-FAST = {"retry_base_s": 0.01}
 MODEL = "openai/gpt-4o-mini"
-TASK = TaskSpec(id="graph.cart", goal="Put the widget in the cart", suite="graph")
+CASE = LoopbackBackendCase(LiteLLMBackend, LiteLLMLoopback, litellm_plugin, "litellm", MODEL, KEY, "OPENAI_API_KEY")
+make, config = CASE.make, CASE.config
 
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    for var in ("OPENAI_BASE_URL", "OPENAI_API_BASE", "LITELLM_API_BASE", "HALO_PRICES"):
-        monkeypatch.delenv(var, raising=False)
+    CASE.isolate(monkeypatch, "OPENAI_BASE_URL", "OPENAI_API_BASE", "LITELLM_API_BASE")
 
 
 @pytest.fixture
 def server():
-    with LiteLLMLoopback(lambda body: expert_reply(last_user_text(body)), key=KEY) as srv:
+    with CASE.serve() as srv:
         yield srv
-
-
-def make(server, model=MODEL, **settings):
-    extra = {**FAST, **settings.pop("extra", {})}
-    return LiteLLMBackend(model, BackendSettings(base_url=server.url, extra=extra, **settings))
-
-
-def config(**overrides):
-    base = dict(max_steps=8, use_screenshot=False, worker_backend=f"litellm:{MODEL}")
-    return mode_config("baseline_worker", env={}, **{**base, **overrides})
 
 
 def test_entry_point_registry_and_unknown_prefix():
@@ -91,7 +78,7 @@ def test_prices_fall_back_to_litellm_then_zero(server):
 
 def test_full_episode_succeeds(server, monkeypatch, tmp_path):
     monkeypatch.setenv("LITELLM_API_BASE", server.url)
-    result = run_episode(TASK, config(), shop_site(), make_runtime(litellm_plugin), data_dir=tmp_path)
+    result = run_episode(CART_TASK, config(), shop_site(), make_runtime(litellm_plugin), data_dir=tmp_path)
     assert result.success and result.terminated_by == "message", result.error
     assert result.steps == 4 and result.usage.calls == 4
 
@@ -103,34 +90,15 @@ def test_429_then_success(server):
 
 
 def test_persistent_500_fails_the_episode_and_the_next_runs(server, tmp_path):
-    runtime = make_runtime(litellm_plugin)
-    server.fail_always = 500
-    backend = make(server, max_retries=2)
-    with pytest.raises(BackendError, match="after 3 attempts"):
-        backend.complete([Message("user", "hi")])
-    assert len(server.requests) == 3
-    failed = run_episode(TASK, config(), shop_site(), runtime, backends={"worker": backend}, data_dir=tmp_path)
-    assert failed.terminated_by == "error" and failed.error
-    server.fail_always = None
-    assert run_episode(TASK, config(), shop_site(), runtime, backends={"worker": backend}, data_dir=tmp_path,
-                       attempt=1).success
+    check_persistent_500(CASE, server, tmp_path)
 
 
 def test_timeout_is_retried_then_fails(server):
-    server.push(sleep=1.2)
-    server.push(sleep=1.2)
-    with pytest.raises(BackendError, match="timed out"):
-        make(server, timeout_s=0.4, max_retries=1).complete([Message("user", "hi")])
-    assert len(server.requests) == 2
+    check_timeout_is_retried_then_fails(CASE, server)
 
 
 def test_garbage_output_reasks_once(tmp_path):
-    with LiteLLMLoopback(lambda body: "Hmm.", key=KEY) as srv:
-        result = run_episode(TASK, config(max_steps=1), shop_site(), make_runtime(litellm_plugin),
-                             backends={"worker": make(srv)}, data_dir=tmp_path)
-        assert len(srv.requests) == 2
-    step = [json.loads(line) for line in next(tmp_path.rglob("*.jsonl")).read_text().splitlines()][1]
-    assert step["last_action_error"] and result.usage.calls == 2
+    check_unusable_output_is_asked_again_once(CASE, tmp_path, "Hmm.")
 
 
 def test_wrong_key_and_missing_key(server, monkeypatch):
@@ -148,16 +116,6 @@ def test_wrong_key_and_missing_key(server, monkeypatch):
 
 
 def test_key_canary_never_leaks(monkeypatch, tmp_path, caplog):
-    canary = "sk-canary-XXXX"
-    monkeypatch.setenv("OPENAI_API_KEY", canary)
     caplog.set_level(logging.DEBUG)
-    runtime = make_runtime(litellm_plugin)
+    check_key_never_leaks(CASE, monkeypatch, tmp_path, lambda: caplog.text)
 
-    def run(backend, n):
-        result = run_episode(TASK, config(max_steps=1), shop_site(), runtime, backends={"worker": backend},
-                             data_dir=tmp_path, attempt=n)
-        return result.error + json.dumps(dict(result.info))
-
-    with LiteLLMLoopback(lambda body: "nothing", key="sk-other-000") as wrong, \
-            LiteLLMLoopback(lambda body: "nothing", key=canary) as srv:
-        assert_key_never_leaks(canary, make, wrong, srv, run, lambda: caplog.text, tmp_path)
