@@ -13,43 +13,32 @@ from importlib.metadata import entry_points
 import halo_plugin_openai.plugin as openai_plugin
 import pytest
 from halo_plugin_openai import OpenAIBackend
-from oai_loopback import OpenAILoopback, expert_reply, last_user_text, shop_site
+from oai_loopback import OpenAILoopback, shop_site
 
 from halo_core.backends import BackendConfigError, BackendError, BackendSettings, Message
 from halo_core.backends_http import PriceWarning
 from halo_plugin_openai import PRICES
-from halo_core.config import mode_config
 from halo_core.loop import run_episode
-from halo_core.model import TaskSpec
+from halo_core.loopback import (CART_TASK, FAST, LoopbackBackendCase, check_persistent_500,
+                                check_timeout_is_retried_then_fails, check_unusable_output_is_asked_again_once)
 from halo_core.testing import check_backend, make_runtime, within
 
 KEY = "sk-test-0123456789"
-FAST = {"retry_base_s": 0.01}
-TASK = TaskSpec(id="graph.cart", goal="Put the widget in the cart", suite="graph")
+CASE = LoopbackBackendCase(OpenAIBackend, OpenAILoopback, openai_plugin, "openai", "gpt-4o-mini", KEY,
+                           "OPENAI_API_KEY")
+make, config = CASE.make, CASE.config
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.delenv("HALO_PRICES", raising=False)
+    CASE.isolate(monkeypatch, "OPENAI_BASE_URL")
 
 
 @pytest.fixture
 def server():
-    with OpenAILoopback(lambda body: expert_reply(last_user_text(body)), key=KEY) as srv:
+    with CASE.serve() as srv:
         yield srv
-
-
-def make(server, model="gpt-4o-mini", **settings):
-    extra = {**FAST, **settings.pop("extra", {})}
-    return OpenAIBackend(model, BackendSettings(base_url=server.url, extra=extra, **settings))
-
-
-def config(**overrides):
-    base = dict(max_steps=8, use_screenshot=False, worker_backend="openai:gpt-4o-mini")
-    return mode_config("baseline_worker", env={}, **{**base, **overrides})
 
 
 # --------------------------------------------------------------------------- registration
@@ -135,7 +124,7 @@ def test_images_sent_only_to_vision_models_when_enabled(server):
 
 def test_full_episode_succeeds(server, monkeypatch, tmp_path):
     monkeypatch.setenv("OPENAI_BASE_URL", server.url)  # the runtime creates the backend from the spec
-    result = run_episode(TASK, config(), shop_site(), make_runtime(openai_plugin), data_dir=tmp_path)
+    result = run_episode(CART_TASK, config(), shop_site(), make_runtime(openai_plugin), data_dir=tmp_path)
     assert result.success and result.terminated_by == "message", result.error
     assert result.steps == 4 and result.usage.calls == 4 and result.usage.cost > 0
     assert [json.loads(line)["type"] for line in next(tmp_path.rglob("*.jsonl")).read_text().splitlines()] == \
@@ -172,26 +161,11 @@ def test_persistent_500_raises_after_max_retries(server):
 
 
 def test_500_ends_the_episode_and_the_next_one_runs(server, tmp_path):
-    runtime = make_runtime(openai_plugin)
-    server.fail_always = 500
-    backend = make(server, max_retries=1)
-    failed = run_episode(TASK, config(), shop_site(), runtime, backends={"worker": backend}, data_dir=tmp_path)
-    assert failed.terminated_by == "error" and "BackendError" in failed.error and "500" in failed.error
-    assert not failed.success and len(server.requests) == 2
-    server.fail_always = None
-    ok = run_episode(TASK, config(), shop_site(), runtime, backends={"worker": backend}, data_dir=tmp_path, attempt=1)
-    assert ok.success and ok.terminated_by == "message"
+    check_persistent_500(CASE, server, tmp_path)
 
 
 def test_timeout_is_retried_then_fails(server):
-    stall = within(1.5)  # each answer comes later than the client waits; waiting both out would take 2 * stall
-    server.push(sleep=stall)
-    server.push(sleep=stall)
-    started = time.monotonic()
-    with pytest.raises(BackendError) as info:
-        make(server, timeout_s=0.5, max_retries=1).complete([Message("user", "hi")])
-    assert "timed out" in str(info.value) and len(server.requests) == 2
-    assert time.monotonic() - started < 2 * stall
+    check_timeout_is_retried_then_fails(CASE, server)
 
 
 def test_timeout_then_success(server):
@@ -217,16 +191,11 @@ def test_client_error_is_not_retried(server):
 
 
 def test_garbage_output_reasks_once_then_records_action_error(tmp_path):
-    with OpenAILoopback(lambda body: "I am not sure what to do here.", key=KEY) as srv:
-        result = run_episode(TASK, config(max_steps=1), shop_site(), make_runtime(openai_plugin),
-                             backends={"worker": make(srv)}, data_dir=tmp_path)
-        assert len(srv.requests) == 2
-        second = srv.requests[1]["body"]["messages"]
-        assert second[-2] == {"role": "assistant", "content": "I am not sure what to do here."}
-        assert "not usable" in second[-1]["content"]
-    assert result.terminated_by == "max_steps" and result.usage.calls == 2
-    step = [json.loads(line) for line in next(tmp_path.rglob("*.jsonl")).read_text().splitlines()][1]
-    assert step["last_action_error"] and "parse_error" in step["decision_meta"]
+    requests, step = check_unusable_output_is_asked_again_once(CASE, tmp_path)
+    second = requests[1]["body"]["messages"]
+    assert second[-2] == {"role": "assistant", "content": "I am not sure what to do here."}
+    assert "not usable" in second[-1]["content"]
+    assert "parse_error" in step["decision_meta"]
 
 
 def test_wrong_key_is_a_config_error_without_retry(server, monkeypatch):
@@ -272,7 +241,7 @@ def test_key_canary_never_leaks(monkeypatch, tmp_path, caplog, capsys):
             except BackendError as exc:
                 texts.append(str(exc))
                 texts.append("".join(traceback.format_exception(exc)))
-            result = run_episode(TASK, config(max_steps=2), shop_site(), runtime, backends={"worker": backend},
+            result = run_episode(CART_TASK, config(max_steps=2), shop_site(), runtime, backends={"worker": backend},
                                  data_dir=tmp_path, attempt=n)
             texts.append(result.error + json.dumps(dict(result.info)))
 
