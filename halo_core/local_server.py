@@ -18,7 +18,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-__all__ = ["LocalHTTPServer", "closed_port"]
+__all__ = ["LocalHTTPServer", "closed_port", "send_body"]
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -77,3 +77,21 @@ def closed_port() -> int:
     port = sock.getsockname()[1]
     sock.close()
     return port
+
+
+def send_body(handler: BaseHTTPRequestHandler, status: int, body: str | bytes,
+              content_type: str = "text/html; charset=utf-8", headers: dict[str, str] | None = None) -> None:
+    """Send one whole response from ``handler``: status, ``Content-Type``, ``Content-Length``,
+    ``headers``, then ``body`` (text is sent as UTF-8). A client that has already gone (it
+    timed out) is not an error."""
+    data = body.encode() if isinstance(body, str) else body
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass

@@ -34,7 +34,7 @@ import attrs
 import pytest
 
 from halo_core.backends import BackendError, BackendSettings, Message
-from halo_core.local_server import LocalHTTPServer
+from halo_core.local_server import LocalHTTPServer, send_body
 from halo_core.model import EpisodeResult, TaskSpec
 from halo_core.testing import GraphEnvironment, Page, assert_key_never_leaks, make_runtime, within
 
@@ -75,17 +75,7 @@ class RecordingLoopback:
                 if fault and fault.get("sleep"):
                     time.sleep(fault["sleep"])
                 status, payload, headers = server.respond(record, fault)
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for k, v in (headers or {}).items():
-                        self.send_header(k, v)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
-                    pass
+                send_body(self, status, json.dumps(payload), "application/json", headers)
 
         self.server = LocalHTTPServer(Handler, start=False, poll_interval=0.05)
 

@@ -11,15 +11,18 @@ For plugin authors:
   testing policies without a model.
 * fixtures ``halo_runtime`` (a runtime with only the built-ins plus the plugins you
   pass), ``graph_env`` and ``scripted_backend``.
+* :func:`serve_html` — HTML pages served on 127.0.0.1 for a browser test, their URL yielded.
 * :func:`within` — a wall-clock bound scaled by the machine's load, so a test asserting
   "this did not wait out a timeout" does not fail only because the CPU is busy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from typing import Any, Callable, Sequence
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Callable, Iterator, Sequence
 
 import attrs
 import pytest
@@ -27,6 +30,7 @@ import pytest
 from halo_core.actions import ActionError, parse_action, validate_action
 from halo_core.backends import Backend, BackendSettings, Completion, Message
 from halo_core.env.protocol import EnvironmentDead
+from halo_core.local_server import LocalHTTPServer, send_body
 from halo_core.model import AXNode, Evaluation, RawObservation, TaskSpec, Usage
 
 __all__ = ["GraphEnvironment", "Page", "ScriptedBackend", "check_backend", "check_environment", "make_runtime"]
@@ -322,4 +326,26 @@ def graph_env():
     return GraphEnvironment
 
 
-__all__ += ["goal_of", "BackendSettings", "load_factor", "within"]
+__all__ += ["goal_of", "BackendSettings", "load_factor", "serve_html", "within"]
+
+
+@contextlib.contextmanager
+def serve_html(page: str | dict[str, str], hits: list[str] | None = None) -> Iterator[str]:
+    """HTML served on 127.0.0.1, its URL (ending in ``/``) yielded; stopped on exit. ``page`` is one
+    page for every path, or {path: page} (other paths get 404). ``hits`` collects every request's path."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            if hits is not None:
+                hits.append(self.path)
+            body = page.get(self.path) if isinstance(page, dict) else page
+            if body is None:
+                self.send_error(404)
+                return
+            send_body(self, 200, body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    with LocalHTTPServer(Handler) as server:
+        yield server.url + "/"

@@ -1,19 +1,16 @@
 """Shared pieces for the core tests: a small shop-like site for GraphEnvironment, ``pip_install``,
 and the third-party ``hostile`` plugin package the hostile command-line tests install."""
 
-import contextlib
 import os
 import subprocess
 import sys
 import textwrap
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from halo_core.model import TaskSpec
-from halo_core.testing import GraphEnvironment, Page
+from halo_core.testing import GraphEnvironment, Page, serve_html  # noqa: F401 (serve_html: the browser tests')
 
 
 def shop_pages():
@@ -175,33 +172,3 @@ def halo(site: Path, cwd: Path, *args: str, plugins: str = "hostile", timeout: f
                           env=hostile_env(site, plugins, **extra), timeout=timeout)
 
 
-@contextlib.contextmanager
-def serve_html(page: str | dict[str, str], hits: list[str] | None = None):
-    """HTML served on 127.0.0.1, its URL yielded; stopped on exit. ``page`` is one page for
-    every path, or {path: page} (other paths get 404). ``hits`` collects every request's path."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            if hits is not None:
-                hits.append(self.path)
-            body = page.get(self.path) if isinstance(page, dict) else page
-            if body is None:
-                self.send_error(404)
-                return
-            data = body.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_port}/"
-    finally:
-        srv.shutdown()
-        srv.server_close()

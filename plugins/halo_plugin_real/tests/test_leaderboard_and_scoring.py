@@ -4,13 +4,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from halo_core.local_server import LocalHTTPServer, send_body
 from halo_plugin_real.catalog import Layout
 from halo_plugin_real.leaderboard import LeaderboardError, get_leaderboard_run_id
 from halo_plugin_real.scoring import AgisdkScorer
@@ -32,18 +32,13 @@ def real_api():
                 body, status = json.dumps({"error": f"bad key {query.get('api_key')}"}).encode(), 401
             else:
                 body, status = json.dumps({"newRunId": f"run-{query['model_name']}-{query['run_name']}"}).encode(), 200
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
+            send_body(self, status, body, "application/json")
 
         def log_message(self, *a):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
+    with LocalHTTPServer(Handler) as server:
+        yield server.url, seen
 
 
 def test_run_id_from_api_like_agisdk(real_api, monkeypatch):

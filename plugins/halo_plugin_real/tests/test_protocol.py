@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import html
 import json
-import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from halo_core.api import EnvironmentDead, EnvSettings, Evaluation, TaskSpec, find_chromium
+from halo_core.local_server import LocalHTTPServer, closed_port, send_body
 from halo_core.testing import within
 from halo_plugin_real.protocol import RealProtocolEnvironment
 
@@ -26,20 +25,6 @@ except RuntimeError as exc:  # pragma: no cover - BrowserNotFound, depends on th
 
 def page(title: str, body: str) -> str:
     return f"<!doctype html><html><head><title>{title}</title></head><body>{body}</body></html>"
-
-
-def _serve(handler) -> tuple[ThreadingHTTPServer, str]:
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, f"http://127.0.0.1:{srv.server_port}"
-
-
-def _closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 def find(obs, role: str, name: str):
@@ -71,12 +56,7 @@ class _RealHandler(BaseHTTPRequestHandler):
         else:
             self.send_error(404)
             return
-        data = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_body(self, 200, body, "text/html")
 
     def log_message(self, *args) -> None:
         pass
@@ -84,11 +64,7 @@ class _RealHandler(BaseHTTPRequestHandler):
 
 class _RefusingHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
-        self.send_response(451)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", "7")
-        self.end_headers()
-        self.wfile.write(b"refused")
+        send_body(self, 451, "refused", "text/plain")
 
     def log_message(self, *args) -> None:
         pass
@@ -109,8 +85,8 @@ def real_env():
 
 
 def test_real_protocol_round_trip(real_env):
-    srv, base = _serve(_RealHandler)
-    try:
+    with LocalHTTPServer(_RealHandler) as srv:
+        base = srv.url
         t = TaskSpec(id="webclones.shop-1", goal="buy a pot", suite="webclones", start_url=base + "/",
                      raw={"id": "shop-1"})
         obs = real_env.reset(t)
@@ -125,12 +101,10 @@ def test_real_protocol_round_trip(real_env):
         assert len(real_env.step("noop()").tabs) == 1
         ev = real_env.evaluate("done", False)
         assert ev.success and ev.reward == 1.0 and ev.info["msg"] == "done"
-    finally:
-        srv.shutdown()
 
 
 def test_real_protocol_unreachable(real_env):
-    port = _closed_port()
+    port = closed_port()
     t0 = time.monotonic()
     with pytest.raises(EnvironmentDead, match="unreachable: connection refused"):
         real_env.reset(TaskSpec(id="x", goal="g", suite="webclones", start_url=f"http://127.0.0.1:{port}/"))
@@ -138,9 +112,6 @@ def test_real_protocol_unreachable(real_env):
 
 
 def test_real_protocol_451(real_env):
-    srv, base = _serve(_RefusingHandler)
-    try:
+    with LocalHTTPServer(_RefusingHandler) as srv:
         with pytest.raises(EnvironmentDead, match=r"refuses service \(HTTP 451\)"):
-            real_env.reset(TaskSpec(id="x", goal="g", suite="webclones", start_url=base))
-    finally:
-        srv.shutdown()
+            real_env.reset(TaskSpec(id="x", goal="g", suite="webclones", start_url=srv.url))
