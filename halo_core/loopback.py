@@ -28,12 +28,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import attrs
 import pytest
 
-from halo_core.backends import BackendError, BackendSettings, Message
+from halo_core.backends import BackendError, BackendSettings, Completion, Message
 from halo_core.local_server import LocalHTTPServer, send_body
 from halo_core.model import EpisodeResult, TaskSpec
 from halo_core.testing import GraphEnvironment, Page, assert_key_never_leaks, make_runtime, within
@@ -215,6 +215,22 @@ class LoopbackBackendCase:
         for name in (*unset, "HALO_PRICES"):
             monkeypatch.delenv(name, raising=False)
 
+    def fixtures(self, *unset: str) -> tuple[Any, Any]:
+        """The test module's two fixtures, to assign at module level
+        (``_isolated, server = CASE.fixtures("MY_BASE_URL")``): an autouse one running
+        :meth:`isolate` with ``unset``, and ``server``, the loopback serving :attr:`reply`."""
+
+        @pytest.fixture(autouse=True, name="_isolated_backend_environment")
+        def isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+            self.isolate(monkeypatch, *unset)
+
+        @pytest.fixture(name="server")
+        def server() -> Iterator[RecordingLoopback]:
+            with self.serve() as srv:
+                yield srv
+
+        return isolated, server
+
     def serve(self, reply: Callable[[dict], str] | None = None, *, key: str | None = None) -> RecordingLoopback:
         """The loopback server (a context manager), accepting ``key`` (default: the case's)."""
         return self.loopback(reply or self.reply, key=self.key if key is None else key)
@@ -298,3 +314,28 @@ def check_key_never_leaks(case: LoopbackBackendCase, monkeypatch: pytest.MonkeyP
     with case.serve(lambda body: "nothing", key="sk-other-000") as wrong, \
             case.serve(lambda body: "nothing", key=canary) as server:
         assert_key_never_leaks(canary, case.make, wrong, server, run, logs, data_dir)
+
+
+def check_full_episode(case: LoopbackBackendCase, server: RecordingLoopback, monkeypatch: pytest.MonkeyPatch,
+                       base_url_env: str, data_dir: str | Path) -> EpisodeResult:
+    """The runtime builds the worker from its spec, pointed at ``server`` by ``base_url_env``,
+    and the expert reaches the cart in four steps of one call each. Returns the result."""
+    from halo_core.loop import run_episode
+
+    monkeypatch.setenv(base_url_env, server.url)
+    result = run_episode(CART_TASK, case.config(), shop_site(), make_runtime(case.plugin), data_dir=data_dir)
+    assert result.success and result.terminated_by == "message", result.error
+    assert result.steps == 4 and result.usage.calls == 4
+    return result
+
+
+def check_retried_until_answered(case: LoopbackBackendCase, server: RecordingLoopback, *statuses: int,
+                                 prompt: str = "hi") -> Completion:
+    """A 429 (``Retry-After: 0``) and then each of ``statuses`` (two retries in all at most) are
+    retried until the server answers: one call, every attempt made. Returns the completion."""
+    server.push(status=429, headers={"Retry-After": "0"})
+    for status in statuses:
+        server.push(status=status)
+    completion = case.make(server, max_retries=2).complete([Message("user", prompt)])
+    assert completion.usage.calls == 1 and len(server.requests) == 2 + len(statuses)
+    return completion

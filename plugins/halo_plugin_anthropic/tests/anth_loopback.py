@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from halo_core.loopback import RecordingLoopback, Reply, expert_action, shop_site  # noqa: F401 (shop_site: the tests')
+from halo_core.loopback import RecordingLoopback, Reply, expert_action
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}

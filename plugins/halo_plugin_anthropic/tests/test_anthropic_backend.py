@@ -8,14 +8,14 @@ from importlib.metadata import entry_points
 
 import halo_plugin_anthropic.plugin as anthropic_plugin
 import pytest
-from anth_loopback import AnthropicLoopback, expert_reply, last_user_text, shop_site
+from anth_loopback import AnthropicLoopback, expert_reply, last_user_text
 from halo_plugin_anthropic import AnthropicBackend
 from halo_plugin_anthropic.backend import anthropic_request
 
 from halo_core.backends import BackendConfigError, BackendSettings, Message
 from halo_plugin_anthropic import PRICES
-from halo_core.loop import run_episode
-from halo_core.loopback import (CART_TASK, FAST, LoopbackBackendCase, check_key_never_leaks, check_persistent_500,
+from halo_core.loopback import (FAST, LoopbackBackendCase, check_full_episode, check_key_never_leaks,
+                                check_persistent_500, check_retried_until_answered,
                                 check_timeout_is_retried_then_fails, check_unusable_output_is_asked_again_once)
 from halo_core.testing import check_backend, make_runtime
 
@@ -27,15 +27,7 @@ make, config = CASE.make, CASE.config
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 16
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch):
-    CASE.isolate(monkeypatch, "ANTHROPIC_BASE_URL")
-
-
-@pytest.fixture
-def server():
-    with CASE.serve() as srv:
-        yield srv
+_isolated, server = CASE.fixtures("ANTHROPIC_BASE_URL")
 
 
 def test_entry_point_and_registry():
@@ -93,17 +85,11 @@ def test_check_backend_and_base_url_from_env(server, monkeypatch):
 
 
 def test_full_episode_succeeds(server, monkeypatch, tmp_path):
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-    result = run_episode(CART_TASK, config(), shop_site(), make_runtime(anthropic_plugin), data_dir=tmp_path)
-    assert result.success and result.terminated_by == "message", result.error
-    assert result.steps == 4 and result.usage.calls == 4 and result.usage.cost > 0
+    assert check_full_episode(CASE, server, monkeypatch, "ANTHROPIC_BASE_URL", tmp_path).usage.cost > 0
 
 
 def test_429_then_success_and_529_overloaded(server):
-    server.push(status=429, headers={"retry-after": "0"})
-    server.push(status=529)
-    assert make(server, max_retries=2).complete([Message("user", "hi")]).usage.calls == 1
-    assert len(server.requests) == 3
+    check_retried_until_answered(CASE, server, 529)
 
 
 def test_persistent_500_fails_the_episode_and_the_next_runs(server, tmp_path):

@@ -9,13 +9,13 @@ from importlib.metadata import entry_points
 import halo_plugin_litellm.plugin as litellm_plugin
 import pytest
 from halo_plugin_litellm import LiteLLMBackend
-from llm_loopback import LiteLLMLoopback, shop_site
+from llm_loopback import LiteLLMLoopback
 
 from halo_core.backends import BackendConfigError, Message
 from halo_core.backends_http import PriceWarning
-from halo_core.loop import run_episode
-from halo_core.loopback import (CART_TASK, LoopbackBackendCase, check_key_never_leaks, check_persistent_500,
-                                check_timeout_is_retried_then_fails, check_unusable_output_is_asked_again_once)
+from halo_core.loopback import (LoopbackBackendCase, check_full_episode, check_key_never_leaks, check_persistent_500,
+                                check_retried_until_answered, check_timeout_is_retried_then_fails,
+                                check_unusable_output_is_asked_again_once)
 from halo_core.testing import check_backend, make_runtime
 
 KEY = "sk-test-litellm-0123"
@@ -24,15 +24,7 @@ CASE = LoopbackBackendCase(LiteLLMBackend, LiteLLMLoopback, litellm_plugin, "lit
 make, config = CASE.make, CASE.config
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch):
-    CASE.isolate(monkeypatch, "OPENAI_BASE_URL", "OPENAI_API_BASE", "LITELLM_API_BASE")
-
-
-@pytest.fixture
-def server():
-    with CASE.serve() as srv:
-        yield srv
+_isolated, server = CASE.fixtures("OPENAI_BASE_URL", "OPENAI_API_BASE", "LITELLM_API_BASE")
 
 
 def test_entry_point_registry_and_unknown_prefix():
@@ -77,16 +69,11 @@ def test_prices_fall_back_to_litellm_then_zero(server):
 
 
 def test_full_episode_succeeds(server, monkeypatch, tmp_path):
-    monkeypatch.setenv("LITELLM_API_BASE", server.url)
-    result = run_episode(CART_TASK, config(), shop_site(), make_runtime(litellm_plugin), data_dir=tmp_path)
-    assert result.success and result.terminated_by == "message", result.error
-    assert result.steps == 4 and result.usage.calls == 4
+    check_full_episode(CASE, server, monkeypatch, "LITELLM_API_BASE", tmp_path)
 
 
 def test_429_then_success(server):
-    server.push(status=429, headers={"Retry-After": "0"})
-    assert make(server, max_retries=2).complete([Message("user", "hi")]).usage.calls == 1
-    assert len(server.requests) == 2
+    check_retried_until_answered(CASE, server)
 
 
 def test_persistent_500_fails_the_episode_and_the_next_runs(server, tmp_path):

@@ -19,8 +19,9 @@ from halo_core.backends import BackendConfigError, BackendError, BackendSettings
 from halo_core.backends_http import PriceWarning
 from halo_plugin_openai import PRICES
 from halo_core.loop import run_episode
-from halo_core.loopback import (CART_TASK, FAST, LoopbackBackendCase, check_persistent_500,
-                                check_timeout_is_retried_then_fails, check_unusable_output_is_asked_again_once)
+from halo_core.loopback import (CART_TASK, FAST, LoopbackBackendCase, check_full_episode, check_persistent_500,
+                                check_retried_until_answered, check_timeout_is_retried_then_fails,
+                                check_unusable_output_is_asked_again_once)
 from halo_core.testing import check_backend, make_runtime, within
 
 KEY = "sk-test-0123456789"
@@ -30,15 +31,7 @@ make, config = CASE.make, CASE.config
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch):
-    CASE.isolate(monkeypatch, "OPENAI_BASE_URL")
-
-
-@pytest.fixture
-def server():
-    with CASE.serve() as srv:
-        yield srv
+_isolated, server = CASE.fixtures("OPENAI_BASE_URL")
 
 
 # --------------------------------------------------------------------------- registration
@@ -123,10 +116,7 @@ def test_images_sent_only_to_vision_models_when_enabled(server):
 
 
 def test_full_episode_succeeds(server, monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_BASE_URL", server.url)  # the runtime creates the backend from the spec
-    result = run_episode(CART_TASK, config(), shop_site(), make_runtime(openai_plugin), data_dir=tmp_path)
-    assert result.success and result.terminated_by == "message", result.error
-    assert result.steps == 4 and result.usage.calls == 4 and result.usage.cost > 0
+    assert check_full_episode(CASE, server, monkeypatch, "OPENAI_BASE_URL", tmp_path).usage.cost > 0
     assert [json.loads(line)["type"] for line in next(tmp_path.rglob("*.jsonl")).read_text().splitlines()] == \
         ["episode_start"] + ["step"] * 4 + ["episode_end"]
 
@@ -135,10 +125,8 @@ def test_full_episode_succeeds(server, monkeypatch, tmp_path):
 
 
 def test_429_with_retry_after_then_success(server):
-    server.push(status=429, headers={"Retry-After": "0"})
-    completion = make(server, max_retries=2).complete([Message("user", "URL: http://graph.test/cart")])
+    completion = check_retried_until_answered(CASE, server, prompt="URL: http://graph.test/cart")
     assert "send_msg_to_user" in completion.text
-    assert len(server.requests) == 2
 
 
 def test_retry_after_is_honoured(server, monkeypatch):
