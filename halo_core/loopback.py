@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterator
 import attrs
 import pytest
 
-from halo_core.backends import BackendError, BackendSettings, Completion, Message
+from halo_core.backends import BackendConfigError, BackendError, BackendSettings, Completion, Message
 from halo_core.local_server import LocalHTTPServer, send_body
 from halo_core.model import EpisodeResult, TaskSpec
 from halo_core.testing import GraphEnvironment, Page, assert_key_never_leaks, make_runtime, within
@@ -339,3 +339,34 @@ def check_retried_until_answered(case: LoopbackBackendCase, server: RecordingLoo
     completion = case.make(server, max_retries=2).complete([Message("user", prompt)])
     assert completion.usage.calls == 1 and len(server.requests) == 2 + len(statuses)
     return completion
+
+
+def check_rejected_key_is_a_config_error(case: LoopbackBackendCase, server: RecordingLoopback,
+                                         monkeypatch: pytest.MonkeyPatch, wrong_key: str) -> BackendConfigError:
+    """``wrong_key`` in the case's ``key_env``: one request, no retry, and a configuration error
+    naming the variable and the server (never the key). Returns the error."""
+    monkeypatch.setenv(case.key_env, wrong_key)
+    with pytest.raises(BackendConfigError) as info:
+        case.make(server, max_retries=3).complete([Message("user", "hi")])
+    message = str(info.value)
+    assert message.startswith(f"{case.key_env} was rejected by 127.0.0.1:") and "(401)" in message
+    assert wrong_key not in message and len(server.requests) == 1
+    return info.value
+
+
+def check_chat_completions_round_trip(case: LoopbackBackendCase, server: RecordingLoopback,
+                                      served_model: str) -> tuple[Any, Completion, dict[str, Any]]:
+    """One call to an :class:`OpenAICompatibleLoopback`: the path, the Bearer key, the model the
+    server is asked for (``served_model``), the sampling settings and the system message go out,
+    and the expert's click comes back. Returns the backend, the completion and the request body."""
+    backend = case.make(server, temperature=0.3, seed=7, max_tokens=55)
+    completion = backend.complete([Message("system", "Be brief."),
+                                   Message("user", "URL: http://graph.test/home\n[1] link 'Products'")])
+    assert completion.text.endswith("click('1')")
+    (request,) = server.requests
+    assert request["path"] == "/v1/chat/completions"
+    assert request["headers"]["authorization"] == f"Bearer {case.key}"
+    body = request["body"]
+    assert body["model"] == served_model and body["temperature"] == 0.3 and body["seed"] == 7
+    assert body["max_tokens"] == 55 and body["messages"][0] == {"role": "system", "content": "Be brief."}
+    return backend, completion, body

@@ -15,7 +15,8 @@ from halo_plugin_anthropic.backend import anthropic_request
 from halo_core.backends import BackendConfigError, BackendSettings, Message
 from halo_plugin_anthropic import PRICES
 from halo_core.loopback import (FAST, LoopbackBackendCase, check_full_episode, check_key_never_leaks,
-                                check_persistent_500, check_retried_until_answered,
+                                check_persistent_500, check_rejected_key_is_a_config_error,
+                                check_retried_until_answered,
                                 check_timeout_is_retried_then_fails, check_unusable_output_is_asked_again_once)
 from halo_core.testing import check_backend, make_runtime
 
@@ -106,11 +107,7 @@ def test_garbage_output_reasks_once_then_records_action_error(tmp_path):
 
 
 def test_wrong_key_is_a_config_error_without_retry(server, monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-wrong-000000")
-    with pytest.raises(BackendConfigError) as info:
-        make(server, max_retries=3).complete([Message("user", "hi")])
-    assert str(info.value).startswith("ANTHROPIC_API_KEY was rejected by 127.0.0.1:") and "(401)" in str(info.value)
-    assert len(server.requests) == 1
+    check_rejected_key_is_a_config_error(CASE, server, monkeypatch, "sk-ant-wrong-000000")
 
 
 def test_missing_key_fails_check(monkeypatch, server):

@@ -13,7 +13,8 @@ from llm_loopback import LiteLLMLoopback
 
 from halo_core.backends import BackendConfigError, Message
 from halo_core.backends_http import PriceWarning
-from halo_core.loopback import (LoopbackBackendCase, check_full_episode, check_key_never_leaks, check_persistent_500,
+from halo_core.loopback import (LoopbackBackendCase, check_chat_completions_round_trip, check_full_episode,
+                                check_key_never_leaks, check_persistent_500, check_rejected_key_is_a_config_error,
                                 check_retried_until_answered, check_timeout_is_retried_then_fails,
                                 check_unusable_output_is_asked_again_once)
 from halo_core.testing import check_backend, make_runtime
@@ -39,20 +40,12 @@ def test_entry_point_registry_and_unknown_prefix():
 
 
 def test_round_trip_wire_format(server):
-    completion = make(server, temperature=0.5, seed=11, max_tokens=40).complete(
-        [Message("system", "sys"), Message("user", "URL: http://graph.test/home\n[1] link 'Products'")])
-    assert completion.text.endswith("click('1')")
-    (request,) = server.requests
-    assert request["path"] == "/v1/chat/completions"
-    assert request["headers"]["authorization"] == f"Bearer {KEY}"
-    body = request["body"]
-    assert body["model"] == "gpt-4o-mini" and body["temperature"] == 0.5 and body["seed"] == 11
-    assert body["max_tokens"] == 40 and body["messages"][0] == {"role": "system", "content": "sys"}
+    _backend, completion, _body = check_chat_completions_round_trip(CASE, server, "gpt-4o-mini")  # provider stripped
     u = completion.usage
-    assert u.calls == 1 and u.tokens_in == 6 and u.tokens_out == len(completion.text.split())
+    assert u.calls == 1 and u.tokens_in == 2 + 5 and u.tokens_out == len(completion.text.split())
     import litellm  # the provider's prices are litellm's own cost map's
 
-    price_in, price_out = litellm.cost_per_token(model=MODEL, prompt_tokens=6, completion_tokens=u.tokens_out)
+    price_in, price_out = litellm.cost_per_token(model=MODEL, prompt_tokens=7, completion_tokens=u.tokens_out)
     assert u.cost == pytest.approx(price_in + price_out) and u.cost > 0
     check_backend(make(server))
 
@@ -89,11 +82,7 @@ def test_garbage_output_reasks_once(tmp_path):
 
 
 def test_wrong_key_and_missing_key(server, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-000000000")
-    with pytest.raises(BackendConfigError) as info:
-        make(server, max_retries=3).complete([Message("user", "hi")])
-    assert str(info.value).startswith("OPENAI_API_KEY was rejected by 127.0.0.1:") and "(401)" in str(info.value)
-    assert len(server.requests) == 1
+    check_rejected_key_is_a_config_error(CASE, server, monkeypatch, "sk-wrong-000000000")
     monkeypatch.delenv("OPENAI_API_KEY")
     with pytest.raises(BackendConfigError, match="OPENAI_API_KEY"):
         make_runtime(litellm_plugin).backends.create(f"litellm:{MODEL}").check()

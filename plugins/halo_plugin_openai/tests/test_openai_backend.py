@@ -19,7 +19,8 @@ from halo_core.backends import BackendConfigError, BackendError, BackendSettings
 from halo_core.backends_http import PriceWarning
 from halo_plugin_openai import PRICES
 from halo_core.loop import run_episode
-from halo_core.loopback import (CART_TASK, FAST, LoopbackBackendCase, check_full_episode, check_persistent_500,
+from halo_core.loopback import (CART_TASK, FAST, LoopbackBackendCase, check_chat_completions_round_trip,
+                                check_full_episode, check_persistent_500, check_rejected_key_is_a_config_error,
                                 check_retried_until_answered, check_timeout_is_retried_then_fails,
                                 check_unusable_output_is_asked_again_once)
 from halo_core.testing import check_backend, make_runtime, within
@@ -56,17 +57,8 @@ def test_unknown_prefix_names_installed_prefixes():
 
 
 def test_round_trip_wire_format_and_usage(server):
-    backend = make(server, temperature=0.3, seed=7, max_tokens=55)
-    completion = backend.complete([Message("system", "Be brief."), Message("user", "URL: http://graph.test/home\n"
-                                                                           "[1] link 'Products'")])
-    assert completion.text.endswith("click('1')")
-    (request,) = server.requests
-    assert request["path"] == "/v1/chat/completions"
-    assert request["headers"]["authorization"] == f"Bearer {KEY}"
-    body = request["body"]
-    assert body["model"] == "gpt-4o-mini" and body["temperature"] == 0.3 and body["seed"] == 7
-    assert body["max_tokens"] == 55  # custom servers get max_tokens
-    assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+    # custom servers get max_tokens (the check asserts it)
+    backend, completion, _body = check_chat_completions_round_trip(CASE, server, "gpt-4o-mini")
     u = completion.usage
     assert u.calls == 1 and u.tokens_in == 2 + 5 and u.tokens_out == len(completion.text.split())
     price_in, price_out = PRICES["gpt-4o-mini"]
@@ -188,13 +180,10 @@ def test_garbage_output_reasks_once_then_records_action_error(tmp_path):
 
 def test_wrong_key_is_a_config_error_without_retry(server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-000000")
-    backend = make(server, max_retries=3)
-    backend.check()  # a set key passes check() without a call
+    make(server).check()  # a set key passes check() without a call
     assert server.requests == []
-    with pytest.raises(BackendConfigError) as info:
-        backend.complete([Message("user", "hi")])
-    assert str(info.value) == f"OPENAI_API_KEY was rejected by 127.0.0.1:{server.url.split(':')[2].split('/')[0]} (401)"
-    assert len(server.requests) == 1
+    error = check_rejected_key_is_a_config_error(CASE, server, monkeypatch, "sk-wrong-key-000000")
+    assert str(error) == f"OPENAI_API_KEY was rejected by 127.0.0.1:{server.server.port} (401)"
 
 
 def test_missing_key_fails_check(monkeypatch):
