@@ -30,9 +30,25 @@ Next action:"""
 
 def test_goal_values_are_quoted_phrases_then_words_with_digits_in_order():
     assert goal_values('Enter the username "keneth" and the password "91YP" now.') == ["keneth", "91YP"]
-    assert goal_values("Enter 10/15/2016 as the date and hit submit.") == ["10/15/2016"]
     assert goal_values('Find the 3rd word, type "it" twice: "it".') == ["3rd", "it"]  # duplicates once
     assert goal_values("Click the button.") == []
+
+
+def test_goal_values_add_names_and_the_forms_a_goal_asks_for():
+    # names: capitalised runs outside quotes that do not open a sentence
+    assert goal_values("Select Helli from the list and click Submit.") == ["Helli", "Submit"]
+    assert goal_values("Find the email by Audrey and forward that email to Orel.") == ["Audrey", "Orel"]
+    assert goal_values("Click button ONE, wait 1 seconds, then click button TWO.") == ["ONE", "1", "TWO"]
+    assert goal_values("Go to New York City. Then stop.") == ["New York City"]  # "Then" opens a sentence
+    # a date also in ISO form, a time with AM/PM also in 24-hour form (AM/PM is no name)
+    assert goal_values("Enter 10/15/2016 as the date and hit submit.") == ["10/15/2016", "2016-10-15"]
+    assert goal_values("Enter 9:37 PM as the time and press submit.") == ["9:37", "21:37"]
+    assert goal_values("Enter 12:05 AM as the time.") == ["12:05", "00:05"]
+    assert goal_values("Enter 3:30 as the time.") == ["3:30"]  # no AM/PM, no other form
+    # a case the goal asks for, right after the quoted phrase
+    assert goal_values('Type "agustina" in all upper case letters.') == ["agustina", "AGUSTINA"]
+    assert goal_values('Type "JERALD" in all lowercase letters.') == ["JERALD", "jerald"]
+    assert goal_values('Type "abc" in the box.') == ["abc"]
 
 
 def test_matching_rule_whole_value_words_and_partial_words():

@@ -9,9 +9,12 @@ answer with references to its result:
 * ``*k`` — the k-th **marked element**. An element is marked when its name shares words
   with the goal; marks are numbered by match strength (``*1`` is the best match), then by
   page order. The page line shows the mark before the id: ``*1 [7] button 'Submit'``.
-* ``$k`` — the k-th **goal value**: quoted phrases of the goal, then its words holding a
-  digit (dates, times, numbers), in order of appearance, listed on a line of their own
-  under the goal: ``Goal values: $1 "kanesha" | $2 "Wd8b"``.
+* ``$k`` — the k-th **goal value**: the goal's quoted phrases, its words holding a digit
+  (dates, times, numbers) and its names (capitalised words that do not open a sentence), in
+  order of appearance, each followed by the other form the goal asks for (a date in ISO
+  form, a 12-hour time in 24-hour form, a phrase in the upper or lower case the goal names)
+  (:func:`goal_values`), listed on a line of their own under the goal:
+  ``Goal values: $1 "kanesha" | $2 "Wd8b"``.
 
 The model may still write a plain id (``click('12')``) or plain text (``fill('3', 'yes')``):
 references are an addition to the action grammar, not a replacement. Its reply stays plain
@@ -113,26 +116,77 @@ def words(text: str) -> list[str]:
 
 
 def goal_values(goal: str) -> list[str]:
-    """The goal's values, in order of appearance: each quoted phrase, then each word outside
-    quotes that holds a digit (``10/15/2016``, ``5:44``, ``3rd``), duplicates once."""
+    """The goal's values, in order of appearance, duplicates once:
+
+    * each quoted phrase;
+    * each word outside quotes that holds a digit (``10/15/2016``, ``5:44``, ``3rd``);
+    * each name: a run of capitalised words outside quotes that does not open a sentence
+      (``Select Helli from the list``, ``forward that email to Orel``, ``button ONE``);
+    * the forms a goal asks for, right after the value they come from: a date ``MM/DD/YYYY``
+      also as ``YYYY-MM-DD``, a time followed by AM/PM also in 24-hour form (``9:37 PM`` ->
+      ``21:37``), and quoted phrases in upper or lower case when the goal asks for that case.
+    """
     found: list[tuple[int, str]] = []
     spans = []
+    case = _asked_case(goal)
     for m in _QUOTED.finditer(goal):
         text = next(g for g in m.groups() if g is not None).strip()
         spans.append(m.span())
         if text:
             found.append((m.start(), text))
-    for m in re.finditer(r"\S+", goal):
-        if any(a <= m.start() < b for a, b in spans):
-            continue
-        token = m.group().strip(".,;:!?()[]{}\"'“”")
+            if case:
+                found.append((m.start() + 1, text.upper() if case == "upper" else text.lower()))
+    tokens = [m for m in re.finditer(r"\S+", goal) if not any(a <= m.start() < b for a, b in spans)]
+    name: list[str] = []
+    name_at = 0
+    for i, m in enumerate(tokens):
+        raw = m.group()
+        token = raw.strip(".,;:!?()[]{}\"'“”")
+        opens_sentence = i == 0 or tokens[i - 1].group().rstrip("\"'”)").endswith((".", "!", "?"))
+        is_name = (bool(token) and token[0].isupper() and token.isalpha() and not opens_sentence
+                   and token not in _NOT_NAMES and not (token in ("AM", "PM") and i and _TIME.fullmatch(
+                       tokens[i - 1].group().strip(".,;:!?()"))))
+        if is_name:
+            name_at = name_at if name else m.start()
+            name.append(token)
+        if name and (not is_name or raw != token or i == len(tokens) - 1):
+            found.append((name_at, " ".join(name)))  # a run ends at a non-name or at punctuation
+            name = []
         if token and any(c.isdigit() for c in token):
             found.append((m.start(), token))
+            found.extend((m.start() + 1, form) for form in _other_forms(token, tokens[i + 1].group() if i + 1 < len(tokens) else ""))
     out: list[str] = []
-    for _pos, text in sorted(found):
+    for _pos, text in sorted(found, key=lambda f: f[0]):
         if text not in out and len(out) < MAX_VALUES:
             out.append(text)
     return out
+
+
+#: capitalised words that are not names
+_NOT_NAMES = frozenset({"I"})
+_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+
+
+def _asked_case(goal: str) -> str | None:
+    low = goal.lower()
+    if re.search(r"\bupper ?case\b", low):
+        return "upper"
+    if re.search(r"\blower ?case\b", low):
+        return "lower"
+    return None
+
+
+def _other_forms(token: str, after: str) -> list[str]:
+    """The other forms of a date or a time value (see :func:`goal_values`)."""
+    if m := _DATE.fullmatch(token):
+        month, day, year = m.groups()
+        return [f"{year}-{int(month):02d}-{int(day):02d}"]
+    meridiem = after.strip(".,;:!?()").upper()
+    if (m := _TIME.fullmatch(token)) and meridiem in ("AM", "PM"):
+        hour = int(m.group(1)) % 12 + (12 if meridiem == "PM" else 0)
+        return [f"{hour:02d}:{m.group(2)}"]
+    return []
 
 
 def element_score(name: str, goal_words: set[str], values_lower: set[str]) -> float:
