@@ -1,6 +1,6 @@
 """BrowserEnvironment against a real Chromium.
 
-Pages are served from a stdlib ThreadingHTTPServer on 127.0.0.1 inside the test.
+Pages are served from a ``LocalHTTPServer`` on 127.0.0.1 inside the test.
 Skipped when no Chromium is installed.
 """
 
@@ -9,10 +9,8 @@ from __future__ import annotations
 import html
 import os
 import signal
-import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
@@ -21,6 +19,7 @@ import pytest
 from halo_core.env.browser import BrowserEnvironment, _chromium_pids
 from halo_core.env.chromium import BrowserNotFound, find_chromium, launch_args
 from halo_core.env.protocol import Environment, EnvironmentDead, EnvSettings
+from halo_core.local_server import LocalHTTPServer, closed_port, send_body
 from halo_core.model import TaskSpec
 from halo_core.testing import within
 
@@ -87,36 +86,16 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.send_error(404)
             return
-        data = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_body(self, 200, body)
 
     def log_message(self, *args) -> None:
         pass
 
 
-def _closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
-def _serve(handler) -> tuple[ThreadingHTTPServer, str]:
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, f"http://127.0.0.1:{srv.server_port}"
-
-
 @pytest.fixture(scope="module")
 def site():
-    srv, base = _serve(_Handler)
-    yield base
-    srv.shutdown()
+    with LocalHTTPServer(_Handler) as srv:
+        yield srv.url
 
 
 @pytest.fixture(scope="module")
@@ -333,7 +312,7 @@ def test_bad_actions_never_raise(env, site, monkeypatch):
     obs = env.step(f"fill('{find(obs, 'checkbox', 'Gift wrap').bid}', 'x')")
     assert "use check/uncheck" in obs.last_action_error
     # another origin is refused by the navigation policy before any connection is tried
-    port = _closed_port()
+    port = closed_port()
     obs = env.step(f"goto('http://127.0.0.1:{port}/nowhere')")
     assert obs.last_action_error.startswith(f"navigation to http://127.0.0.1:{port}/nowhere refused")
     obs = env.reset(TaskSpec(id="t-2", goal="test", suite="test", start_url=site + "/form",
