@@ -160,6 +160,18 @@ def last_user_text(body: dict) -> str:
     return ""
 
 
+def chat_screenshot_url(request: dict[str, Any]) -> str:
+    """The image data URL in a recorded chat-completions request's first user message: the
+    screenshot a vision backend sent ("" when that message is text only)."""
+    for message in request["body"].get("messages", []):
+        if message.get("role") == "user":
+            parts = message.get("content")
+            if not isinstance(parts, list):
+                return ""
+            return next((p["image_url"]["url"] for p in parts if p.get("type") == "image_url"), "")
+    return ""
+
+
 def expert_action(prompt: str) -> tuple[str, str]:
     """(the name clicked, or "" at the goal; the action): the next step toward the cart, read off
     the prompt like a model would."""

@@ -14,6 +14,7 @@ from halo_plugin_openai import OpenAIBackend  # noqa: E402
 from oai_loopback import OpenAILoopback  # noqa: E402
 
 from halo_core.backends import BackendSettings  # noqa: E402
+from halo_core.loopback import chat_screenshot_url  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -22,5 +23,4 @@ def test_webclone_task_through_the_browser(tmp_path):
     requests = run_backend_through_loopback(
         OpenAILoopback, lambda url: OpenAIBackend("gpt-4o-mini", BackendSettings(base_url=url)),
         openai_plugin, "openai:gpt-4o-mini", tmp_path, key_env="OPENAI_API_KEY")
-    content = requests[0]["body"]["messages"][1]["content"]
-    assert isinstance(content, list) and content[1]["image_url"]["url"].startswith("data:image/")
+    assert chat_screenshot_url(requests[0]).startswith("data:image/")
