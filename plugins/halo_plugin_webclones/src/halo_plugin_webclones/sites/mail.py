@@ -217,35 +217,25 @@ class MailSite(BaseSite):
         )
         return self.shell(e["subject"], content)
 
-    def _folder_after(self, e: dict) -> str:
-        return f"/folder/{e['folder']}"
+    def _move(self, eid: str, folder: str | None, flash: str) -> Response:
+        """Move email ``eid`` to ``folder`` (None: back where it belongs, Sent or Inbox) and go back
+        to the folder it was in; ``flash`` is formatted with its subject and the new folder's name."""
+        e = self.emails.get(eid)
+        if not e:
+            return self.not_found("Email")
+        back = f"/folder/{e['folder']}"
+        e["folder"] = folder or ("sent" if e["from"] == ME else "inbox")
+        self.flash = flash.format(subject=e["subject"], folder=dict(FOLDERS)[e["folder"]])
+        return redirect(back)
 
     def archive(self, f: Form, eid: str) -> Response:
-        e = self.emails.get(eid)
-        if not e:
-            return self.not_found("Email")
-        back = self._folder_after(e)
-        e["folder"] = "archive"
-        self.flash = f'Archived "{e["subject"]}".'
-        return redirect(back)
+        return self._move(eid, "archive", 'Archived "{subject}".')
 
     def delete(self, f: Form, eid: str) -> Response:
-        e = self.emails.get(eid)
-        if not e:
-            return self.not_found("Email")
-        back = self._folder_after(e)
-        e["folder"] = "trash"
-        self.flash = f'Moved "{e["subject"]}" to Trash.'
-        return redirect(back)
+        return self._move(eid, "trash", 'Moved "{subject}" to Trash.')
 
     def restore(self, f: Form, eid: str) -> Response:
-        e = self.emails.get(eid)
-        if not e:
-            return self.not_found("Email")
-        back = self._folder_after(e)
-        e["folder"] = "sent" if e["from"] == ME else "inbox"
-        self.flash = f'Moved "{e["subject"]}" to {dict(FOLDERS)[e["folder"]]}.'
-        return redirect(back)
+        return self._move(eid, None, 'Moved "{subject}" to {folder}.')
 
     def set_labels(self, f: Form, eid: str) -> Response:
         e = self.emails.get(eid)
