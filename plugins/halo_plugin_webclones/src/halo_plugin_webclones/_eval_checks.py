@@ -94,18 +94,11 @@ def shop_12(data):
 
 
 def mail_1(data):
-    sent = sent_new(data)
-    if len(sent) != 1 or len(new_emails(data)) != 1:
-        return False
-    e = sent[0]
-    return recipients(e) == {"priya.shah@example.com"} and norm(e.get("subject")) == "lunch on friday" and "lunch" in norm(e.get("body"))
+    return one_sent_email(data, "priya.shah@example.com", "lunch on friday", "lunch")
 
 
 def mail_2(data):
-    if infeasible(data):
-        return False
-    a = answer(data)
-    return ("daniel kim" in a or "daniel.kim@example.com" in a) and mail_untouched(data)
+    return answer_names_sender(data, "daniel kim", "daniel.kim@example.com")
 
 
 def mail_3(data):
@@ -147,18 +140,11 @@ def mail_8(data):
 
 
 def mail_9(data):
-    sent = sent_new(data)
-    if len(sent) != 1 or len(new_emails(data)) != 1:
-        return False
-    e = sent[0]
-    return recipients(e) == {"olivia.chen@example.com"} and norm(e.get("subject")) == "project timeline" and "timeline" in norm(e.get("body"))
+    return one_sent_email(data, "olivia.chen@example.com", "project timeline", "timeline")
 
 
 def mail_10(data):
-    if infeasible(data):
-        return False
-    a = answer(data)
-    return ("helen park" in a or "helen.park@example.com" in a) and mail_untouched(data)
+    return answer_names_sender(data, "helen park", "helen.park@example.com")
 
 
 def mail_11(data):

@@ -95,6 +95,23 @@ def labels_only_changed_on(data, eid):
     return True
 
 
+def one_sent_email(data, to, subject, word):
+    """Exactly one new email, sent to ``to`` alone, titled ``subject``, ``word`` in its body."""
+    sent = sent_new(data)
+    if len(sent) != 1 or len(new_emails(data)) != 1:
+        return False
+    e = sent[0]
+    return recipients(e) == {to} and norm(e.get("subject")) == subject and word in norm(e.get("body"))
+
+
+def answer_names_sender(data, name, address):
+    """The final answer names the sender (``name`` or ``address``) and the mailbox is untouched."""
+    if infeasible(data):
+        return False
+    a = answer(data)
+    return (name in a or address in a) and mail_untouched(data)
+
+
 def check(data):
     return "Travel" in (email(data, "e3").get("labels") or []) and labels_only_changed_on(data, "e3")
 
