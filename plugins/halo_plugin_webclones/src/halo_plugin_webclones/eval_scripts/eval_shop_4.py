@@ -94,12 +94,29 @@ def card_last4(order):
     return str(as_dict(order.get("payment")).get("cardLast4", ""))
 
 
-def check(data):
+
+def one_new_order(data, items, method, name, street, city, states, zip_code, card=None):
+    """Exactly one new order and no other changed: ``items`` ({product: quantity}) shipped by
+    ``method`` to the address, paid with the card ending in ``card`` when one is given."""
     orders = new_orders(data)
     if len(orders) != 1 or changed_orders(data):
         return False
     o = orders[0]
-    return items_of(o) == {"p20": 1} and o.get("shippingMethod") == "express" and shipped_to(o, "Alex Morgan", "500 Pine Road", "Austin", ("tx", "texas"), "73301") and card_last4(o) == "4242"
+    return (items_of(o) == items and o.get("shippingMethod") == method
+            and shipped_to(o, name, street, city, states, zip_code)
+            and (card is None or card_last4(o) == card))
+
+
+def answer_gives(data, number, wrong=()):
+    """The final answer gives ``number`` and none of the ``wrong`` ones, and no order changed."""
+    if infeasible(data):
+        return False
+    a = answer(data)
+    return has_number(a, number) and not any(has_number(a, w) for w in wrong) and orders_untouched(data)
+
+def check(data):
+    return one_new_order(data, {"p20": 1}, "express", "Alex Morgan", "500 Pine Road", "Austin", ("tx", "texas"),
+                         "73301", card="4242")
 
 
 def main():
