@@ -368,7 +368,7 @@ def test_halo_demo_on_miniwob_seeds(tmp_path):
 
     result = CliRunner().invoke(cli, ["demo", "--suite", "miniwob", "--quick", "--tasks", "click-button,enter-text",
                                       "--train-seeds", "2", "--test-seeds", "1", "--train-steps", "60",
-                                      "--out", str(tmp_path), "--run-id", "m"])
+                                      "--bc-epochs", "3", "--out", str(tmp_path), "--run-id", "m"])
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "m" / "results.json").read_text())
     assert results["suite"] == "miniwob" and results["grpo"] == "online"
@@ -394,7 +394,14 @@ def test_halo_demo_on_miniwob_seeds(tmp_path):
     assert dagger["episodes"] == 4 and dagger["bc_examples"] >= results["datasets"]["bc_examples"]["train"]
     assert results["training_data"]["bc_examples"]["train"] == dagger["bc_examples"]
     assert results["training_data"]["episodes_read"] == 8  # the 4 demonstrations and the 4 relabelled episodes
-    assert (tmp_path / "m" / "models" / "bc_dagger1" / "training_summary.json").is_file()
+    # --bc-epochs: BC's steps follow its data (3 passes), each relabelling round one pass over the aggregate
+    from halo_plugin_trainers.demo import _epoch_steps
+
+    bc_summary = json.loads((tmp_path / "m" / "models" / "bc" / "training_summary.json").read_text())
+    assert results["bc_epochs"] == 3.0
+    assert bc_summary["options"]["max_steps"] == results["bc_steps"] == _epoch_steps(3.0, results["datasets"]["bc_examples"]["train"])
+    round_summary = json.loads((tmp_path / "m" / "models" / "bc_dagger1" / "training_summary.json").read_text())
+    assert round_summary["options"]["max_steps"] == dagger["bc_steps"] == _epoch_steps(1.0, dagger["bc_examples"])
     assert results["grpo_groups"]["updates"] == 2 and 0 <= results["grpo_groups"]["mixed_groups"] <= 2
 
 
@@ -427,6 +434,14 @@ def test_halo_demo_with_a_pretrained_base(tmp_path):
     assert results["results"]["dpo"]["test"]["tasks"] == 1
     report = (tmp_path / "p" / "report.md").read_text()
     assert "pretrained" in report and "GRPO (from BC)" not in report
+
+
+def test_bc_epochs_become_steps_of_the_demo_batch():
+    from halo_plugin_trainers.demo import BC_BATCH, _epoch_steps
+
+    assert BC_BATCH == 4 and _epoch_steps(3.0, 3403) == 2553  # ceil(3 x 3403 / 4)
+    assert _epoch_steps(1.0, 5868) == 1467
+    assert _epoch_steps(3.0, 6) == 20  # never fewer than 20
 
 
 def test_demo_task_lists_keep_a_typing_task_and_are_fixed():

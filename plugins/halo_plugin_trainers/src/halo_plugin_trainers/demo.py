@@ -39,6 +39,7 @@ unseen test tasks.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
@@ -165,6 +166,22 @@ EXPERT_EPISODES = 4
 DAGGER_SEEDS_FULL = 4
 #: --full: held-out seeds per task the zero-shot tiny model plays (it fails all of them)
 ZERO_SEEDS_FULL = 2
+#: --full: BC's passes over the expert demonstrations (each relabelling round adds one pass
+#: over the aggregated data); 800 steps of 4 were under one pass and left the tiny model under-fitted
+BC_EPOCHS_FULL = 3.0
+#: BC's batch size in the demo
+BC_BATCH = 4
+
+
+def _bc_length(payload: dict[str, Any]) -> str:
+    steps = payload.get("bc_steps") or payload["train_steps"]
+    epochs = payload.get("bc_epochs")
+    return f"{steps} steps of {BC_BATCH}" + (f" ({epochs:g} passes over the demonstrations)" if epochs else "")
+
+
+def _epoch_steps(epochs: float, examples: int) -> int:
+    """Optimizer steps for ``epochs`` passes over ``examples`` at :data:`BC_BATCH`."""
+    return max(20, math.ceil(epochs * examples / BC_BATCH))
 
 
 def _run_episodes(runtime, run_id: str, tasks: list, configs: dict, *, data_dir: Path, results_dir: Path,
@@ -335,10 +352,13 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
              workers: int | None = None, seed: int = 0, suite: str = "webclones", train_seeds: int | None = None,
              test_seeds: int | None = None, tasks: Sequence[str] | None = None, grpo_steps: int | None = None,
              base_model: str | None = None, full: bool = False, references: bool = True, dagger_rounds: int = 1,
-             until: str = "grpo", lora_top_layers: int = 0, lr: float | None = None, log: Callable[[str], None] = _log) -> dict[str, Any]:
+             until: str = "grpo", lora_top_layers: int = 0, lr: float | None = None, bc_epochs: float | None = None,
+             log: Callable[[str], None] = _log) -> dict[str, Any]:
     """Run the demo; returns the ``results.json`` content. ``base_model``: None/``tiny`` (a tiny
     model built and trained from scratch) or a pretrained model folder (``smollm2``), whose
-    BC, DPO and GRPO are LoRA adapters."""
+    BC, DPO and GRPO are LoRA adapters. ``bc_epochs``: BC's length in passes over its data
+    (each relabelling round then makes one pass over the aggregated data) instead of
+    ``train_steps``; ``--full`` defaults to :data:`BC_EPOCHS_FULL`."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -379,6 +399,8 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     max_steps = max_steps or (4 if quick else (12 if miniwob else 10))
     train_steps = train_steps or (150 if quick else 800 if (full or not miniwob) else 400)
     warmup_steps = max(10, train_steps // 5)
+    if full and bc_epochs is None and pretrained is None:
+        bc_epochs = BC_EPOCHS_FULL
     workers = workers or 2
     runtime = Runtime()
     timings: dict[str, float] = {}
@@ -459,12 +481,13 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
                   max_length=4096, command_line=f"halo demo (run {run_id})")
     # 4. BC
     bc_lr = lr or (2e-4 if pretrained else 5e-3)
+    bc_steps = _epoch_steps(bc_epochs, exported.summary["bc_examples"]["train"]) if bc_epochs else train_steps
     # the tiny base is random: BC trains all of its weights (a LoRA on random weights learns
     # far slower); DPO and GRPO then train LoRA adapters on the BC model, as on a real Qwen
-    t = _phase(4, total, f"BC: {train_steps} steps ({'a LoRA adapter' if pretrained else 'all weights of the tiny model'}) "
+    t = _phase(4, total, f"BC: {bc_steps} steps ({'a LoRA adapter' if pretrained else 'all weights of the tiny model'}) "
                          f"on {exported.summary['bc_examples']['train']} examples")
-    bc_dir = _finished(models / "bc", log) or train_bc(dataset=str(bc_path), base_model=str(base), output=str(models / "bc"), max_steps=train_steps,
-                      lr=bc_lr, lr_scheduler="cosine", warmup_steps=10, batch_size=4,
+    bc_dir = _finished(models / "bc", log) or train_bc(dataset=str(bc_path), base_model=str(base), output=str(models / "bc"), max_steps=bc_steps,
+                      lr=bc_lr, lr_scheduler="cosine", warmup_steps=10, batch_size=BC_BATCH,
                       lora=pretrained is not None, lora_top_layers=lora_top_layers if pretrained else 0, **common)
     timings["bc"] = _done(t, f"BC adapter: {bc_dir}")
 
@@ -504,11 +527,14 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
                 f"{exported.summary['bc_examples_relabelled']} relabelled states; BC data now "
                 f"{exported.summary['bc_examples']['train']} examples; DPO pairs "
                 f"{exported.summary['dpo_pairs_by_strategy']}")
-            round_steps = max(20, train_steps // 2)  # continues the BC model on the aggregated data
+            # continues the BC model on the aggregated data
+            round_steps = (_epoch_steps(1.0, exported.summary["bc_examples"]["train"]) if bc_epochs
+                           else max(20, train_steps // 2))
+            dagger[f"round_{rnd}"]["bc_steps"] = round_steps
             bc_dir = _finished(models / f"bc_dagger{rnd}", log) or train_bc(
                               dataset=str(bc_path), base_model=str(bc_dir), output=str(models / f"bc_dagger{rnd}"),
                               max_steps=round_steps, lr=2e-4 if pretrained else 2e-3, lr_scheduler="cosine",
-                              warmup_steps=5, batch_size=4, lora=pretrained is not None,
+                              warmup_steps=5, batch_size=BC_BATCH, lora=pretrained is not None,
                               **{**common, "save_steps": max(round_steps, 50), "logging_steps": max(5, round_steps // 10)})
             timings[f"dagger_{rnd}"] = _done(t, f"BC after relabelling: {bc_dir}")
         phase += 1
@@ -578,7 +604,7 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     timings["total"] = time.monotonic() - started_all
     payload = {
         "run_id": run_id, "suite": suite, "sites": list(sites), "quick": quick, "max_steps": max_steps,
-        "train_steps": train_steps, "grpo_steps": grpo_steps, "grpo": "online" if miniwob else "offline",
+        "train_steps": train_steps, "bc_steps": bc_steps, "bc_epochs": bc_epochs, "grpo_steps": grpo_steps, "grpo": "online" if miniwob else "offline",
         "train_seeds": train_seeds, "test_seeds": test_seeds, "per_task_test": tasks_table,
         "warmup_steps": warmup_steps, "train_tasks": [x.id for x in train_tasks], "test_tasks": [x.id for x in test_tasks],
         "tiny_model": {"path": str(base), "parameters": params, "pretrained": pretrained is not None, **sizes},
@@ -638,7 +664,7 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
     if tiny.get("pretrained"):
         model_lines = [f"- base: pretrained `{tiny['path']}`, {tiny['parameters'] / 1e6:.0f}M parameters (the zero-shot "
                        "row, with its own worker prompt)",
-                       f"- BC: {payload['train_steps']} steps of a LoRA adapter"
+                       f"- BC: {_bc_length(payload)} of a LoRA adapter"
                        + (f" on the top {payload['lora_top_layers']} layers" if payload.get("lora_top_layers") else "")
                        + ("" if payload.get("until") == "bc" else "; DPO and GRPO continue that adapter "
                           "(DPO's reference: the BC adapter, frozen)")]
@@ -648,7 +674,7 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
             f"{tiny['layers']} layers, vocab {tiny['vocab_size']} (tokenizer trained on the exported prompts)",
             f"- warm-up: {payload['warmup_steps']} language-model steps on the prompt text (inputs only); "
             "the warm model is the zero-shot row",
-            f"- BC: {payload['train_steps']} steps, all weights of the tiny model (its base is random); DPO and GRPO "
+            f"- BC: {_bc_length(payload)}, all weights of the tiny model (its base is random); DPO and GRPO "
             "train LoRA adapters on the BC model (DPO's reference: the BC model, adapter disabled)"]
     return "\n".join([
         f"# HALO demo — {payload['run_id']}",
@@ -668,7 +694,8 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
            "halo_plugin_qwen.references), the same for every model.", ""] if payload.get("references") else []),
         *([f"Expert relabelling (DAgger): " + "; ".join(
             f"{k}: the BC model solved {v['successes']}/{v['episodes']} train instances, {v['relabelled_examples']} "
-            f"states relabelled by the expert, BC data {v['bc_examples']} examples, DPO pairs {v['dpo_pairs_by_source']}"
+            f"states relabelled by the expert, BC data {v['bc_examples']} examples"
+            + (f" ({v['bc_steps']} more BC steps)" if v.get("bc_steps") else "") + f", DPO pairs {v['dpo_pairs_by_source']}"
             for k, v in payload["dagger"].items()), ""] if payload.get("dagger") else []),
         *([f"Online GRPO groups: {g['groups']} groups in {g['updates']} updates, {g['mixed_groups']} with mixed "
            f"outcomes (the only ones that teach), mean reward {g['mean_reward']}, mean success {g['mean_success']}.", ""]
@@ -724,6 +751,9 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
               help="Pretrained base: BC's LoRA adapter on the top N decoder layers only (0: all); cheaper CPU steps.")
 @click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help="BC's learning rate (default: 5e-3 for the tiny model, 2e-4 for a pretrained base's LoRA).")
+@click.option("--bc-epochs", type=click.FloatRange(min=0.0, min_open=True), default=None,
+              help=f"BC's length in passes over its data instead of --train-steps; each relabelling round then makes "
+                   f"one pass over the aggregated data (--full with the tiny model: {BC_EPOCHS_FULL:g}).")
 @click.option("--until", type=click.Choice(MODELS[1:]), default="grpo", show_default=True,
               help="Train and evaluate the rows up to this one: bc (zero-shot and BC, e.g. for a pretrained base "
                    "on 2 cores), dpo, or grpo (all four).")
@@ -738,7 +768,7 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
               help=f"tiny (built and trained here), smollm2 (= {SMOLLM2_DIR}, from halo models import-gguf) or a "
                    "pretrained model folder; a pretrained base trains LoRA adapters.")
 def demo_command(out, run_id, sites, max_steps, train_steps, quick, workers, seed, suite, full, references,
-                 dagger_rounds, train_seeds, until, lora_top_layers, lr, test_seeds, task_names, grpo_steps,
+                 dagger_rounds, train_seeds, until, lora_top_layers, lr, bc_epochs, test_seeds, task_names, grpo_steps,
                  base_model) -> None:
     """The learning loop end to end, offline: expert demos → export → tiny Qwen2 → BC → DPO,
     GRPO → evaluate zero-shot/BC/DPO/GRPO on held-out and train tasks → report."""
@@ -746,5 +776,5 @@ def demo_command(out, run_id, sites, max_steps, train_steps, quick, workers, see
              max_steps=max_steps, train_steps=train_steps, quick=quick, workers=workers, seed=seed, suite=suite,
              train_seeds=train_seeds, test_seeds=test_seeds, grpo_steps=grpo_steps, base_model=base_model,
              full=full, references=references, dagger_rounds=dagger_rounds, until=until,
-             lora_top_layers=lora_top_layers, lr=lr,
+             lora_top_layers=lora_top_layers, lr=lr, bc_epochs=bc_epochs,
              tasks=tuple(t.strip() for t in (task_names or "").split(",") if t.strip()) or None)
