@@ -61,6 +61,7 @@ _public("halo_core.builtins.summarizer", "mask_ids")
 _public("halo_core.untrusted", "UNTRUSTED_RULE", "cap", "escape_controls", "fence", "md_text")
 _public("halo_core.secrets", "env_secrets", "redact", "redact_console", "write_redacted")
 _public("halo_core.jsonl", "append_bytes", "append_line", "encode_line")
+_public("halo_core.local_server", "LocalHTTPServer", "closed_port", "send_body")
 # trajectories
 _public("halo_core.trajectory", "TRAJECTORY_GLOB", "RecordedEpisode", "Step", "TrajectoryError", "iter_episodes",
         "read_trajectory", "screenshot_file", "screenshot_ref", "trajectory_path")

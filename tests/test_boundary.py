@@ -71,12 +71,12 @@ def test_every_built_in_feature_is_still_available_through_its_plugin():
 # --------------------------------------------------------------------------- the plugin API line
 #
 # First-party plugins are written as a third party would write theirs: they import the core
-# only through its public API (``halo_core.api``, the names ``halo_core`` re-exports,
-# ``halo_core.local_server`` and ``halo_core.testing``), import other plugins only through their public names (never a
+# only through its public API (``halo_core.api``, the names ``halo_core`` re-exports, and
+# ``halo_core.testing`` for test helpers), import other plugins only through their public names (never a
 # ``_module``), and declare every plugin they import in their pyproject.
 
 PLUGINS = CORE.parent / "plugins"
-PUBLIC_CORE_MODULES = {"halo_core.api", "halo_core.local_server", "halo_core.testing"}
+PUBLIC_CORE_MODULES = {"halo_core.api", "halo_core.testing"}
 
 
 def _imports(path: Path):

@@ -12,7 +12,7 @@ import functools
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
-from halo_core.local_server import LocalHTTPServer
+from halo_core.api import LocalHTTPServer
 
 __all__ = ["PageServer", "start_server"]
 

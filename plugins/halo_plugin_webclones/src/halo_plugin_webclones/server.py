@@ -23,7 +23,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
-from halo_core.local_server import LocalHTTPServer
+from halo_core.api import LocalHTTPServer
 
 SITES = ("shop", "mail", "calendar")
 DEFAULT_TODAY = "2024-07-15"
