@@ -120,16 +120,11 @@ def flatten_axtree(nodes: list[dict], bid_of: dict[int, str], max_nodes: int | N
         role = (r.get("value", "") or "") if r else ""
         if role == "InlineTextBox":
             continue
-        if node.get("ignored", False):
-            children = node.get("childIds")
-            if children:
-                for cid in reversed(children):
-                    child = get_child(cid)
-                    if child is not None:
-                        push((child, depth, ancestor_text))
-            continue
         bid = get_bid(node.get("backendDOMNodeId"))
-        if role in drop_roles and not bid and role != "generic":
+        if node.get("ignored", False):  # not shown; its children are, at its depth
+            emit = False
+            name = ""
+        elif role in drop_roles and not bid and role != "generic":
             emit = False
             name = ""
         else:
