@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # HALO's set-up and entry point. Idempotent: the first call installs, later calls reuse.
 #
-#   bash dev.sh demo     # set up, then run the offline demo on the web clones
+#   bash dev.sh demo     # set up, then run the offline learning demo (MiniWoB++: train vs held-out seeds)
 #   bash dev.sh test     # set up, then run the whole test suite (fast and slow tests)
 #   bash dev.sh test -m "not slow"   # only the fast tests
 #   bash dev.sh halo ... # any halo command inside the project environment
