@@ -165,6 +165,38 @@ def test_lora_on_the_top_layers_only(workspace):
     assert json.loads((out / "training_summary.json").read_text())["options"]["lora_top_layers"] == 1
 
 
+@pytest.mark.parametrize("lora", [True, False])
+def test_bc_loss_on_the_labelled_positions_equals_trls(workspace, monkeypatch, lora):
+    """BC's CPU loss scores only the action's positions; trl's own path (every position
+    through its fused head) gives the same losses, and BC did not fall back to it."""
+    import trl
+
+    import halo_plugin_trainers.bc as bc
+
+    root, base = workspace
+    trl_calls = []
+    real = trl.SFTTrainer.compute_loss
+
+    def counted(self, *args, **kwargs):
+        trl_calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(trl.SFTTrainer, "compute_loss", counted)
+    losses = {}
+    for ours in (True, False):
+        trl_calls.clear()
+        if not ours:
+            monkeypatch.setattr(bc, "completion_loss_trainer", lambda: trl.SFTTrainer)
+        out = train_bc(dataset=str(root / "ds" / "bc.jsonl"), base_model=str(base), output=str(root / f"cl_{ours}_{lora}"),
+                       max_steps=3, lora=lora, **{**FAST, "lr": 1e-2})
+        assert (len(trl_calls) == 0) is ours
+        history = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())["log_history"]
+        losses[ours] = [h["loss"] for h in history if "loss" in h]
+        assert len(losses[ours]) == 3 and all(0 <= h["mean_token_accuracy"] <= 1 for h in history if "loss" in h)
+    assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+    assert losses[True][0] != pytest.approx(losses[True][-1], rel=1e-3)  # it trained: the losses moved
+
+
 def test_cli_errors_are_one_line(workspace, tmp_path):
     from halo_core.cli import cli
 

@@ -26,10 +26,58 @@ from ._common import (
 DEFAULT_LR = 2e-4
 
 
+def completion_loss_trainer():
+    """trl's ``SFTTrainer`` whose loss projects only the labelled positions through the LM head.
+
+    trl's fused head scores only the labelled positions on Triton devices and every position
+    elsewhere (a fixed shape avoids recompiling on e.g. Neuron). On a CPU nothing is
+    compiled, and BC's labels are the action: about 11 of a MiniWoB example's 510 tokens,
+    so scoring every position made a step of the demo's tiny model 2x slower than the
+    backbone alone. This subclass computes the same loss (mean negative log-likelihood of
+    the labelled tokens, trl's ``nll``) and the same ``entropy`` / ``mean_token_accuracy``
+    metrics from those positions only; anything else (GPUs, ``dft`` loss, label smoothing,
+    a custom loss, eval calls that ask for logits) takes trl's own path.
+    """
+    import torch
+    from trl import SFTTrainer
+
+    class CompletionLossSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if (return_outputs or self.args.loss_type != "nll" or self.label_smoother is not None
+                    or self.compute_loss_func is not None or getattr(self, "aux_loss_enabled", False)
+                    or "attention_mask" not in inputs or torch.cuda.is_available()):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            mode = "train" if model.training else "eval"
+            inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+            labels = inputs["labels"][:, 1:]
+            forward = {k: v for k, v in inputs.items() if k not in ("labels", "num_items_in_batch")}
+            forward["use_cache"] = False
+            hidden = getattr(inner, inner.base_model_prefix)(**forward).last_hidden_state[:, :-1]
+            mask = labels != -100
+            logits = inner.get_output_embeddings()(hidden[mask]).float()
+            target = labels[mask]
+            log_probs = torch.log_softmax(logits, dim=-1)
+            nll = -log_probs.gather(-1, target[:, None]).squeeze(-1)
+            count = mask.sum() if num_items_in_batch is None else num_items_in_batch
+            loss = nll.sum() / torch.as_tensor(count).clamp(min=1)
+            with torch.no_grad():
+                valid = max(int(mask.sum()), 1)
+                entropy = -(log_probs.exp() * log_probs).sum(-1).sum().item() / valid
+                accuracy = (logits.argmax(-1) == target).sum().item() / valid
+            self._metrics[mode]["entropy"].append(entropy)
+            self._metrics[mode]["mean_token_accuracy"].append(accuracy)
+            if mode == "train":
+                self._total_train_tokens += int(inputs["attention_mask"].sum())
+            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+            return loss
+
+    return CompletionLossSFTTrainer
+
+
 def train_bc(**options: Any) -> Path:
     """Train a BC adapter; returns the output directory. Options: :class:`TrainOptions`."""
     opts = TrainOptions(**options)
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     set_threads()
     opts.val_dataset = opts.val_dataset or default_val_path(opts.dataset)
@@ -52,7 +100,7 @@ def train_bc(**options: Any) -> Path:
     args = SFTConfig(**training_args_common(opts, DEFAULT_LR), max_length=opts.max_length,
                      completion_only_loss=columns != ("text",), packing=False, **length_grouping_kwargs(),
                      **({"dataset_text_field": "text"} if columns == ("text",) else {}))
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=val if val is not None and len(val) else None,
+    trainer = completion_loss_trainer()(model=model, args=args, train_dataset=train, eval_dataset=val if val is not None and len(val) else None,
                          processing_class=tokenizer, peft_config=peft_config,
                          callbacks=[progress_callback("bc", opts)])
     metrics = run_training(trainer, opts, "bc")
