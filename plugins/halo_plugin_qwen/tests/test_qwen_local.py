@@ -142,6 +142,33 @@ def test_local_adapter_changes_the_model(tiny):
     assert torch.allclose(tuned, unmerged, atol=1e-4)
 
 
+def test_local_dtype_and_int8_settings(tiny, monkeypatch):
+    """``dtype`` and ``quantize`` (settings or ``HALO_LOCAL_*``): bfloat16 weights; int8
+    dynamic linear layers with the LM head left in float; both still answer; bad values
+    are one clear error."""
+    import torch
+
+    base, adapter = tiny
+    messages = [Message("system", "s"), Message("user", "Goal: say hi")]
+    bf16 = LocalBackend(f"{base}+{adapter}", BackendSettings(max_tokens=6, extra={"dtype": "bfloat16"}))
+    model, _ = bf16.load()
+    assert next(model.parameters()).dtype == torch.bfloat16 and bf16.complete(messages).usage.tokens_out >= 1
+    monkeypatch.setenv("HALO_LOCAL_QUANTIZE", "int8")
+    int8 = LocalBackend(f"{base}+{adapter}", BackendSettings(max_tokens=6))
+    model, _ = int8.load()
+    quantized = [n for n, m in model.named_modules() if type(m).__name__ == "Linear" and "quantized" in type(m).__module__]
+    assert any("q_proj" in n for n in quantized) and any("down_proj" in n for n in quantized)
+    assert isinstance(model.get_output_embeddings(), torch.nn.Linear)
+    assert not any(n.endswith("lm_head") for n in quantized)
+    assert int8.complete(messages).usage.tokens_out >= 1
+    monkeypatch.setenv("HALO_LOCAL_QUANTIZE", "int4")
+    with pytest.raises(BackendConfigError, match="quantize 'int4' is not known"):
+        LocalBackend(str(base)).load()
+    monkeypatch.delenv("HALO_LOCAL_QUANTIZE")
+    with pytest.raises(BackendConfigError, match="not a torch dtype"):
+        LocalBackend(str(base), BackendSettings(extra={"dtype": "float7"})).load()
+
+
 def test_local_missing_paths_fail_check(tmp_path):
     with pytest.raises(BackendConfigError, match="does not exist"):
         LocalBackend(str(tmp_path / "nothing-here") + "/").check()

@@ -476,6 +476,37 @@ def test_bc_epochs_become_steps_of_the_demo_batch():
     assert _epoch_steps(3.0, 6) == 20  # never fewer than 20
 
 
+def test_demo_decides_its_torch_threads_once(monkeypatch):
+    """The demo picks its torch threads before it loads the machine: later phases (each
+    trainer asks again) keep that count though the load average then counts the demo's own
+    browsers; the choice does not outlive the run, and a user's HALO_TORCH_THREADS wins."""
+    import torch
+    from halo_plugin_qwen.local import set_torch_threads
+
+    import halo_plugin_trainers.demo as demo
+
+    threads = torch.get_num_threads()
+    seen = []
+
+    def phases(**options):
+        monkeypatch.setattr(os, "getloadavg", lambda: (50.0, 50.0, 50.0))  # the run's own browsers
+        seen.append((set_torch_threads(), demo._USER_THREADS))
+        return {}
+
+    monkeypatch.setattr(demo, "_run_demo", phases)
+    try:
+        monkeypatch.delenv("HALO_TORCH_THREADS", raising=False)
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # idle at the start
+        idle_choice = set_torch_threads()
+        demo.run_demo(out="unused")
+        assert seen == [(idle_choice, False)] and "HALO_TORCH_THREADS" not in os.environ
+        monkeypatch.setenv("HALO_TORCH_THREADS", "1")
+        demo.run_demo(out="unused")
+        assert seen[-1] == (1, True) and os.environ["HALO_TORCH_THREADS"] == "1"
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_demo_task_lists_keep_a_typing_task_and_are_fixed():
     from halo_plugin_miniwob.experts import SOLVERS
     from halo_plugin_trainers.demo import DEFAULT_MINIWOB, QUICK_MINIWOB

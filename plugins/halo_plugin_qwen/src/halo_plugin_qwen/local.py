@@ -16,7 +16,10 @@ constant start (every message but the last) is computed once and reused, and cal
 at the same time from several threads (episodes sharing the model) are batched.
 
 ``settings.extra``: ``device`` (``cuda`` when available, else ``cpu``), ``dtype``
-(``bfloat16`` on GPU, ``float32`` on CPU), ``merge_lora`` (True), ``top_p`` (1.0),
+(``bfloat16`` on GPU, ``float32`` on CPU; ``HALO_LOCAL_DTYPE`` sets it for every ``local:``
+model of the process), ``quantize`` (``int8``: on a CPU, the decoder's linear layers run as
+torch's dynamic int8 — weights int8, activations quantized per call — and the LM head stays
+in float; ``HALO_LOCAL_QUANTIZE``), ``merge_lora`` (True), ``top_p`` (1.0),
 ``max_input_tokens`` (the prompt is cut from the left beyond it), ``strip_thinking`` (True),
 ``prefix_reuse`` (True), ``max_batch`` (8), ``gather_s`` (0.05: how long a free model waits
 for the callers of its previous batch).
@@ -61,6 +64,22 @@ def set_torch_threads() -> int:
     elif _machine_busy():
         torch.set_num_threads(1)
     return torch.get_num_threads()
+
+
+def quantize_int8(model):
+    """``model`` with its decoder's ``nn.Linear`` layers as torch's dynamic int8 (CPU): int8
+    weights, activations quantized per call. The LM head (tied to the embeddings in SmolLM2
+    and Qwen) stays in float, so the scores the action constraint reads are not quantized."""
+    import warnings
+
+    import torch
+
+    head = model.get_output_embeddings()
+    targets = {name for name, module in model.named_modules()
+               if isinstance(module, torch.nn.Linear) and module is not head}
+    with warnings.catch_warnings():  # torch.ao's eager quantization is deprecated in favour of torchao
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, targets, dtype=torch.qint8)
 
 
 def _machine_busy() -> bool:
@@ -224,7 +243,8 @@ class LocalBackend(RemoteBackend):
         self.check()
         extra = self.settings.extra or {}
         device = self._device()
-        key = (self.base, self.adapter, device, extra.get("dtype"), bool(extra.get("merge_lora", True)))
+        key = (self.base, self.adapter, device, self._dtype(device), self._quantize(device),
+               bool(extra.get("merge_lora", True)))
         with _CACHE_LOCK:
             if key not in _CACHE:
                 _CACHE[key] = self._load(device)
@@ -238,7 +258,7 @@ class LocalBackend(RemoteBackend):
         extra = self.settings.extra or {}
         if device == "cpu":  # parallel episodes each run a model: more threads than cores slows them all
             set_torch_threads()
-        dtype = extra.get("dtype") or ("bfloat16" if device.startswith("cuda") else "float32")
+        dtype = self._dtype(device)
         tokenizer_dir = self.adapter if self.adapter and (Path(self.adapter) / "tokenizer_config.json").exists() \
             else self.base
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -251,7 +271,29 @@ class LocalBackend(RemoteBackend):
                 model = model.merge_and_unload()
         model.to(device)
         model.eval()
+        if self._quantize(device) == "int8":
+            model = quantize_int8(model)
         return model, tokenizer
+
+    def _dtype(self, device: str) -> str:
+        import torch
+
+        dtype = ((self.settings.extra or {}).get("dtype") or os.environ.get("HALO_LOCAL_DTYPE")
+                 or ("bfloat16" if device.startswith("cuda") else "float32"))
+        if not isinstance(getattr(torch, str(dtype), None), torch.dtype):
+            raise BackendConfigError(f"{self.name}: dtype {dtype!r} is not a torch dtype (float32, bfloat16, float16)")
+        return str(dtype)
+
+    def _quantize(self, device: str) -> str:
+        how = str((self.settings.extra or {}).get("quantize") or os.environ.get("HALO_LOCAL_QUANTIZE") or "")
+        if how in ("", "none"):
+            return ""
+        if how != "int8":
+            raise BackendConfigError(f"{self.name}: quantize {how!r} is not known; use int8 (CPU) or none")
+        if device != "cpu":
+            raise BackendConfigError(f"{self.name}: quantize=int8 is torch's CPU dynamic quantization; "
+                                     f"this model runs on {device}")
+        return how
 
     def engine(self):
         """The :class:`~halo_plugin_qwen.engine.DecodeEngine` of this backend's model (one per

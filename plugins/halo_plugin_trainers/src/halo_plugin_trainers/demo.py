@@ -38,6 +38,7 @@ unseen test tasks.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -211,7 +212,8 @@ def _run_episodes(runtime, run_id: str, tasks: list, configs: dict, *, data_dir:
         executor, workers = "threads", shared
     elif threads > 0:
         executor, workers = "threads", threads
-    one_thread = model_episodes and not shared and workers > 1 and "HALO_TORCH_THREADS" not in os.environ
+    one_thread = model_episodes and not shared and workers > 1 and not _USER_THREADS
+    before = os.environ.get("HALO_TORCH_THREADS")
     if one_thread:
         os.environ["HALO_TORCH_THREADS"] = "1"
     try:
@@ -219,8 +221,13 @@ def _run_episodes(runtime, run_id: str, tasks: list, configs: dict, *, data_dir:
                           live=False)
     finally:
         if one_thread:
-            os.environ.pop("HALO_TORCH_THREADS", None)
+            if before is None:
+                os.environ.pop("HALO_TORCH_THREADS", None)
+            else:
+                os.environ["HALO_TORCH_THREADS"] = before
     return report.records
+
+
 
 
 #: Page text kept in the demo's prompts: a tiny model trains and answers much faster on
@@ -349,7 +356,7 @@ def _count_parameters(folder: Path) -> int:
     return total
 
 
-def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Sequence[str] | None = None,
+def _run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Sequence[str] | None = None,
              max_steps: int | None = None, train_steps: int | None = None, quick: bool = False,
              workers: int | None = None, seed: int = 0, suite: str = "webclones", train_seeds: int | None = None,
              test_seeds: int | None = None, tasks: Sequence[str] | None = None, grpo_steps: int | None = None,
@@ -627,6 +634,27 @@ def run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Seq
     log(f"\nreport: {root / 'report.md'}  results: {root / 'results.json'}  "
         f"(total {timings['total'] / 60:.1f} min)")
     return payload
+
+
+#: whether the user set HALO_TORCH_THREADS (the demo sets it for its own phases otherwise)
+_USER_THREADS = False
+
+
+@functools.wraps(_run_demo)
+def run_demo(**options: Any) -> dict[str, Any]:
+    global _USER_THREADS
+    from halo_plugin_qwen.local import set_torch_threads
+
+    before = os.environ.get("HALO_TORCH_THREADS")
+    _USER_THREADS = before is not None
+    # decided once, before this run loads the machine: asked again later (each trainer asks),
+    # the load average would count the run's own browsers and give BC one thread on an idle machine
+    os.environ.setdefault("HALO_TORCH_THREADS", str(set_torch_threads()))
+    try:
+        return _run_demo(**options)
+    finally:  # the thread count the run chose for itself does not outlive it
+        if before is None:
+            os.environ.pop("HALO_TORCH_THREADS", None)
 
 
 def grpo_order(train_tasks: list, failures: set[str], seed: int) -> list:
