@@ -507,6 +507,42 @@ def test_demo_decides_its_torch_threads_once(monkeypatch):
         torch.set_num_threads(threads)
 
 
+def test_demo_seeds_summary_and_its_errors(monkeypatch, tmp_path):
+    """--seeds runs the demo once per seed and summarises held-out success over them; a bad
+    list is one clear error before anything runs."""
+    import halo_plugin_trainers.demo as demo
+    from halo_plugin_trainers.demo import seeds_summary, wilson_interval
+
+    from halo_core.cli import cli
+
+    def payload(zero: int, bc: int, n: int = 40) -> dict:
+        def test(k):
+            return {"test": {"tasks": n, "successes": k, "success_rate": k / n,
+                             "success_ci95": list(wilson_interval(k, n))}}
+        return {"results": {"zero": test(zero), "bc": test(bc)}}
+
+    calls = []
+
+    def fake(**options):
+        calls.append((options["run_id"], options["seed"]))
+        return payload(2, 30 if options["seed"] == 0 else 8)
+
+    monkeypatch.setattr(demo, "run_demo", fake)
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path), "--run-id", "multi", "--seeds", "0,3,0"])
+    assert result.exit_code == 0, result.output
+    assert calls == [("multi_seed0", 0), ("multi_seed3", 3)]
+    saved = json.loads((tmp_path / "multi" / "seeds.json").read_text())
+    assert saved["models"]["bc"]["mean"] == pytest.approx((30 + 8) / 80)
+    assert saved["models"]["bc"]["min"] == 8 / 40 and saved["bc_above_zero_shot"] == {"seeds": [0], "of": 2}
+    assert saved["runs"] == {"0": "multi_seed0", "3": "multi_seed3"}
+    table = (tmp_path / "multi" / "seeds.md").read_text()
+    assert "| BC | 75%" in table and "**48%**" in table and "in 1 of 2 seeds" in table
+    summary, _ = seeds_summary({1: payload(0, 40)})
+    assert summary["models"]["zero"]["max"] == 0 and summary["bc_above_zero_shot"]["seeds"] == [1]
+    bad = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path), "--seeds", "0,x"])
+    assert bad.exit_code != 0 and "whole numbers separated by commas" in bad.output and len(calls) == 2
+
+
 def test_demo_task_lists_keep_a_typing_task_and_are_fixed():
     from halo_plugin_miniwob.experts import SOLVERS
     from halo_plugin_trainers.demo import DEFAULT_MINIWOB, QUICK_MINIWOB

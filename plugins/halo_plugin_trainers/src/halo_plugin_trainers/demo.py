@@ -657,6 +657,36 @@ def run_demo(**options: Any) -> dict[str, Any]:
             os.environ.pop("HALO_TORCH_THREADS", None)
 
 
+def seeds_summary(runs: dict[int, dict[str, Any]]) -> tuple[dict[str, Any], str]:
+    """(summary, markdown) of the same demo trained with several seeds (``--seeds``): per
+    model, each seed's held-out success with its interval, the mean and range over seeds;
+    and in how many seeds BC's interval lies above zero-shot's. The seeds change the model's
+    initialisation, data order and sampling, not the task instances, so the spread between
+    seeds is the training's own."""
+    models = [m for m in MODELS if all(m in r["results"] for r in runs.values())]
+    summary: dict[str, Any] = {"seeds": list(runs), "models": {}}
+    header = "| model | " + " | ".join(f"seed {s}" for s in runs) + " | mean over seeds | range |"
+    lines = [header, "|---|" + "---|" * len(runs) + "--:|---|"]
+    names = {"zero": "zero-shot", "bc": "BC", "dpo": "DPO", "grpo": "GRPO"}
+    for model in models:
+        tests = [runs[s]["results"][model]["test"] for s in runs]
+        rates = [t["success_rate"] for t in tests]
+        mean = sum(rates) / len(rates)
+        summary["models"][model] = {"per_seed": {str(s): {"success_rate": t["success_rate"],
+                                                          "success_ci95": t["success_ci95"],
+                                                          "successes": t["successes"], "n": t["tasks"]}
+                                                 for s, t in zip(runs, tests)},
+                                    "mean": mean, "min": min(rates), "max": max(rates)}
+        lines.append(f"| {names[model]} | " + " | ".join(_rate(t) for t in tests)
+                     + f" | **{100 * mean:.0f}%** | {100 * min(rates):.0f}–{100 * max(rates):.0f}% |")
+    if "bc" in models and "zero" in models:
+        above = [s for s in runs if runs[s]["results"]["bc"]["test"]["success_ci95"][0]
+                 > runs[s]["results"]["zero"]["test"]["success_ci95"][1]]
+        summary["bc_above_zero_shot"] = {"seeds": above, "of": len(runs)}
+        lines.append(f"\nBC's interval lies above zero-shot's in {len(above)} of {len(runs)} seeds.")
+    return summary, "\n".join(lines)
+
+
 def grpo_order(train_tasks: list, failures: set[str], seed: int) -> list:
     """The train instances online GRPO plays, in order: those of tasks the BC model failed on
     some seed (where its sampled episodes are likeliest to differ, the only groups that
@@ -766,6 +796,9 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
               "model, fewer steps: for tests.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Parallel episodes.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seeds", default=None, help="Comma-separated seeds: run the whole demo once per seed (run ids "
+              "<run-id>_seed<S>) and write seeds.md / seeds.json with each seed's held-out success, the mean and "
+              "the range; replaces --seed.")
 @click.option("--suite", type=click.Choice(SUITES), default="miniwob", show_default=True,
               help="miniwob: train seeds vs held-out seeds of MiniWoB++ tasks; webclones: train vs test tasks.")
 @click.option("--full", is_flag=True, help="MiniWoB: every expert-covered task (as many as the MiniWoB plugin has experts for), "
@@ -797,14 +830,37 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
 @click.option("--base", "base_model", default="tiny", show_default=True,
               help=f"tiny (built and trained here), smollm2 (= {SMOLLM2_DIR}, from halo models import-gguf) or a "
                    "pretrained model folder; a pretrained base trains LoRA adapters.")
-def demo_command(out, run_id, sites, max_steps, train_steps, quick, workers, seed, suite, full, references,
+def demo_command(out, run_id, sites, max_steps, train_steps, quick, workers, seed, seeds, suite, full, references,
                  dagger_rounds, train_seeds, until, lora_top_layers, lr, bc_epochs, test_seeds, task_names, grpo_steps,
                  base_model) -> None:
     """The learning loop end to end, offline: expert demos → export → tiny Qwen2 → BC → DPO,
     GRPO → evaluate zero-shot/BC/DPO/GRPO on held-out and train tasks → report."""
-    run_demo(out=out, run_id=run_id, sites=tuple(s.strip() for s in (sites or "").split(",") if s.strip()) or None,
-             max_steps=max_steps, train_steps=train_steps, quick=quick, workers=workers, seed=seed, suite=suite,
-             train_seeds=train_seeds, test_seeds=test_seeds, grpo_steps=grpo_steps, base_model=base_model,
-             full=full, references=references, dagger_rounds=dagger_rounds, until=until,
-             lora_top_layers=lora_top_layers, lr=lr, bc_epochs=bc_epochs,
-             tasks=tuple(t.strip() for t in (task_names or "").split(",") if t.strip()) or None)
+    options = dict(out=out, sites=tuple(s.strip() for s in (sites or "").split(",") if s.strip()) or None,
+                   max_steps=max_steps, train_steps=train_steps, quick=quick, workers=workers, suite=suite,
+                   train_seeds=train_seeds, test_seeds=test_seeds, grpo_steps=grpo_steps, base_model=base_model,
+                   full=full, references=references, dagger_rounds=dagger_rounds, until=until,
+                   lora_top_layers=lora_top_layers, lr=lr, bc_epochs=bc_epochs,
+                   tasks=tuple(t.strip() for t in (task_names or "").split(",") if t.strip()) or None)
+    if not seeds:
+        run_demo(run_id=run_id, seed=seed, **options)
+        return
+    try:
+        chosen = list(dict.fromkeys(int(x) for x in seeds.split(",") if x.strip()))
+    except ValueError:
+        raise click.BadParameter(f"{seeds!r}: give whole numbers separated by commas, e.g. 0,1,2",
+                                 param_hint="--seeds") from None
+    if not chosen:
+        raise click.BadParameter("give at least one seed, e.g. 0,1,2", param_hint="--seeds")
+    from halo_core.api import new_run_id
+
+    run_id = run_id or new_run_id("demo")
+    runs = {s: run_demo(run_id=f"{run_id}_seed{s}", seed=s, **options) for s in chosen}
+    summary, table = seeds_summary(runs)
+    root = Path(out) / run_id
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "seeds.json").write_text(json.dumps({**summary, "runs": {str(s): f"{run_id}_seed{s}" for s in runs}},
+                                                indent=2) + "\n")
+    (root / "seeds.md").write_text(f"# halo demo over seeds {', '.join(map(str, runs))}\n\nHeld-out success per "
+                                   f"training seed (same task instances; each seed its own run under {out}):\n\n"
+                                   f"{table}\n")
+    click.echo(f"\n{table}\n\nseeds: {root / 'seeds.md'}  {root / 'seeds.json'}")
