@@ -168,10 +168,10 @@ DAGGER_SEEDS_FULL = 4
 #: --full: held-out seeds per task the zero-shot tiny model plays (it fails all of them)
 ZERO_SEEDS_FULL = 2
 #: --full: BC's passes over the expert demonstrations (each relabelling round adds one pass
-#: over the aggregated data). The tiny model under-fits: trained on seeds 0-7 of the full run's
-#: demonstrations, it matched the expert on 41% of seeds 8-9's states after 6 passes and on 50%
-#: of its own training states; 800 steps of 4 (under one pass) had matched 21%
-BC_EPOCHS_FULL = 6.0
+#: over the aggregated data). 800 steps of 4 (under one pass) under-fitted. 6 passes matched
+#: the expert on more held-out states (41% vs 32% at 1.5 passes) but played worse: a full run
+#: with 6 gave BC 24% [22-26%] of 1,150 held-out episodes, the run with 3 gave 31% [29-34%]
+BC_EPOCHS_FULL = 3.0
 #: BC's batch size in the demo
 BC_BATCH = 4
 
