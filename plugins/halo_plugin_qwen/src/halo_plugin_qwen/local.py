@@ -243,22 +243,21 @@ class LocalBackend(RemoteBackend):
         self.check()
         extra = self.settings.extra or {}
         device = self._device()
-        key = (self.base, self.adapter, device, self._dtype(device), self._quantize(device),
-               bool(extra.get("merge_lora", True)))
+        dtype, quantize = self._dtype(device), self._quantize(device)
+        key = (self.base, self.adapter, device, dtype, quantize, bool(extra.get("merge_lora", True)))
         with _CACHE_LOCK:
             if key not in _CACHE:
-                _CACHE[key] = self._load(device)
+                _CACHE[key] = self._load(device, dtype, quantize)
             self._loaded = _CACHE[key]
         return self._loaded
 
-    def _load(self, device: str) -> tuple[Any, Any]:
+    def _load(self, device: str, dtype: str, quantize: str) -> tuple[Any, Any]:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         extra = self.settings.extra or {}
         if device == "cpu":  # parallel episodes each run a model: more threads than cores slows them all
             set_torch_threads()
-        dtype = self._dtype(device)
         tokenizer_dir = self.adapter if self.adapter and (Path(self.adapter) / "tokenizer_config.json").exists() \
             else self.base
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -271,7 +270,7 @@ class LocalBackend(RemoteBackend):
                 model = model.merge_and_unload()
         model.to(device)
         model.eval()
-        if self._quantize(device) == "int8":
+        if quantize == "int8":
             model = quantize_int8(model)
         return model, tokenizer
 

@@ -228,8 +228,6 @@ def _run_episodes(runtime, run_id: str, tasks: list, configs: dict, *, data_dir:
     return report.records
 
 
-
-
 #: Page text kept in the demo's prompts: a tiny model trains and answers much faster on
 #: short prompts. Recorded in each trajectory's config, so `halo export` rebuilds the same.
 DEMO_PAGE_CHARS = 1500
