@@ -42,6 +42,9 @@ dialog whose long text starts with "Close". Two more rules cover what names miss
   :data:`KIND_ROLES`) gives the element of that place among those of that role
   :data:`ORDINAL_POINTS` points, so it becomes ``*1``.
 
+The previous actions are written with the same references (``0: fill(*1, $1)``), so the
+history reads in the words the model answers in.
+
 Everything here is a pure function of the prompt text, so a prompt grounded live and a
 prompt grounded at export time (:func:`rewrite_example`) are byte-identical, and grounding
 an already grounded prompt changes nothing.
@@ -238,13 +241,60 @@ def ground_prompt(text: str) -> str:
         score = element_score(name, goal_words, values_lower) + (ORDINAL_POINTS if i == counted_line else 0.0)
         if score > 0:
             scored.append((-score, i, m))
+    marks: dict[str, str] = {}
     for k, (_score, i, m) in enumerate(sorted(scored, key=lambda s: (s[0], s[1]))[:MAX_MARKS], 1):
         indent = m.group("indent")
         lines[i] = f"{indent}*{k} {lines[i][len(indent):]}"
+        marks[str(k)] = m.group("bid")
+    _history_as_references(lines, References(marks, {str(k): v for k, v in enumerate(values, 1)}))
     goal_line = text[:goal_match.end()].count("\n")
     shown = " | ".join(f"${k} {json.dumps(v, ensure_ascii=False)}" for k, v in enumerate(values, 1))
     lines.insert(goal_line + 1, f"{VALUES_PREFIX} {shown or 'none'}")
     return "\n".join(lines)
+
+
+_HISTORY_LINE = re.compile(r"^(\d+): (.*)$")
+_ERROR_TAIL = "  -> error: "
+
+
+def _history_as_references(lines: list[str], refs: References) -> None:
+    """Rewrite, in place, each action under the prompt's ``Previous actions:`` line with the
+    references this page defines (:func:`to_references`): ``0: fill('1', 'karrie')`` becomes
+    ``0: fill(*1, $1)`` when ``[1]`` is marked ``*1`` and ``karrie`` is ``$1``. The model
+    answers in references, so its history reads in them too: "after ``fill(*1, $1)`` comes
+    ``fill(*2, $2)``" is a pattern; matching ``'1'`` back to ``[1]`` would be a lookup.
+    Only the section outside the page's and errors' fenced blocks counts; an id no longer
+    marked, or text that is no goal value, stays as it was."""
+    if not refs:
+        return
+    depth, start = 0, None
+    for i, line in enumerate(lines):
+        if line.startswith("<untrusted "):
+            depth += 1
+        elif line == "</untrusted>":
+            depth = max(depth - 1, 0)
+        elif depth == 0 and line == "Previous actions:":
+            start = i + 1
+            break
+    if start is None:
+        return
+    for i in range(start, len(lines)):
+        m = _HISTORY_LINE.match(lines[i])
+        if m is None:
+            break
+        action, tail = m.group(2), ""
+        cut = action.find(_ERROR_TAIL)
+        while cut >= 0:  # the error note follows the action; the action's text may hold the same words
+            try:
+                parse_action(action[:cut])
+            except ActionError:
+                cut = action.find(_ERROR_TAIL, cut + 1)
+                continue
+            action, tail = action[:cut], action[cut:]
+            break
+        written = to_references(action, refs)
+        if has_references(written):
+            lines[i] = f"{m.group(1)}: {written}{tail}"
 
 
 def ordinal_target(goal: str) -> tuple[int, str] | None:
