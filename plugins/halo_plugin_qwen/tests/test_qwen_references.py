@@ -70,11 +70,12 @@ def test_ground_prompt_marks_matches_best_first_and_lists_values():
     lines = grounded.splitlines()
     assert lines[0].startswith("Goal: ") and lines[1] == 'Goal values: $1 "keneth" | $2 "91YP"'
     assert "*2 [3] button 'Login'" in lines and "  *1 [1] textbox" in lines  # [1] by its label 'Username'
-    assert "  [2] textbox" in lines and "[4] button 'Cancel'" in lines  # no match, no mark
+    assert "  *3 [2] textbox" in lines  # no label: marked by its kind ("the text fields"), below named matches
+    assert "[4] button 'Cancel'" in lines  # no match, no mark
     assert ground_prompt(grounded) == grounded  # idempotent
     assert is_grounded(grounded) and not is_grounded(LOGIN)
     refs = references_in(grounded)
-    assert refs == References({"1": "1", "2": "3"}, {"1": "keneth", "2": "91YP"})
+    assert refs == References({"1": "1", "2": "3", "3": "2"}, {"1": "keneth", "2": "91YP"})
 
 
 def test_marks_are_numbered_by_score_then_page_order():
@@ -95,7 +96,7 @@ def test_resolve_replaces_references_outside_strings_only():
     assert resolve("click(*2)", refs) == "click('3')"
     assert resolve("fill('2', '$1 and *1')", refs) == "fill('2', '$1 and *1')"  # text inside quotes stays
     assert resolve("click('4')", refs) == "click('4')"
-    with pytest.raises(ActionError, match=r"\*4 is not a marked element of this page \(defined: \*1, \*2\)"):
+    with pytest.raises(ActionError, match=r"\*4 is not a marked element of this page \(defined: \*1, \*3, \*2\)"):
         resolve("click(*4)", refs)
     with pytest.raises(ActionError, match=r"\$3 is not a goal value"):
         resolve("fill('1', $3)", refs)
@@ -106,7 +107,8 @@ def test_resolve_replaces_references_outside_strings_only():
 def test_to_references_prefers_marks_and_values_and_keeps_other_literals():
     refs = references_in(ground_prompt(LOGIN))
     assert to_references("fill('1', 'keneth')", refs) == "fill(*1, $1)"
-    assert to_references("fill('2', 'keneth')", refs) == "fill('2', $1)"
+    assert to_references("fill('2', 'keneth')", refs) == "fill(*3, $1)"
+    assert to_references("fill('5', 'keneth')", refs) == "fill('5', $1)"  # an id no mark names stays
     assert to_references("click('3')", refs) == "click(*2)"
     assert to_references("click('4')", refs) == "click('4')"
     assert to_references("scroll(0, 500)", refs) == "scroll(0, 500)"
@@ -124,7 +126,7 @@ def test_ground_messages_keeps_message_type_and_rewrites_worked_examples():
     assert out[2].content == "click(*2)" and out[1].content == out[3].content == ground_prompt(LOGIN)
     dicts = [{"role": m.role, "content": m.content} for m in msgs[:2]]
     prompt, completion = rewrite_example(dicts, "fill('2', '91YP')")
-    assert [m["content"] for m in prompt] == [m.content for m in out[:2]] and completion == "fill('2', $2)"
+    assert [m["content"] for m in prompt] == [m.content for m in out[:2]] and completion == "fill(*3, $2)"
     again, completion2 = rewrite_example(prompt, "fill('2', '91YP')")  # an already grounded example
     assert again == prompt and completion2 == completion
 
@@ -154,11 +156,19 @@ def test_an_unnamed_element_is_matched_by_the_short_label_above_it():
 @pytest.mark.parametrize("goal, marked", [("Focus into the 3rd input textbox.", "3"),
                                           ("Focus into the first text box.", "1"),
                                           ("Click the last textbox.", "4"),
-                                          ("Click the 9th textbox.", None)])
+                                          ("Click the 9th textbox.", "1")])  # no 9th: kind marks only
 def test_an_ordinal_goal_marks_the_element_it_counts_to(goal, marked):
     page = "\n".join(f"[{i}] textbox" for i in range(1, 5))
     refs = references_in(ground_prompt(f"Goal: {goal}\n\nPage (page):\n[9] button 'Other'\n{page}\n\nNext action:"))
     assert refs.marks.get("1") == marked
+
+
+def test_an_unnamed_element_of_the_kind_the_goal_names_is_marked_below_named_matches():
+    page = "[1] textbox\n[2] button 'Submit'\n[3] link 'Home'"
+    refs = references_in(ground_prompt(f'Goal: Enter "x" into the text field and press Submit.\n\nPage:\n{page}\n\nNext action:'))
+    assert refs.marks == {"1": "2", "2": "1"}  # Submit by name, the textbox by kind; the link by neither
+    refs = references_in(ground_prompt(f'Goal: Type "x" and press Submit.\n\nPage:\n{page}\n\nNext action:'))
+    assert refs.marks == {"1": "2"}
 
 
 def test_previous_actions_are_written_with_the_pages_references():

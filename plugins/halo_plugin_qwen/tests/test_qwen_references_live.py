@@ -97,9 +97,9 @@ def test_expert_labels_become_relabelled_examples_and_on_policy_pairs(env, runti
     task = SUITE.resolve("miniwob.click-button@21")
 
     def wrong_button(messages):
-        # a model's mistake: the first button the goal does not name
-        unmarked = re.findall(r"^\s*\[(\w+)\] button ", messages[-1].content, re.M)
-        return f"click('{unmarked[0]}')"
+        # a model's mistake: the first button that is not the best match for the goal
+        others = re.findall(r"^\s*(?:\*(?!1 )\d+ )?\[(\w+)\] button ", messages[-1].content, re.M)
+        return f"click('{others[0]}')"
 
     result = run_episode(task, _config(expert_labels=True), env, runtime, run_id="dagger", data_dir=tmp_path,
                          backends={"worker": ScriptedBackend(wrong_button)})

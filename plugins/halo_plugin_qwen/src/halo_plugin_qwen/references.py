@@ -40,7 +40,10 @@ dialog whose long text starts with "Close". Two more rules cover what names miss
 * **ordinals:** a goal that counts elements of a kind (``the 3rd input textbox``,
   ``the second link``, ``the last button``: an ordinal, then within three words a kind from
   :data:`KIND_ROLES`) gives the element of that place among those of that role
-  :data:`ORDINAL_POINTS` points, so it becomes ``*1``.
+  :data:`ORDINAL_POINTS` points, so it becomes ``*1``;
+* **kinds:** an element whose role is a kind the goal names (``into the text field``,
+  ``press the button``: a word of :data:`KIND_ROLES`) gets :data:`KIND_POINTS`, so the one
+  unnamed textbox of *Enter "x" into the text field* is marked, below every named match.
 
 The previous actions are written with the same references (``0: fill(*1, $1)``), so the
 history reads in the words the model answers in.
@@ -75,8 +78,11 @@ MAX_MARKS = 20
 MAX_LABEL_WORDS = 4
 #: the points an element gets for being the one a goal's ordinal counts to
 ORDINAL_POINTS = 4.0
+#: the points an element gets for being of a kind the goal names
+KIND_POINTS = 0.5
 #: words a goal uses for a kind of element -> the accessibility role it means
 KIND_ROLES = {"textbox": "textbox", "textboxes": "textbox", "input": "textbox", "inputs": "textbox",
+              "textarea": "textbox", "textareas": "textbox",
               "field": "textbox", "fields": "textbox", "box": "textbox", "button": "button", "buttons": "button",
               "link": "link", "links": "link", "checkbox": "checkbox", "checkboxes": "checkbox", "radio": "radio",
               "tab": "tab", "tabs": "tab", "item": "listitem", "option": "option", "heading": "heading"}
@@ -230,6 +236,7 @@ def ground_prompt(text: str) -> str:
     values_lower = {v.lower() for v in values}
     lines = text.split("\n")
     counted = ordinal_target(goal)
+    kinds = {KIND_ROLES[w] for w in _WORD.findall(goal.lower()) if w in KIND_ROLES}
     elements = [(i, m) for i, line in enumerate(lines)
                 if (m := _ELEMENT_LINE.match(line)) is not None and not m.group("mark")]
     of_role = [i for i, m in elements if counted and m.group("role") == counted[1]]
@@ -238,7 +245,8 @@ def ground_prompt(text: str) -> str:
     scored = []
     for i, m in elements:
         name = unquote(m.group("name")) or _label_above(lines, i)
-        score = element_score(name, goal_words, values_lower) + (ORDINAL_POINTS if i == counted_line else 0.0)
+        score = (element_score(name, goal_words, values_lower) + (ORDINAL_POINTS if i == counted_line else 0.0)
+                 + (KIND_POINTS if m.group("role") in kinds else 0.0))
         if score > 0:
             scored.append((-score, i, m))
     marks: dict[str, str] = {}
