@@ -192,3 +192,11 @@ Previous actions:
     assert ground_prompt(grounded) == grounded
     # what the model is shown resolves back to what was done
     assert resolve(history[0].split(": ", 1)[1], refs) == "fill('1', 'keneth')"
+
+
+def test_each_place_a_goal_counts_is_marked():
+    page = "\n".join([f"[{i}] radio" for i in (1, 2, 3)] + [f"[{i}] textbox" for i in (4, 5, 6)] + ["[7] button 'Submit'"])
+    goal = 'Check the 3rd radio button and enter the number "-5" into the 2nd textbox.'
+    refs = references_in(ground_prompt(f"Goal: {goal}\n\nPage (page):\n{page}\n\nNext action:"))
+    assert (refs.marks["1"], refs.marks["2"]) == ("3", "5")  # both counted places, in page order, above kind marks
+    assert set(refs.marks.values()) == {str(i) for i in range(1, 8)}  # the rest: radios, textboxes, the button

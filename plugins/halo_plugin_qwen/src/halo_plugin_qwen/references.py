@@ -32,7 +32,7 @@ of an element's name and of the goal, without :data:`STOPWORDS`; the points
   3+ characters (partial match: ``Subm`` / ``submit``, ``cats`` / ``cat``);
 
 times the share of the name's words that matched, so a button named ``Close`` outranks a
-dialog whose long text starts with "Close". Two more rules cover what names miss:
+dialog whose long text starts with "Close". Three more rules cover what names miss:
 
 * **labels:** an element line without a name is scored by the short text just above it
   (a ``StaticText`` of at most :data:`MAX_LABEL_WORDS` words within two lines: the
@@ -40,7 +40,8 @@ dialog whose long text starts with "Close". Two more rules cover what names miss
 * **ordinals:** a goal that counts elements of a kind (``the 3rd input textbox``,
   ``the second link``, ``the last button``: an ordinal, then within three words a kind from
   :data:`KIND_ROLES`) gives the element of that place among those of that role
-  :data:`ORDINAL_POINTS` points, so it becomes ``*1``;
+  :data:`ORDINAL_POINTS` points, so it becomes ``*1`` (each place a goal counts: ``the 1st
+  radio button … the 2nd textbox`` marks both, in page order);
 * **kinds:** an element whose role is a kind the goal names (``into the text field``,
   ``press the button``: a word of :data:`KIND_ROLES`) gets :data:`KIND_POINTS`, so the one
   unnamed textbox of *Enter "x" into the text field* is marked, below every named match.
@@ -235,17 +236,19 @@ def ground_prompt(text: str) -> str:
     goal_words = set(words(goal))
     values_lower = {v.lower() for v in values}
     lines = text.split("\n")
-    counted = ordinal_target(goal)
     kinds = {KIND_ROLES[w] for w in _WORD.findall(goal.lower()) if w in KIND_ROLES}
     elements = [(i, m) for i, line in enumerate(lines)
                 if (m := _ELEMENT_LINE.match(line)) is not None and not m.group("mark")]
-    of_role = [i for i, m in elements if counted and m.group("role") == counted[1]]
-    place = counted[0] - 1 if counted and counted[0] > 0 else -1
-    counted_line = of_role[place] if counted and -len(of_role) <= place < len(of_role) else None
+    counted_lines = set()
+    for place, role in ordinal_targets(goal):
+        of_role = [i for i, m in elements if m.group("role") == role]
+        index = place - 1 if place > 0 else place
+        if -len(of_role) <= index < len(of_role):
+            counted_lines.add(of_role[index])
     scored = []
     for i, m in elements:
         name = unquote(m.group("name")) or _label_above(lines, i)
-        score = (element_score(name, goal_words, values_lower) + (ORDINAL_POINTS if i == counted_line else 0.0)
+        score = (element_score(name, goal_words, values_lower) + (ORDINAL_POINTS if i in counted_lines else 0.0)
                  + (KIND_POINTS if m.group("role") in kinds else 0.0))
         if score > 0:
             scored.append((-score, i, m))
@@ -305,15 +308,18 @@ def _history_as_references(lines: list[str], refs: References) -> None:
             lines[i] = f"{m.group(1)}: {written}{tail}"
 
 
-def ordinal_target(goal: str) -> tuple[int, str] | None:
-    """(place, role) when the goal counts elements of a kind: ``the 3rd input textbox`` ->
-    (3, "textbox"), ``the last button`` -> (-1, "button"); None otherwise."""
+def ordinal_targets(goal: str) -> list[tuple[int, str]]:
+    """(place, role) for each place the goal counts among elements of a kind, in order:
+    ``the 3rd input textbox`` -> [(3, "textbox")], ``the last button`` -> [(-1, "button")],
+    ``Check the 1st radio button and enter "-5" into the 2nd textbox`` -> [(1, "radio"), (2, "textbox")]."""
+    found = []
     for m in _ORDINAL.finditer(goal):
         place = int(m.group(1)) if m.group(1) else _ORDINAL_WORDS[m.group(2).lower()]
         for word in _WORD.findall(goal[m.end():].lower())[:3]:
             if word in KIND_ROLES and place != 0:
-                return place, KIND_ROLES[word]
-    return None
+                found.append((place, KIND_ROLES[word]))
+                break
+    return found
 
 
 def _label_above(lines: list[str], i: int) -> str:
