@@ -172,6 +172,10 @@ ZERO_SEEDS_FULL = 2
 #: the expert on more held-out states (41% vs 32% at 1.5 passes) but played worse: a full run
 #: with 6 gave BC 24% [22-26%] of 1,150 held-out episodes, the run with 3 gave 31% [29-34%]
 BC_EPOCHS_FULL = 3.0
+#: --full: BC's learning rate for the tiny model (the default run's 5e-3 is for its 400 steps).
+#: Over the full run's 2,666 steps 5e-3 stalled twice at a loss near 1.1, answering click(*1)
+#: on half of its own training states; 2e-3 on the same data and warm model went on down
+BC_LR_FULL = 2e-3
 #: BC's batch size in the demo
 BC_BATCH = 4
 
@@ -487,7 +491,7 @@ def _run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Se
     common = dict(seed=seed, progress="lines", save_steps=max(train_steps, 50), logging_steps=max(5, train_steps // 10),
                   max_length=4096, command_line=f"halo demo (run {run_id})")
     # 4. BC
-    bc_lr = lr or (2e-4 if pretrained else 5e-3)
+    bc_lr = lr or (2e-4 if pretrained else BC_LR_FULL if full else 5e-3)
     bc_steps = _epoch_steps(bc_epochs, exported.summary["bc_examples"]["train"]) if bc_epochs else train_steps
     # the tiny base is random: BC trains all of its weights (a LoRA on random weights learns
     # far slower); DPO and GRPO then train LoRA adapters on the BC model, as on a real Qwen
@@ -811,7 +815,8 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
 @click.option("--lora-top-layers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Pretrained base: BC's LoRA adapter on the top N decoder layers only (0: all); cheaper CPU steps.")
 @click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=None,
-              help="BC's learning rate (default: 5e-3 for the tiny model, 2e-4 for a pretrained base's LoRA).")
+              help=f"BC's learning rate (default: 5e-3 for the tiny model, {BC_LR_FULL:g} with --full, 2e-4 for a "
+                   "pretrained base's LoRA).")
 @click.option("--bc-epochs", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help=f"BC's length in passes over its data instead of --train-steps; each relabelling round then makes "
                    f"one pass over the aggregated data (--full with the tiny model: {BC_EPOCHS_FULL:g}).")
