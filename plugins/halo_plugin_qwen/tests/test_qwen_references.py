@@ -200,3 +200,9 @@ def test_each_place_a_goal_counts_is_marked():
     refs = references_in(ground_prompt(f"Goal: {goal}\n\nPage (page):\n{page}\n\nNext action:"))
     assert (refs.marks["1"], refs.marks["2"]) == ("3", "5")  # both counted places, in page order, above kind marks
     assert set(refs.marks.values()) == {str(i) for i in range(1, 8)}  # the rest: radios, textboxes, the button
+
+
+def test_no_kind_word_is_a_stopword():
+    from halo_plugin_qwen.references import KIND_ROLES, STOPWORDS
+
+    assert not set(KIND_ROLES) & STOPWORDS  # ground_prompt reads kinds from the goal's words

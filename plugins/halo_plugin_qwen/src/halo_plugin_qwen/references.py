@@ -236,7 +236,7 @@ def ground_prompt(text: str) -> str:
     goal_words = set(words(goal))
     values_lower = {v.lower() for v in values}
     lines = text.split("\n")
-    kinds = {KIND_ROLES[w] for w in _WORD.findall(goal.lower()) if w in KIND_ROLES}
+    kinds = {KIND_ROLES[w] for w in goal_words if w in KIND_ROLES}  # no kind word is a stopword
     elements = [(i, m) for i, line in enumerate(lines)
                 if (m := _ELEMENT_LINE.match(line)) is not None and not m.group("mark")]
     counted_lines = set()
