@@ -8,7 +8,10 @@ configuration (greedy, grounded references, 48 new tokens), played twice back to
   (one torch thread each), as ``HALO_SHARED_MODEL_EPISODES=0`` still does;
 * ``shared`` — ``--shared`` episodes in flight in threads of one process, every call going
   to one :class:`halo_plugin_qwen.engine.DecodeEngine` that batches them and reuses the
-  prompt's constant prefix (the demo's default).
+  prompt's constant prefix, each MiniWoB page loaded anew every episode;
+* ``shared, restart in place`` — the same, each thread keeping to one task's seeds and
+  starting the next episode on the page the last one left (``miniwob_restart_in_place``,
+  the demo's default).
 
 Printed: episodes, wall time, episodes/hour, successes and mean steps per row, the ratio,
 and whether both rows took the same actions (greedy decoding: they should, episode by
@@ -43,13 +46,14 @@ def _actions(data_dir: Path, mode: str) -> dict[str, list[str]]:
     return out
 
 
-def play(label: str, model: str, tasks: list, shared: int, workers: int, root: Path) -> dict:
+def play(label: str, model: str, tasks: list, shared: int, workers: int, root: Path, in_place: bool = False) -> dict:
     from halo_core.api import Runtime
     from halo_plugin_trainers.demo import _run_episodes, _worker_config
 
     os.environ["HALO_SHARED_MODEL_EPISODES"] = str(shared)
     runtime = Runtime()
-    config = _worker_config("qwen_worker_bc", f"local:{model}", 12).replace(mode=f"bench_{label}")
+    config = _worker_config("qwen_worker_bc", f"local:{model}", 12,
+                            miniwob_restart_in_place=in_place).replace(mode=f"bench_{label}")
     started = time.perf_counter()
     records = _run_episodes(runtime, f"bench_{label}", tasks, {f"bench_{label}": config}, data_dir=root / "data",
                             results_dir=root / "results", workers=workers, model_episodes=True)
@@ -87,17 +91,21 @@ def main(argv=None) -> int:
     print(f"{len(tasks)} episodes ({len(names)} tasks x {args.seeds} held-out seeds), model {model}; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     rows = [play("processes", model, tasks, 0, args.workers, root),
-            play("shared", model, tasks, args.shared, args.workers, root)]
-    print(f"\n  {'row':<34} {'episodes':>8} {'seconds':>8} {'episodes/h':>11} {'successes':>10} {'steps':>6}")
+            play("shared", model, tasks, args.shared, args.workers, root),
+            play("shared_in_place", model, tasks, args.shared, args.workers, root, in_place=True)]
+    print(f"\n  {'row':<46} {'episodes':>8} {'seconds':>8} {'episodes/h':>11} {'successes':>10} {'steps':>6}")
     for row, name in zip(rows, (f"processes ({args.workers}, a model each)",
-                                f"shared ({args.shared} episodes, one model)")):
-        print(f"  {name:<34} {row['episodes']:>8} {row['seconds']:>8.1f} {row['per_hour']:>11.0f} "
+                                f"shared ({args.shared} episodes, one model)",
+                                f"shared ({args.shared}), restart in place")):
+        print(f"  {name:<46} {row['episodes']:>8} {row['seconds']:>8.1f} {row['per_hour']:>11.0f} "
               f"{row['successes']:>10} {row['steps']:>6.2f}" + (f"  errors {row['errors']}" if row["errors"] else ""))
-    old, new = rows
-    same = sum(old["actions"].get(t) == a for t, a in new["actions"].items())
-    ratio = new["per_hour"] / old["per_hour"]
-    print(f"\nshared / processes: {ratio:.2f}x episodes per hour (target >= 3x: {'met' if ratio >= 3 else 'MISSED'}); "
-          f"same actions in {same}/{len(new['actions'])} episodes; load average after {os.getloadavg()[0]:.2f}")
+    old = rows[0]
+    for new, name in zip(rows[1:], ("shared", "shared, restart in place")):
+        same = sum(old["actions"].get(t) == a for t, a in new["actions"].items())
+        ratio = new["per_hour"] / old["per_hour"]
+        print(f"{name} / processes: {ratio:.2f}x episodes per hour (target >= 3x: "
+              f"{'met' if ratio >= 3 else 'MISSED'}); same actions in {same}/{len(new['actions'])} episodes")
+    print(f"load average after {os.getloadavg()[0]:.2f}")
     return 0
 
 

@@ -292,3 +292,22 @@ def test_ray_executor_matches_local(evaltest_env, tmp_path):
     crash = remote[("evalgraph.crash-1", "baseline_worker", 0)].record
     assert crash["terminated_by"] == "error" and "actor died" in crash["error"]
     assert time.monotonic() - started < 300
+
+
+def test_threads_keep_to_one_task_family():
+    """A thread takes the next seed of the task it just played, else a task no thread plays,
+    else the head; never a job of a later mode while the head's mode has free families."""
+    from halo_core.evaluation.executors import next_index, task_family
+    from halo_core.model import TaskSpec
+
+    assert task_family(TaskSpec(id="miniwob.click-button@3", goal="", suite="miniwob", seed=3)) == "miniwob.click-button"
+    assert task_family(TaskSpec(id="webclones.shop-1", goal="", suite="webclones")) == "webclones.shop-1"
+    assert task_family(TaskSpec(id="x.a@b", goal="", suite="x")) == "x.a@b"  # no seed: the id is the family
+    a, b, c, z = ("m", "s", "a"), ("m", "s", "b"), ("m", "s", "c"), ("n", "s", "a")
+    families = [a, a, b, b, c, z]
+    assert next_index(families, a, {a}) == 0  # its own family first
+    assert next_index(families, None, {a}) == 2  # a fresh thread: a family nobody plays
+    assert next_index(families, c, {a, b, c}) == 4
+    assert next_index(families, ("m", "s", "q"), {a, b, c}) == 0  # every family busy: the head
+    assert next_index([a, z], None, {a}) == 0  # the next mode waits for the head's mode
+    assert next_index([z, b], b, {z}) == 1

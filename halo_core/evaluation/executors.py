@@ -320,6 +320,12 @@ class ThreadExecutor:
     process workers would each load and run their own copy. Each thread keeps its own
     environments (Playwright runs one browser driver per thread). Jobs are run grouped by
     mode, so the episodes in flight share a config and its models.
+
+    A thread keeps to one task while it has instances left: it takes the next pending
+    instance of the task it just played (another seed of it, :func:`task_family`), else
+    one of a task no other thread is playing, else the next job. An environment that can
+    start an episode on the page it already shows (MiniWoB++) then rarely reloads it.
+    Which thread plays an episode changes nothing in it.
     """
 
     def __init__(self, workers: int | None = None, **_ignored: Any) -> None:
@@ -334,15 +340,25 @@ class ThreadExecutor:
             return
         lock, results, finished = threading.Lock(), queue.Queue(), threading.Event()
         total = len(pending)
+        families = [_family(job) for job in pending]
+        playing: dict[int, tuple] = {}  # slot -> the family of the job it plays
+
+        def next_job(slot: int, last: tuple | None) -> EpisodeJob:
+            pick = next_index(families, last, set(playing.values()))
+            playing[slot] = families.pop(pick)
+            return pending.pop(pick)
 
         def work(slot: int) -> None:
             state = WorkerState(slot=slot)
+            last = None
             try:
                 while True:
                     with lock:
                         if not pending:
+                            playing.pop(slot, None)
                             break
-                        job = pending.pop(0)
+                        job = next_job(slot, last)
+                        last = playing[slot]
                     try:
                         outcome = execute_job(job, state)
                     except BaseException as exc:  # noqa: BLE001 — the run goes on; the episode records it
@@ -366,6 +382,30 @@ class ThreadExecutor:
             finished.set()
             for thread in threads:
                 thread.join(60)
+
+
+def task_family(task) -> str:
+    """The task a job plays an instance of: its id less ``@<seed>`` when it names a seed
+    (``miniwob.click-button@3`` → ``miniwob.click-button``), else the id."""
+    if task.seed is not None and task.id.endswith(f"@{task.seed}"):
+        return task.id[: -len(f"@{task.seed}")]
+    return task.id
+
+
+def next_index(families: list[tuple], last: tuple | None, busy: set) -> int:
+    """Which pending job a thread of :class:`ThreadExecutor` takes, by their ``(mode, suite,
+    family)`` keys in run order: the first of the family it just played, else the first of
+    the head's mode whose family no thread is playing, else the head."""
+    if last is not None:
+        for i, family in enumerate(families):
+            if family == last:
+                return i
+    mode = families[0][0]
+    return next((i for i, f in enumerate(families) if f[0] == mode and f not in busy), 0)
+
+
+def _family(job: EpisodeJob) -> tuple:
+    return (job.config.mode, job.task.suite, task_family(job.task))
 
 
 register_executor("local", LocalExecutor)

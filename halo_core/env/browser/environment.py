@@ -302,6 +302,18 @@ class BrowserEnvironment(ActionExecution, PageSettling):
             self.raise_if_dead(exc)
         return result
 
+    def renumber_elements(self) -> None:
+        """Number the agent's page's elements anew from the next observation on (from 1, in
+        document order, as a fresh load of the same document would): for an environment that
+        starts an episode on the page the last episode left, without reloading it."""
+        page = self._ensure_active()
+        try:
+            page.evaluate(scripts.RENUMBER_BIDS)
+        except playwright_errors() as exc:
+            self.raise_if_dead(exc)
+            raise ScriptError(f"renumbering the page's elements failed: {one_line(exc)}") from None
+        self._bid_maps.pop(id(page), None)
+
     def observe(self, timings: ObservationTimings | None = None) -> RawObservation:
         """A fresh observation of the agent's active tab.
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["FRAMES", "MARK_BIDS", "POPUP_MARKER", "PROBE_TARGET", "SELECT_OPTION", "SETTLE", "load_script"]
+__all__ = ["FRAMES", "MARK_BIDS", "POPUP_MARKER", "PROBE_TARGET", "RENUMBER_BIDS", "SELECT_OPTION", "SETTLE",
+           "load_script"]
 
 _HERE = Path(__file__).parent
 
@@ -26,6 +27,8 @@ def load_script(name: str) -> str:
 MARK_BIDS = load_script("mark_bids.js")
 #: ``([quiet, cap]) => Promise<bool>``: resolves when the DOM has been quiet for ``quiet`` ms.
 SETTLE = load_script("settle.js")
+#: ``() => true``: forget the page's bids, so the next observation numbers elements from 1 again.
+RENUMBER_BIDS = load_script("renumber_bids.js")
 #: ``() => Promise``: two animation frames.
 FRAMES = load_script("frames.js")
 #: ``(bid, mode) => {...}``: probe and prepare a direct click/fill.

@@ -221,3 +221,32 @@ def test_resets_keep_the_context_and_see_what_a_fresh_context_sees():
     finally:
         kept.close()
         fresh.close()
+
+
+def test_the_next_seed_of_a_task_starts_in_place_and_sees_what_a_reload_sees():
+    """An episode started on the page the last one left (MiniWoB's own driver's way) shows
+    the same goal, elements and ids as a reloaded page, after the agent typed, clicked and
+    ended an episode there; a page that left the task's URL is loaded anew."""
+    in_place = SUITE.make_environment(None, SETTINGS)
+    reload = SUITE.make_environment(None, SETTINGS, miniwob_restart_in_place=False)
+    try:
+        for seed in (3, 4, 5):
+            task = SUITE.resolve(f"miniwob.login-user@{seed}")
+            got = in_place.reset(task)
+            assert _seen(got) == _seen(reload.reset(task))
+            fields = [n.bid for n in got.axtree if n.role == "textbox"]
+            button = next(n.bid for n in got.axtree if n.role == "button")
+            in_place.step(f"fill('{fields[0]}', 'someone')")
+            if seed == 4:  # an ended episode (wrong login: MiniWoB's reward -1) before the next start
+                assert in_place.step(f"click('{button}')").terminated
+        assert in_place.starts == {"loaded": 1, "in_place": 2} and reload.starts == {"loaded": 3, "in_place": 0}
+        for seed in (3, 4):  # the same seeds again: the same instances as their first time
+            task = SUITE.resolve(f"miniwob.login-user@{seed}")
+            assert _seen(in_place.reset(task)) == _seen(reload.reset(task))
+        in_place.page.evaluate("() => { location.hash = 'elsewhere'; }")
+        task = SUITE.resolve("miniwob.login-user@6")
+        assert _seen(in_place.reset(task)) == _seen(reload.reset(task))
+        assert in_place.starts["loaded"] == 2
+    finally:
+        in_place.close()
+        reload.close()

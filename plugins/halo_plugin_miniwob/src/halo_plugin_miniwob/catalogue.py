@@ -21,7 +21,7 @@ from pathlib import Path
 from halo_core.api import TaskNotFound
 
 __all__ = [
-    "NEEDS", "PREFIX", "TEST_SEED_START", "UNREGISTERED", "WEBGUM_56", "html_dir", "parse_task_id", "split_of", "task_names",
+    "NEEDS", "PREFIX", "RELOAD_EACH_EPISODE", "TEST_SEED_START", "UNREGISTERED", "WEBGUM_56", "html_dir", "parse_task_id", "split_of", "task_names",
 ]
 
 PREFIX = "miniwob."
@@ -47,6 +47,18 @@ NEEDS: dict[str, str] = {
 #: pages the package ships but does not register as Gymnasium environments (BrowserGym's
 #: 125-task list leaves them out too)
 UNREGISTERED = frozenset({"button-delay", "chase-circle", "hover-shape", "moving-items", "simon-says"})
+
+#: Tasks whose page is loaded anew for every episode, never restarted in place: where the
+#: scripted expert's episodes differed between a reloaded page and one restarted in place
+#: (``python bench/check_miniwob_restart.py``, 115 tasks x 3 seeds): widgets that keep state
+#: outside the task area (jQuery UI date pickers, menus, autocompletes), a game that keeps its
+#: guesses, and the timing- or pointer-driven tasks whose episodes differ between two loads too.
+RELOAD_EACH_EPISODE = frozenset({
+    "book-flight", "button-delay", "chase-circle", "choose-date", "choose-date-easy", "choose-date-medium",
+    "choose-date-nodelay", "click-menu", "click-pie", "drag-cube", "grid-coordinate", "guess-number",
+    "moving-items", "social-media", "text-editor", "use-autocomplete", "use-autocomplete-nodelay",
+    "use-colorwheel", "use-colorwheel-2",
+})
 
 #: The 56 tasks on which WebN-T5, HTML-T5, WebGUM and HTML-T5++ report MiniWoB++ success (the
 #: set of Gur et al., 2022, "Understanding HTML with Large Language Models"; the same list is

@@ -39,7 +39,7 @@ def task_spec(name: str, seed: int | None = None) -> TaskSpec:
 class MiniwobSuite:
     name = SUITE_NAME
     sites = (SUITE_NAME,)
-    reuse_environments = True  # one browser (and context) per worker; every reset loads the task page anew
+    reuse_environments = True  # one browser (and context) per worker; a reset reloads unless the task's page is open
 
     def claims(self, task_id: str) -> bool:
         return task_id.startswith(PREFIX)
@@ -57,5 +57,6 @@ class MiniwobSuite:
         name, seed = parse_task_id(task_id)
         return task_spec(name, seed)
 
-    def make_environment(self, task: TaskSpec, settings: EnvSettings) -> MiniwobEnvironment:
-        return MiniwobEnvironment(settings)
+    def make_environment(self, task: TaskSpec, settings: EnvSettings, *,
+                         miniwob_restart_in_place: bool = True) -> MiniwobEnvironment:
+        return MiniwobEnvironment(settings, restart_in_place=miniwob_restart_in_place)
