@@ -250,3 +250,20 @@ def test_the_next_seed_of_a_task_starts_in_place_and_sees_what_a_reload_sees():
     finally:
         in_place.close()
         reload.close()
+
+
+def test_an_action_on_a_covered_element_gives_up_after_the_miniwob_timeout():
+    """click-test-2 at seed 6 draws button TWO over button ONE: a click on ONE cannot land.
+    It fails after the MiniWoB action timeout (2 s), not the browser's default 5 s, and a
+    suite option sets another."""
+    from halo_plugin_miniwob.environment import ACTION_TIMEOUT_MS
+
+    for timeout, env in ((ACTION_TIMEOUT_MS, SUITE.make_environment(None, SETTINGS)),
+                         (700, SUITE.make_environment(None, SETTINGS, miniwob_action_timeout_ms=700))):
+        try:
+            raw = env.reset(SUITE.resolve("miniwob.click-test-2@6"))
+            one = next(n.bid for n in raw.axtree if n.role == "button" and n.name == "ONE")
+            after = env.step(f"click('{one}')")
+            assert f"Timeout {timeout}ms exceeded" in after.last_action_error and not after.terminated
+        finally:
+            env.close()

@@ -25,6 +25,12 @@ the trajectories. The tasks where they differed (:data:`.catalogue.RELOAD_EACH_E
 widgets that keep state outside the task area, timing-driven tasks) always reload. ``restart_in_place=False`` (plugin option ``miniwob_restart_in_place``)
 reloads every episode.
 
+An action waits at most :data:`ACTION_TIMEOUT_MS` (2 s; plugin option
+``miniwob_action_timeout_ms``) for its element to become actionable, where the browser
+environment's default is 5 s: the pages are local and static, so an element that is covered
+or hidden now stays so (a model clicking a button that another covers spent 12 x 5 s on one
+episode), and the task animations (accordions, date pickers) end well within it.
+
 Every observation's ``info`` (Gymnasium's) carries the instance's facts — ``seed``,
 ``instruction``, ``done``, ``raw_reward`` — and ``page_reader``, this environment, through
 which a plugin written for MiniWoB (the scripted expert) reads the live page the way a human
@@ -44,11 +50,13 @@ from halo_core.api import EnvSettings, EnvironmentDead, Evaluation, RawObservati
 from .catalogue import PREFIX, RELOAD_EACH_EPISODE, parse_task_id, split_of
 from .server import PageServer, start_server
 
-__all__ = ["EPISODE_MAX_MS", "EpisodeState", "MiniwobEnvironment"]
+__all__ = ["ACTION_TIMEOUT_MS", "EPISODE_MAX_MS", "EpisodeState", "MiniwobEnvironment"]
 
 #: MiniWoB's episode time limit while HALO drives it (milliseconds): 30 minutes
 EPISODE_MAX_MS = 30 * 60 * 1000
 _READY_TIMEOUT_MS = 5000
+#: how long an action waits for its element to become actionable (see the module docstring)
+ACTION_TIMEOUT_MS = 2000
 
 _START_EPISODE = resources.files(__package__).joinpath("start_episode.js").read_text()
 _EPISODE_STATE = resources.files(__package__).joinpath("episode_state.js").read_text()
@@ -83,7 +91,9 @@ class MiniwobEnvironment(BrowserEnvironment):
     reuse_context = True
 
     def __init__(self, settings: EnvSettings | None = None, *, episode_max_ms: int = EPISODE_MAX_MS,
-                 restart_in_place: bool = True, **kwargs: Any) -> None:
+                 restart_in_place: bool = True, action_timeout_ms: int | None = None, **kwargs: Any) -> None:
+        if action_timeout_ms is not None:
+            settings = attrs.evolve(settings or EnvSettings(), action_timeout_ms=int(action_timeout_ms))
         super().__init__(settings, **kwargs)
         self.episode_max_ms = int(episode_max_ms)
         self.restart_in_place = bool(restart_in_place)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from halo_core import Decision, hookimpl
 
+from .environment import ACTION_TIMEOUT_MS
 from .experts import expert_action
 
 SOURCE = "miniwob_expert"
@@ -55,6 +56,9 @@ def halo_addoption(register):
     register("miniwob_restart_in_place", type=bool, default=True,
              help="MiniWoB: start an episode on the task's page when it is already open, as MiniWoB's own driver "
                   "does (about 0.35 s of browser CPU less per episode); false reloads the page every episode")
+    register("miniwob_action_timeout_ms", type=int, default=ACTION_TIMEOUT_MS, minimum=100,
+             help="MiniWoB: how long an action waits for its element to become actionable (the local, static "
+                  "pages make a covered element stay covered; the browser default is 5000)")
 
 
 @hookimpl

@@ -11,7 +11,7 @@ from __future__ import annotations
 from halo_core.api import EnvSettings, TaskNotFound, TaskSpec
 
 from .catalogue import NEEDS, PREFIX, TEST_SEED_START, UNREGISTERED, parse_task_id, split_of, task_names
-from .environment import MiniwobEnvironment
+from .environment import ACTION_TIMEOUT_MS, MiniwobEnvironment
 
 __all__ = ["MiniwobSuite", "task_spec"]
 
@@ -57,6 +57,7 @@ class MiniwobSuite:
         name, seed = parse_task_id(task_id)
         return task_spec(name, seed)
 
-    def make_environment(self, task: TaskSpec, settings: EnvSettings, *,
-                         miniwob_restart_in_place: bool = True) -> MiniwobEnvironment:
-        return MiniwobEnvironment(settings, restart_in_place=miniwob_restart_in_place)
+    def make_environment(self, task: TaskSpec, settings: EnvSettings, *, miniwob_restart_in_place: bool = True,
+                         miniwob_action_timeout_ms: int = ACTION_TIMEOUT_MS) -> MiniwobEnvironment:
+        return MiniwobEnvironment(settings, restart_in_place=miniwob_restart_in_place,
+                                  action_timeout_ms=miniwob_action_timeout_ms)
