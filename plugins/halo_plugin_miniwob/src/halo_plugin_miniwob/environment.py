@@ -22,8 +22,8 @@ many episodes per page (``genProblem`` rebuilds the task area and clears its own
 A reset that reloads costs about 0.45 s of browser CPU, one in place about 0.1 s;
 ``bench/check_miniwob_restart.py`` plays every expert-covered task both ways and compares
 the trajectories. The tasks where they differed (:data:`.catalogue.RELOAD_EACH_EPISODE`:
-widgets that keep state outside the task area, timing-driven tasks) always reload. ``restart_in_place=False`` (plugin option ``miniwob_restart_in_place``)
-reloads every episode.
+widgets that keep state outside the task area, timing-driven tasks) always reload.
+``restart_in_place=False`` (plugin option ``miniwob_restart_in_place``) reloads every episode.
 
 An action waits at most :data:`ACTION_TIMEOUT_MS` (2 s; plugin option
 ``miniwob_action_timeout_ms``) for its element to become actionable, where the browser
@@ -83,7 +83,7 @@ class MiniwobEnvironment(BrowserEnvironment):
     """One Chromium, one page server and one browser context, reused across episodes.
 
     MiniWoB pages keep no state outside their document (no cookies, no storage), and
-    every reset loads the task's page anew, so the context is kept
+    every reset loads the task's page anew or restarts it in place, so the context is kept
     (:attr:`~halo_core.env.browser.BrowserEnvironment.reuse_context`): a reset then
     skips opening a context and loads the page's scripts from the HTTP cache.
     """
