@@ -60,6 +60,8 @@ ACTION_TIMEOUT_MS = 2000
 
 _START_EPISODE = resources.files(__package__).joinpath("start_episode.js").read_text()
 _EPISODE_STATE = resources.files(__package__).joinpath("episode_state.js").read_text()
+#: true once the started task has drawn its problem (tasks without the flag are ready at once)
+_TASK_READY = "() => typeof WOB_TASK_READY === 'undefined' || !!WOB_TASK_READY"
 #: end the page's running episode without a reward (the miniwob driver's ``force_stop``); false
 #: when the page holds no started MiniWoB task
 _FORCE_STOP = "() => { if (typeof core === 'undefined' || !core.cover_div) return false; core.endEpisode(0); return true; }"
@@ -162,18 +164,15 @@ class MiniwobEnvironment(BrowserEnvironment):
             self.raise_if_dead(exc)
             raise EnvironmentDead(f"MiniWoB page {name} did not start: {one_line(exc)}") from None
         try:
-            self.run_script(_START_EPISODE, {"seed": seed, "mode": split_of(seed), "maxTimeMs": self.episode_max_ms})
+            self.run_script(_START_EPISODE, self._start_args(seed))
         except ScriptError as exc:
             raise EnvironmentDead(f"MiniWoB task {name} (seed {seed}) failed to start: {exc}") from None
         try:
-            page.wait_for_function("() => typeof WOB_TASK_READY === 'undefined' || !!WOB_TASK_READY",
-                                   timeout=_READY_TIMEOUT_MS)
+            page.wait_for_function(_TASK_READY, timeout=_READY_TIMEOUT_MS)
         except playwright_errors() as exc:
             self.raise_if_dead(exc)
             raise EnvironmentDead(f"MiniWoB task {name} (seed {seed}) never became ready: {one_line(exc)}") from None
-        state = self._read_state()
-        self._episodes_at_start = int(state.get("episodes", 0))
-        self.instruction = str(state.get("utterance") or "")
+        self._note_start()
 
     def _restart(self, name: str, seed: int) -> bool:
         """Start the next episode on the page already open, if it is ``name``'s page as loaded
@@ -183,19 +182,26 @@ class MiniwobEnvironment(BrowserEnvironment):
         try:
             if not self.page.evaluate(_FORCE_STOP):
                 return False
-            self.run_script(_START_EPISODE, {"seed": seed, "mode": split_of(seed), "maxTimeMs": self.episode_max_ms})
+            self.run_script(_START_EPISODE, self._start_args(seed))
             self.renumber_elements()  # the new problem's elements get the ids a fresh page gives them
-            self.page.wait_for_function("() => typeof WOB_TASK_READY === 'undefined' || !!WOB_TASK_READY",
-                                        timeout=_READY_TIMEOUT_MS)
+            self.page.wait_for_function(_TASK_READY, timeout=_READY_TIMEOUT_MS)
         except ScriptError:
             return False  # the page is in no state to reuse: load it anew
         except playwright_errors() as exc:
             self.raise_if_dead(exc)
             return False
+        self._note_start()
+        return True
+
+    def _start_args(self, seed: int) -> dict[str, Any]:
+        """The argument of ``start_episode.js`` for ``seed``."""
+        return {"seed": seed, "mode": split_of(seed), "maxTimeMs": self.episode_max_ms}
+
+    def _note_start(self) -> None:
+        """Read the started episode's instruction and MiniWoB's count of ended episodes."""
         state = self._read_state()
         self._episodes_at_start = int(state.get("episodes", 0))
         self.instruction = str(state.get("utterance") or "")
-        return True
 
     def step(self, action: str) -> RawObservation:
         raw = super().step(action)
