@@ -324,7 +324,7 @@ class ThreadExecutor:
     A thread keeps to one task while it has instances left: it takes the next pending
     instance of the task it just played (another seed of it, :func:`task_family`), else
     one of a task no other thread is playing, else the next job. An environment that can
-    start an episode on the page it already shows (MiniWoB++) then rarely reloads it.
+    start an episode on the page it already shows then rarely reloads it.
     Which thread plays an episode changes nothing in it.
     """
 
@@ -386,7 +386,7 @@ class ThreadExecutor:
 
 def task_family(task) -> str:
     """The task a job plays an instance of: its id less ``@<seed>`` when it names a seed
-    (``miniwob.click-button@3`` → ``miniwob.click-button``), else the id."""
+    (``suite.click-button@3`` → ``suite.click-button``), else the id."""
     if task.seed is not None and task.id.endswith(f"@{task.seed}"):
         return task.id[: -len(f"@{task.seed}")]
     return task.id
