@@ -55,6 +55,9 @@ __all__ = ["ACTION_TIMEOUT_MS", "EPISODE_MAX_MS", "EpisodeState", "MiniwobEnviro
 #: MiniWoB's episode time limit while HALO drives it (milliseconds): 30 minutes
 EPISODE_MAX_MS = 30 * 60 * 1000
 _READY_TIMEOUT_MS = 5000
+# the pages come from a server in this process, so a slow first load (a fresh browser
+# fetching the task's scripts) means a busy machine, not a dead site: wait longer for it
+_PAGE_LOAD_TIMEOUT_MS = 30000
 #: how long an action waits for its element to become actionable (see the module docstring)
 ACTION_TIMEOUT_MS = 2000
 
@@ -154,12 +157,13 @@ class MiniwobEnvironment(BrowserEnvironment):
             self.starts["in_place"] += 1
             return
         page = self.page
-        self.navigate(self._server().page_url(name), what=f"MiniWoB page {name}")
+        load_ms = max(self.settings.navigation_timeout_ms, _PAGE_LOAD_TIMEOUT_MS)
+        self.navigate(self._server().page_url(name), what=f"MiniWoB page {name}", timeout_ms=load_ms)
         self.starts["loaded"] += 1
         try:
             # window.onload runs core.startEpisode(), which builds the cover and display
             page.wait_for_function("() => typeof core !== 'undefined' && !!core.cover_div",
-                                   timeout=self.settings.navigation_timeout_ms)
+                                   timeout=load_ms)
         except playwright_errors() as exc:
             self.raise_if_dead(exc)
             raise EnvironmentDead(f"MiniWoB page {name} did not start: {one_line(exc)}") from None
