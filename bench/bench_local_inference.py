@@ -13,6 +13,9 @@ Rows, all in one run so their ratios compare like with like on a loaded machine:
   constraint as a logits processor: how ``local:`` decoded before the engine (baseline);
 * ``engine b=N`` — :class:`halo_plugin_qwen.engine.DecodeEngine` decoding N prompts as one
   batch (N = 1, 2, 4, 8), without and with the constant prefix's cache reused;
+* ``b=N reuse, every token`` — the engine with reuse but without forced tokens
+  (``jump_forward=False``: a forward pass for every token, even where the constraint
+  leaves one), and how many replies equal the default engine's;
 * SmolLM2 only, ``bfloat16 b=N`` and ``int8 b=N`` — the same with bfloat16 weights, or with
   the decoder's linear layers as dynamic int8 (``local:``'s ``dtype`` / ``quantize``), and how
   many replies equal float32's (greedy: any difference is a changed action).
@@ -173,6 +176,7 @@ def measure(label: str, path: Path, calls: int, log, variants: tuple[str, ...] =
         f"{min(lengths)}-{max(lengths)} tokens, constant prefix {work[0][1]} tokens; {calls} calls per row")
     run_generate(model, tokenizer, work, 1)  # warm-up (token tables, first-call allocations)
     rows = {}
+    agree = {}
     reference: list[str] = []  # float32 replies (b=1, reuse): what the variants must reproduce
     rows["generate (before)"] = run_generate(model, tokenizer, work, calls)
     for reuse in (False, True):
@@ -184,7 +188,16 @@ def measure(label: str, path: Path, calls: int, log, variants: tuple[str, ...] =
         for batch in (1, 2, 4, 8):
             rows[f"engine b={batch} {'prefix reuse' if reuse else 'no reuse'}"] = run_engine(
                 engine, tokenizer, work, calls, batch, reference if reuse and batch == 1 else None)
-    agree = {}
+        if reuse:
+            log(f"  tokens forced by the constraint (no forward pass of their own): "
+                f"{engine.forced_tokens / (calls * 4 + 1):.1f} per call")
+    engine = DecodeEngine(model, tokenizer, jump_forward=False)  # the engine before forced tokens
+    run_engine(engine, tokenizer, work, 1, 1)
+    for batch in (1, 8):
+        every: list[str] = []
+        name = f"b={batch} reuse, every token"
+        rows[name] = run_engine(engine, tokenizer, work, calls, batch, every)
+        agree[name] = sum(a == b for a, b in zip(every, reference))
     for variant in variants:  # other weights, prefix reuse: speed, and the same replies as float32?
         engine = DecodeEngine(load_variant(path, variant), tokenizer)
         run_engine(engine, tokenizer, work, 1, 1)
@@ -282,7 +295,8 @@ def main(argv=None) -> int:
         s = results["smollm2"]["_s_per_call"]
         log(f"  SmolLM2 call, few-shot prompt, prefix reuse b=1: {s['engine b=1 prefix reuse']:.3f}s "
             f"(target <= 0.4s) {'met' if s['engine b=1 prefix reuse'] <= 0.4 else 'MISSED'}; before: "
-            f"{s['generate (before)']:.3f}s; best per call (b=8, reuse): {s['engine b=8 prefix reuse']:.3f}s")
+            f"{s['generate (before)']:.3f}s; every token decoded: {s['b=1 reuse, every token']:.3f}s; "
+            f"best per call (b=8, reuse): {s['engine b=8 prefix reuse']:.3f}s")
         for variant in ("bfloat16", "int8"):
             v = s[f"{variant} b=1 prefix reuse"]
             log(f"  SmolLM2 call, {variant}, prefix reuse b=1: {v:.3f}s (target <= 0.4s) {'met' if v <= 0.4 else 'MISSED'}"

@@ -203,3 +203,70 @@ def test_render_chat_prefix_is_a_token_prefix(loaded):
     head = tokenizer(render_chat(tokenizer, messages[:-1], add_generation_prompt=False),
                      add_special_tokens=False)["input_ids"]
     assert constant == len(head) and ids[:constant] == head
+
+
+def test_forced_tokens_skip_forward_passes_and_change_no_reply(loaded):
+    """Tokens a row's constraint forces (a single fitting token, the end of a complete
+    action) are appended without a forward pass of their own; greedy replies, alone and
+    batched, are the same token for token as decoding every token (up to which of the
+    end-of-reply tokens ends them)."""
+    model, tokenizer = loaded
+    stop = stop_tokens(tokenizer)
+    pages = [("3", "4"), ("12", "13", "14"), ("7",), tuple(str(i) for i in range(20, 34))]
+
+    def rows():
+        return [Request(ids, 30, tuple(stop), one_line=True, prefix_len=constant,
+                        processor=LocalOptions(constrain_bids=frozenset(bids)).processor(tokenizer, stop, 30))
+                for (ids, constant), bids in zip(prompts(tokenizer), pages)]
+
+    plain = DecodeEngine(model, tokenizer, jump_forward=False)
+    expected = []
+    for request in rows():
+        plain.generate([request])
+        expected.append(request.out)
+    assert plain.forced_tokens == 0
+    forward = DecodeEngine(model, tokenizer)
+    calls = []
+    real_forward = model.forward
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["input_ids"].shape[1])
+        return real_forward(*args, **kwargs)
+
+    model.forward = counting
+    try:
+        alone = []
+        for request in rows():
+            forward.generate([request])
+            alone.append(request.out)
+        passes_alone = len(calls)
+        batch = rows()
+        forward.generate(batch)  # rows take forced tokens at different steps: padded steps
+    finally:
+        del model.forward
+    def reply(out):  # which end-of-reply token ends it is the one thing a forced end may change
+        assert out[-1] in stop
+        return out[:-1]
+
+    assert [reply(o) for o in alone] == [reply(o) for o in expected]
+    assert [reply(r.out) for r in batch] == [reply(o) for o in expected]
+    # every reply ends with a forced end of reply, and page ("7",) forces its id after the quote
+    assert forward.forced_tokens >= 2 * len(pages) + 2
+    # one pass per token that was not forced (the prompt's pass gives the first), and one
+    # for the constant prefix, computed once and reused
+    assert passes_alone == sum(len(out) for out in expected) - forward.forced_tokens // 2 + 1
+    assert any(width > 1 for width in calls[passes_alone + 1:])
+
+
+def test_the_constraint_forces_only_where_one_token_fits(loaded):
+    from halo_plugin_qwen.constrain import ActionConstraint
+
+    _, tokenizer = loaded
+    stop = stop_tokens(tokenizer)
+    constraint = ActionConstraint(tokenizer, ["7"], prompt_len=0, eos_ids=stop)
+    assert constraint.forced([]) is None  # any action name may start the reply
+    ids = tokenizer("click('", add_special_tokens=False)["input_ids"]
+    seven = constraint.forced(ids)
+    assert seven is not None and tokenizer.decode([seven]).startswith("7")
+    done = tokenizer("click('7')", add_special_tokens=False)["input_ids"]
+    assert constraint.forced(done) in stop

@@ -260,7 +260,12 @@ class ActionConstraint:
         self.grammar = ActionGrammar(bids, copy_from=copy_from, refs=refs)
         self.prompt_len = prompt_len
         self.eos_ids = [int(e) for e in eos_ids if e is not None and 0 <= int(e)]
+        eos = getattr(tokenizer, "eos_token_id", None)
+        #: the token :meth:`forced` ends a complete action with: the tokenizer's own end of
+        #: sequence when it is a stop token (what a chat model writes there), else the first
+        self.end_id = eos if eos in self.eos_ids else (self.eos_ids[0] if self.eos_ids else None)
         self._states: list[State | None] = []
+        self._seen: list[int] = []  # per row: generated tokens already run through the grammar
         self._allowed: dict[State, list[int]] = {}
         self._masks: dict[tuple[bool, State], object] = {}
 
@@ -315,21 +320,46 @@ class ActionConstraint:
             self._masks[key] = mask
         return mask
 
-    def __call__(self, input_ids, scores):
-        rows = input_ids.shape[0]
-        while len(self._states) < rows:
+    def _advance(self, row: int, generated) -> State | None:
+        """Row ``row``'s state after ``generated`` (its reply so far): the tokens not yet seen
+        are run through the grammar, however many were added since the last call."""
+        while len(self._states) <= row:
             self._states.append(self.grammar.start())
-        generated = input_ids.shape[1] - self.prompt_len
-        for row in range(rows):
-            state = self._states[row]
-            if generated > 0 and state is not None:
-                token = int(input_ids[row, -1])
-                text = self.table.text[token] if token < self.table.size else None
-                state = None if text is None else self.grammar.run(state, text)
-                self._states[row] = state
+            self._seen.append(0)
+        state = self._states[row]
+        for token in generated[self._seen[row]:]:
+            if state is None:
+                break
+            token = int(token)
+            text = self.table.text[token] if token < self.table.size else None
+            state = None if text is None else self.grammar.run(state, text)
+        self._states[row], self._seen[row] = state, len(generated)
+        return state
+
+    def _closing(self, generated: int) -> bool:
+        return self.max_new_tokens is not None and self.max_new_tokens - generated <= _CLOSING_RESERVE
+
+    def __call__(self, input_ids, scores):
+        for row in range(input_ids.shape[0]):
+            generated = input_ids[row, self.prompt_len:].tolist()
+            state = self._advance(row, generated)
             if state is None:
                 continue
-            closing = self.max_new_tokens is not None and self.max_new_tokens - generated <= _CLOSING_RESERVE
-            scores[row] = scores[row] + self._mask(state, scores, closing)
+            scores[row] = scores[row] + self._mask(state, scores, self._closing(len(generated)))
         return scores
+
+    def forced(self, generated) -> int | None:
+        """The token that must follow ``generated`` (the reply so far of this processor's only
+        row), when the model has no choice: the one token the grammar allows there, or
+        :attr:`end_id` once the action is complete (only end-of-reply tokens may follow);
+        None when several tokens may come. A decoder appends it without a forward pass:
+        greedy or sampled, the constrained model could write nothing else (up to which of
+        several end-of-reply tokens ends the reply)."""
+        state = self._advance(0, generated)
+        if state is None:
+            return None
+        if self.grammar.is_complete(state):
+            return self.end_id
+        ids = self.closing(state) if self._closing(len(generated)) else self.allowed(state)
+        return ids[0] if len(ids) == 1 else None
 
