@@ -191,21 +191,18 @@ def measure(label: str, path: Path, calls: int, log, variants: tuple[str, ...] =
         if reuse:
             log(f"  tokens forced by the constraint (no forward pass of their own): "
                 f"{engine.forced_tokens / (calls * 4 + 1):.1f} per call")
-    engine = DecodeEngine(model, tokenizer, jump_forward=False)  # the engine before forced tokens
-    run_engine(engine, tokenizer, work, 1, 1)
-    for batch in (1, 8):
-        every: list[str] = []
-        name = f"b={batch} reuse, every token"
-        rows[name] = run_engine(engine, tokenizer, work, calls, batch, every)
-        agree[name] = sum(a == b for a, b in zip(every, reference))
-    for variant in variants:  # other weights, prefix reuse: speed, and the same replies as float32?
-        engine = DecodeEngine(load_variant(path, variant), tokenizer)
+    # rows compared with the float32 replies (b=1, reuse): the engine before forced tokens
+    # (a forward pass for every token), then other weights
+    compared = [("b={} reuse, every token", (1, 8), lambda: DecodeEngine(model, tokenizer, jump_forward=False))]
+    compared += [(f"{v} b={{}} prefix reuse", (1, 4), lambda v=v: DecodeEngine(load_variant(path, v), tokenizer))
+                 for v in variants]
+    for name_of, batches, make in compared:
+        engine = make()
         run_engine(engine, tokenizer, work, 1, 1)
-        for batch in (1, 4):
+        for batch in batches:
             replies: list[str] = []
-            name = f"{variant} b={batch} prefix reuse"
-            rows[name] = run_engine(engine, tokenizer, work, calls, batch, replies)
-            agree[name] = sum(a == b for a, b in zip(replies, reference))
+            rows[name_of.format(batch)] = run_engine(engine, tokenizer, work, calls, batch, replies)
+            agree[name_of.format(batch)] = sum(a == b for a, b in zip(replies, reference))
     base_rate = calls / rows["generate (before)"][0]
     base_cpu = rows["generate (before)"][2] / calls
     log(f"  {'row':<28} {'s/call':>8} {'calls/s':>8} {'tok/s':>8} {'vs before':>10} {'CPU s/call':>11} "
