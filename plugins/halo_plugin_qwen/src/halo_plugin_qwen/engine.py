@@ -246,9 +246,9 @@ class DecodeEngine:
                     if request.processor is not None:
                         row = request.processor(torch.tensor([generated[i]], dtype=torch.long, device=device), row)
                     token = self._choose(row[0], request, generators[i])
-                    fed.append(self._extend(request, generated[i], token))
-                    finished[i] = self._stops(request, generated[i])
-                    self.forced_tokens += len(fed[i]) - 1
+                    added, finished[i] = self._extend(request, generated[i], token)
+                    fed.append(added)
+                    self.forced_tokens += len(added) - 1
                 if all(finished):
                     break
                 # rows that appended forced tokens feed them all at once; shorter rows are
@@ -269,20 +269,20 @@ class DecodeEngine:
         for request, ids in zip(requests, generated):
             request.out = ids
 
-    def _extend(self, request: Request, generated: list[int], token: int) -> list[int]:
+    def _extend(self, request: Request, generated: list[int], token: int) -> tuple[list[int], bool]:
         """Append ``token`` to the row's reply, then every token its constraint forces after
         it (``processor.forced``: the grammar leaves one choice, or the action is complete)
-        until the row stops or has a choice again; the tokens appended."""
+        until the row stops or has a choice again; (the tokens appended, whether it stops)."""
         generated.append(token)
         added = [token]
         forced = getattr(request.processor, "forced", None) if self.jump_forward else None
-        while forced is not None and not self._stops(request, generated):
+        while not (stops := self._stops(request, generated)) and forced is not None:
             token = forced(generated)
             if token is None:
                 break
             generated.append(token)
             added.append(token)
-        return added
+        return added, stops
 
     @staticmethod
     def _generator(request: Request):
