@@ -107,6 +107,31 @@ def test_batched_and_one_at_a_time_greedy_decoding_agree(loaded):
         assert [r.out for r in batch] == alone
 
 
+def test_a_batch_computes_each_prompt_at_its_own_length(loaded):
+    """The prompt pass runs each row alone (no padding to the longest row), so a row's first
+    scores in a batch are exactly its scores alone, and its cache is the row's own keys and
+    values right-aligned after the shared prefix, zeros in the padding."""
+    import torch
+
+    model, tokenizer = loaded
+    engine = DecodeEngine(model, tokenizer)
+    stop = tuple(stop_tokens(tokenizer))
+    batch = [Request(ids, 1, stop, prefix_len=constant) for ids, constant in prompts(tokenizer)]
+    plen, layers = engine._prefix_for(batch)
+    assert plen > 0
+    own = [r.ids[plen:] for r in batch]
+    width = max(len(o) for o in own)
+    assert len({len(o) for o in own}) > 1  # the pages differ in length: rows are padded
+    with torch.inference_mode():
+        scores, cache = engine._prompt_pass(own, plen, layers, width)
+        for i, ids in enumerate(own):
+            alone, row_cache = engine._prompt_pass([ids], plen, layers, len(ids))
+            assert torch.equal(scores[i], alone[0])
+            keys = cache.layers[0].keys[i]
+            assert torch.equal(keys[:, plen + width - len(ids):], row_cache.layers[0].keys[0, :, plen:])
+            assert not keys[:, plen:plen + width - len(ids)].any()
+
+
 def test_each_row_of_a_batch_is_constrained_to_its_own_page(loaded):
     model, tokenizer = loaded
     stop = stop_tokens(tokenizer)

@@ -63,6 +63,13 @@ def test_matching_rule_whole_value_words_and_partial_words():
     assert element_score("Close", {"close"}, set()) > element_score("Close the long dialog text", {"close"}, set())
     assert element_score("Cancel", gw, vals) == 0
     assert element_score("", gw, vals) == 0
+    # a value made of stopwords ranks as any other whole-value match; ties go in page order
+    goal = "Click button ONE, wait 1 seconds, then click button TWO."
+    values = {v.lower() for v in goal_values(goal)}
+    assert {"one", "two"} <= values
+    assert element_score("ONE", set(words(goal)), values) == element_score("TWO", set(words(goal)), values) == 4
+    grounded = ground_prompt(f"Goal: {goal}\n\nPage:\n[1] button 'ONE'\n[2] button 'TWO'\n")
+    assert "*1 [1] button 'ONE'" in grounded and "*2 [2] button 'TWO'" in grounded
 
 
 def test_ground_prompt_marks_matches_best_first_and_lists_values():

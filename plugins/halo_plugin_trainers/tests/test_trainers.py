@@ -182,19 +182,77 @@ def test_bc_loss_on_the_labelled_positions_equals_trls(workspace, monkeypatch, l
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(trl.SFTTrainer, "compute_loss", counted)
+    shared = []
+    real_length = bc.shared_prefix_length
+    monkeypatch.setattr(bc, "shared_prefix_length", lambda *a: shared.append(real_length(*a)) or shared[-1])
     losses = {}
-    for ours in (True, False):
+    for ours in ("shared start", "whole rows", "trl"):
         trl_calls.clear()
-        if not ours:
+        monkeypatch.setattr(bc, "MIN_SHARED_PREFIX", 32 if ours == "shared start" else 1 << 30)
+        if ours == "trl":
             monkeypatch.setattr(bc, "completion_loss_trainer", lambda: trl.SFTTrainer)
-        out = train_bc(dataset=str(root / "ds" / "bc.jsonl"), base_model=str(base), output=str(root / f"cl_{ours}_{lora}"),
-                       max_steps=3, lora=lora, **{**FAST, "lr": 1e-2})
-        assert (len(trl_calls) == 0) is ours
+        out = train_bc(dataset=str(root / "ds" / "bc.jsonl"), base_model=str(base),
+                       output=str(root / f"cl_{ours.replace(' ', '_')}_{lora}"), max_steps=3, lora=lora,
+                       **{**FAST, "lr": 1e-2})
+        assert (len(trl_calls) == 0) is (ours != "trl")
         history = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())["log_history"]
         losses[ours] = [h["loss"] for h in history if "loss" in h]
         assert len(losses[ours]) == 3 and all(0 <= h["mean_token_accuracy"] <= 1 for h in history if "loss" in h)
-    assert losses[True] == pytest.approx(losses[False], rel=1e-4)
-    assert losses[True][0] != pytest.approx(losses[True][-1], rel=1e-3)  # it trained: the losses moved
+        if ours == "shared start":
+            assert any(shared)  # the system turn was computed once per batch
+    assert losses["whole rows"] == pytest.approx(losses["trl"], rel=1e-4)
+    # the same sums in another order; Adam's normalised steps at lr 1e-2 carry the rounding on
+    assert losses["shared start"] == pytest.approx(losses["trl"], rel=2e-3)
+    assert losses["shared start"][0] == pytest.approx(losses["trl"][0], rel=1e-5)
+    assert losses["trl"][0] != pytest.approx(losses["trl"][-1], rel=1e-3)  # it trained: the losses moved
+
+
+def test_bc_computes_a_batch_s_shared_prompt_start_once(workspace):
+    """Rows that open with the same tokens (the system turn) have that start computed once
+    for the batch; the loss and every gradient equal the plain pass's. A start that differs,
+    is padded or is labelled is not shared."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import halo_plugin_trainers.bc as bc
+
+    root, base = workspace
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(base), AutoTokenizer.from_pretrained(base)
+    rows = [json.loads(x) for x in (root / "ds" / "bc.jsonl").read_text().splitlines()][:3]
+    seqs, labels = [], []
+    for row in rows:
+        prompt = tokenizer(tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True),
+                           add_special_tokens=False)["input_ids"]
+        full = tokenizer(tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False),
+                         add_special_tokens=False)["input_ids"]
+        seqs.append(full)
+        labels.append([-100] * len(prompt) + full[len(prompt):])
+    width = max(map(len, seqs)) + 3  # right padding, as trl's collator pads
+    ids = torch.tensor([s + [0] * (width - len(s)) for s in seqs])
+    attention = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])
+    target = torch.tensor([x + [-100] * (width - len(x)) for x in labels])
+    prefix = bc.shared_prefix_length(ids, attention, target)
+    assert prefix >= bc.MIN_SHARED_PREFIX
+    assert (ids[:, :prefix] == ids[0, :prefix]).all() and not (ids[:, prefix] == ids[0, prefix]).all()
+
+    def loss_and_grads(shared: bool):
+        model.zero_grad()
+        forward = {"input_ids": ids, "attention_mask": attention}
+        hidden = (bc.shared_prefix_hidden(model.model, forward, target) if shared
+                  else model.model(**forward, use_cache=False).last_hidden_state[:, :-1])
+        mask = target[:, 1:] != -100
+        loss = torch.nn.functional.cross_entropy(model.lm_head(hidden[mask]), target[:, 1:][mask])
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in model.parameters()]
+
+    plain, shared = loss_and_grads(False), loss_and_grads(True)
+    assert shared[0] == pytest.approx(plain[0], rel=1e-5)
+    for a, b in zip(plain[1], shared[1]):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
+    labelled = target.clone()
+    labelled[:, 5] = ids[:, 5]
+    assert bc.shared_prefix_length(ids, attention, labelled) == 0  # a labelled token is never shared
+    assert bc.shared_prefix_length(ids[:1], attention[:1], target[:1]) == 0  # one row: nothing to share
 
 
 def test_cli_errors_are_one_line(workspace, tmp_path):

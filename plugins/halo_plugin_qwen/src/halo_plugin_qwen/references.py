@@ -26,7 +26,9 @@ define is an unusable reply (asked again once, then ``invalid_output``).
 The matching rule (:func:`element_score`), case-insensitive, on the words (letters and digits)
 of an element's name and of the goal, without :data:`STOPWORDS`; the points
 
-* +3 when the whole name equals a goal value (``"ok"`` in *Click on the "ok" button*);
+* +3 when the whole name equals a goal value (``"ok"`` in *Click on the "ok" button*), and
+  every word of it counts as a goal word, even a stopword (``button ONE`` in *Click button
+  ONE, then click button TWO* ranks with ``TWO``, then by page order);
 * +1 per name word that is a goal word;
 * +0.5 per other name word of 3+ characters that starts, or is the start of, a goal word of
   3+ characters (partial match: ``Subm`` / ``submit``, ``cats`` / ``cat``);
@@ -203,8 +205,10 @@ def element_score(name: str, goal_words: set[str], values_lower: set[str]) -> fl
     """How strongly an element named ``name`` matches the goal (see the module docstring)."""
     if not name:
         return 0.0
-    points = 3.0 if name.strip().lower() in values_lower else 0.0
     name_words = words(name)
+    if name.strip().lower() in values_lower:  # the whole name matches, stopwords and all ("ONE")
+        return 3.0 + max(len(name_words), 1)
+    points = 0.0
     hits = 0
     for w in name_words:
         if w in goal_words:

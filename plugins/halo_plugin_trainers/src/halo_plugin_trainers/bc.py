@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,7 @@ def completion_loss_trainer():
             inner = model.get_base_model() if hasattr(model, "get_base_model") else model
             labels = inputs["labels"][:, 1:]
             forward = {k: v for k, v in inputs.items() if k not in ("labels", "num_items_in_batch")}
-            forward["use_cache"] = False
-            hidden = getattr(inner, inner.base_model_prefix)(**forward).last_hidden_state[:, :-1]
+            hidden = shared_prefix_hidden(getattr(inner, inner.base_model_prefix), forward, inputs["labels"])
             mask = labels != -100
             logits = inner.get_output_embeddings()(hidden[mask]).float()
             target = labels[mask]
@@ -72,6 +72,54 @@ def completion_loss_trainer():
             return loss
 
     return CompletionLossSFTTrainer
+
+
+#: the shortest common start of a batch's rows that is computed once for the whole batch
+MIN_SHARED_PREFIX = 32
+
+
+def shared_prefix_length(input_ids, attention_mask, labels) -> int:
+    """How many leading tokens every row of a batch has in common, unpadded and unlabelled
+    (the system turn every worker prompt opens with); 0 when under :data:`MIN_SHARED_PREFIX`."""
+    import torch
+
+    same = (input_ids == input_ids[:1]).all(0) & (attention_mask == 1).all(0) & (labels == -100).all(0)
+    differs = (~same).nonzero()
+    length = int(differs[0]) if len(differs) else input_ids.shape[1]
+    length = min(length, input_ids.shape[1] - 1)  # at least one token of each row goes through the batch pass
+    return length if length >= MIN_SHARED_PREFIX and input_ids.shape[0] > 1 else 0
+
+
+def shared_prefix_hidden(backbone, forward: dict, labels):
+    """The backbone's last hidden states for a batch at every position but the last
+    (what the loss reads). Rows that start with the same tokens (every prompt of one prompt
+    style opens with the same system turn: about half of a MiniWoB example's tokens) have
+    that start computed once: its keys and values, with their gradients, are shared by
+    every row, and the batch pass runs on the rest. Causal attention makes this the same
+    computation (equal within float rounding; ``tests/test_trainers.py`` checks loss and
+    gradients); with no shared start it is the plain forward pass."""
+    import torch
+
+    ids, attention = forward.get("input_ids"), forward.get("attention_mask")
+    # gradient checkpointing turns the cache off (and saves memory, not time): plain pass
+    only = set(forward) <= {"input_ids", "attention_mask", "position_ids"} and not (
+        backbone.training and getattr(backbone, "gradient_checkpointing", False))
+    prefix = shared_prefix_length(ids, attention, labels) if ids is not None and attention is not None and only else 0
+    if not prefix:
+        return backbone(**{**forward, "use_cache": False}).last_hidden_state[:, :-1]
+    rows, width = ids.shape
+    head = backbone(input_ids=ids[:1, :prefix], attention_mask=attention[:1, :prefix], use_cache=True)
+    cache = getattr(head, "cache", None) or getattr(head, "past_key_values", None)
+    if cache is None:  # a model that keeps no cache here
+        return backbone(**{**forward, "use_cache": False}).last_hidden_state[:, :-1]
+    for layer in cache.layers:
+        layer.keys = layer.keys.expand(rows, *layer.keys.shape[1:])
+        layer.values = layer.values.expand(rows, *layer.values.shape[1:])
+    positions = torch.arange(prefix, width, device=ids.device).expand(rows, -1)
+    cache_arg = "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
+    tail = backbone(input_ids=ids[:, prefix:], attention_mask=attention, position_ids=positions, use_cache=True,
+                    **{cache_arg: cache}).last_hidden_state
+    return torch.cat([head.last_hidden_state.expand(rows, -1, -1), tail], dim=1)[:, :-1]
 
 
 def train_bc(**options: Any) -> Path:
