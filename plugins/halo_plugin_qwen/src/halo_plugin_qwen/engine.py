@@ -294,11 +294,11 @@ class DecodeEngine:
             shape = (rows, first.keys.shape[1], plen + width, first.keys.shape[3])
             keys = first.keys.new_zeros(shape)
             values = first.values.new_zeros((*shape[:3], first.values.shape[3]))
+            keys[:, :, :plen] = first.keys[0, :, :plen]  # the shared prefix, once for every row
+            values[:, :, :plen] = first.values[0, :, :plen]
             for i, (ids, c) in enumerate(zip(own, per_row)):
                 start = plen + width - len(ids)
-                keys[i, :, :plen] = c.layers[layer].keys[0, :, :plen]
                 keys[i, :, start:] = c.layers[layer].keys[0, :, plen:]
-                values[i, :, :plen] = c.layers[layer].values[0, :, :plen]
                 values[i, :, start:] = c.layers[layer].values[0, :, plen:]
             batch.update(keys, values, layer)
         return torch.cat(scores, dim=0), batch

@@ -100,18 +100,22 @@ def shared_prefix_hidden(backbone, forward: dict, labels):
     gradients); with no shared start it is the plain forward pass."""
     import torch
 
-    ids, attention = forward.get("input_ids"), forward.get("attention_mask")
-    # gradient checkpointing turns the cache off (and saves memory, not time): plain pass
-    only = set(forward) <= {"input_ids", "attention_mask", "position_ids"} and not (
-        backbone.training and getattr(backbone, "gradient_checkpointing", False))
-    prefix = shared_prefix_length(ids, attention, labels) if ids is not None and attention is not None and only else 0
-    if not prefix:
+    def plain():
         return backbone(**{**forward, "use_cache": False}).last_hidden_state[:, :-1]
+
+    ids, attention = forward.get("input_ids"), forward.get("attention_mask")
+    # rows with their own position ids (packed or padding-free batches) keep the plain pass, as
+    # does gradient checkpointing (it turns the cache off, and saves memory, not time)
+    only = set(forward) == {"input_ids", "attention_mask"} and not (
+        backbone.training and getattr(backbone, "gradient_checkpointing", False))
+    prefix = shared_prefix_length(ids, attention, labels) if only else 0
+    if not prefix:
+        return plain()
     rows, width = ids.shape
     head = backbone(input_ids=ids[:1, :prefix], attention_mask=attention[:1, :prefix], use_cache=True)
     cache = getattr(head, "cache", None) or getattr(head, "past_key_values", None)
     if cache is None:  # a model that keeps no cache here
-        return backbone(**{**forward, "use_cache": False}).last_hidden_state[:, :-1]
+        return plain()
     for layer in cache.layers:
         layer.keys = layer.keys.expand(rows, *layer.keys.shape[1:])
         layer.values = layer.values.expand(rows, *layer.values.shape[1:])
