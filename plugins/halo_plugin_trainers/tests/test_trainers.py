@@ -23,6 +23,7 @@ tiny = pytest.importorskip("halo_plugin_qwen.tiny")
 torch.set_num_threads(2)
 
 from halo_plugin_trainers import train_bc, train_dpo, train_grpo
+from halo_plugin_trainers._common import TrainingError
 from halo_plugin_trainers.rewards import action_match_reward, action_validity_reward, page_bids
 
 from halo_core.config import mode_config
@@ -524,6 +525,40 @@ def test_halo_demo_with_a_pretrained_base(tmp_path):
     assert results["results"]["dpo"]["test"]["tasks"] == 1
     report = (tmp_path / "p" / "report.md").read_text()
     assert "pretrained" in report and "GRPO (from BC)" not in report
+
+
+def test_balancing_gives_every_task_the_same_share_of_the_rows():
+    from collections import Counter
+
+    from datasets import Dataset
+    from halo_plugin_trainers.bc import balance_tasks
+
+    # a long task (12 examples over 3 seeds), a short one (2) and a one-example one
+    ids = [f"suite.long@{s}" for s in range(3) for _ in range(4)] + ["suite.short@0", "suite.short@1", "suite.one"]
+    data = Dataset.from_list([{"task_id": t, "row": i} for i, t in enumerate(ids)])
+    out, info = balance_tasks(data, 30, seed=0)
+    assert len(out) == 30 and info == {"tasks": 3, "rows_per_task": 10, "rows": 30}
+    per_task = Counter(t.rsplit("@", 1)[0] for t in out["task_id"])
+    assert per_task == {"suite.long": 10, "suite.short": 10, "suite.one": 10}
+    uses = Counter(out["row"])
+    assert uses[14] == 10 and uses[12] == uses[13] == 5  # a short task's rows repeat whole
+    assert sorted(uses[i] for i in range(12)) == [0, 0] + [1] * 10  # the long one's are sampled
+    assert balance_tasks(data, 30, seed=0)[0]["row"] == out["row"]  # seeded
+    assert balance_tasks(data, 31, seed=0)[1]["rows_per_task"] == 10 and len(balance_tasks(data, 31)[0]) == 31
+    with pytest.raises(TrainingError, match="task_id"):
+        balance_tasks(Dataset.from_list([{"row": 1}]), 4)
+
+
+def test_bc_trains_on_balanced_rows_for_its_steps(workspace):
+    root, base = workspace
+    out = train_bc(dataset=str(root / "ds" / "bc.jsonl"), base_model=str(base), output=str(root / "bc_balanced"),
+                   max_steps=3, balance_tasks=True, lora=False, **FAST)
+    summary = json.loads((out / "training_summary.json").read_text())
+    # 3 steps of 2 rows, all of the one task the workspace recorded
+    assert summary["metrics"]["global_step"] == 3
+    assert summary["balanced_tasks"] == {"tasks": 1, "rows_per_task": 6, "rows": 6}
+    examples = len((root / "ds" / "bc.jsonl").read_text().splitlines())
+    assert summary["train_examples"] == examples != 6 and summary["options"]["balance_tasks"] is True
 
 
 def test_bc_epochs_become_steps_of_the_demo_batch():

@@ -45,6 +45,9 @@ class TrainOptions:
     lora_top_layers: int = 0
     max_length: int = 4096  # longer examples are dropped (never truncated: the action must stay in the span)
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, more time
+    # BC: every task the same share of the steps (instances ``<task>@<seed>`` are one task),
+    # whatever its number of examples; see :func:`halo_plugin_trainers.bc.balance_tasks`
+    balance_tasks: bool = False
     resume: bool = False
     seed: int = 0
     logging_steps: int = 10

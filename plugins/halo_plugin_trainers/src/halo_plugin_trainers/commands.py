@@ -98,6 +98,9 @@ def train_group() -> None:
 
 @train_group.command("bc")
 @_common_options
+@click.option("--balance-tasks", is_flag=True,
+              help="Give every task the same share of the steps (instances <task>@<seed> are one task), "
+                   "whatever its number of examples.")
 @click.pass_context
 def train_bc_command(ctx, **options) -> None:
     """Behavioural cloning with trl's SFTTrainer (loss on the action only)."""

@@ -172,6 +172,11 @@ ZERO_SEEDS_FULL = 2
 #: the expert on more held-out states (41% vs 32% at 1.5 passes) but played worse: a full run
 #: with 6 gave BC 24% [22-26%] of 1,150 held-out episodes, the run with 3 gave 31% [29-34%]
 BC_EPOCHS_FULL = 3.0
+#: --full: BC's steps shared equally by the tasks, not by their examples. The 115 tasks give
+#: 1 to 157 demonstrations each (mouse-tracking tasks the most, one-click tasks the fewest);
+#: unbalanced, the full run's BC answered click(*1) on tasks it had seen ten times. The same
+#: 2,632 steps balanced matched the expert on 42% of its train states against 34% (5 per task)
+BALANCE_TASKS_FULL = True
 #: --full: BC's learning rate for the tiny model (the default run's 5e-3 is for its 400 steps).
 #: Over the full run's 2,666 steps 5e-3 stalled twice at a loss near 1.1, answering click(*1)
 #: on half of its own training states; 2e-3 on the same data and warm model went on down
@@ -183,7 +188,8 @@ BC_BATCH = 4
 def _bc_length(payload: dict[str, Any]) -> str:
     steps = payload.get("bc_steps") or payload["train_steps"]
     epochs = payload.get("bc_epochs")
-    return f"{steps} steps of {BC_BATCH}" + (f" ({epochs:g} passes over the demonstrations)" if epochs else "")
+    return (f"{steps} steps of {BC_BATCH}" + (f" ({epochs:g} passes over the demonstrations)" if epochs else "")
+            + (", every task the same share of them" if payload.get("balance_tasks") else ""))
 
 
 def _epoch_steps(epochs: float, examples: int) -> int:
@@ -364,12 +370,13 @@ def _run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Se
              test_seeds: int | None = None, tasks: Sequence[str] | None = None, grpo_steps: int | None = None,
              base_model: str | None = None, full: bool = False, references: bool = True, dagger_rounds: int = 1,
              until: str = "grpo", lora_top_layers: int = 0, lr: float | None = None, bc_epochs: float | None = None,
-             log: Callable[[str], None] = _log) -> dict[str, Any]:
+             balance_tasks: bool | None = None, log: Callable[[str], None] = _log) -> dict[str, Any]:
     """Run the demo; returns the ``results.json`` content. ``base_model``: None/``tiny`` (a tiny
     model built and trained from scratch) or a pretrained model folder (``smollm2``), whose
     BC, DPO and GRPO are LoRA adapters. ``bc_epochs``: BC's length in passes over its data
     (each relabelling round then makes one pass over the aggregated data) instead of
-    ``train_steps``; ``--full`` defaults to :data:`BC_EPOCHS_FULL`."""
+    ``train_steps``; ``--full`` defaults to :data:`BC_EPOCHS_FULL`. ``balance_tasks``: BC's
+    steps shared equally by the tasks (default: with ``--full``; :data:`BALANCE_TASKS_FULL`)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -412,6 +419,7 @@ def _run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Se
     warmup_steps = max(10, train_steps // 5)
     if full and bc_epochs is None and pretrained is None:
         bc_epochs = BC_EPOCHS_FULL
+    balance_tasks = (full and BALANCE_TASKS_FULL) if balance_tasks is None else balance_tasks
     workers = workers or 2
     runtime = Runtime()
     timings: dict[str, float] = {}
@@ -499,7 +507,8 @@ def _run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Se
                          f"on {exported.summary['bc_examples']['train']} examples")
     bc_dir = _finished(models / "bc", log) or train_bc(dataset=str(bc_path), base_model=str(base), output=str(models / "bc"), max_steps=bc_steps,
                       lr=bc_lr, lr_scheduler="cosine", warmup_steps=10, batch_size=BC_BATCH,
-                      lora=pretrained is not None, lora_top_layers=lora_top_layers if pretrained else 0, **common)
+                      lora=pretrained is not None, lora_top_layers=lora_top_layers if pretrained else 0,
+                      balance_tasks=balance_tasks, **common)
     timings["bc"] = _done(t, f"BC adapter: {bc_dir}")
 
     # 4b. expert relabelling (DAgger): the BC model acts on the train seeds, the expert labels every
@@ -546,7 +555,7 @@ def _run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Se
                               dataset=str(bc_path), base_model=str(bc_dir), output=str(models / f"bc_dagger{rnd}"),
                               max_steps=round_steps, lr=2e-4 if pretrained else 2e-3, lr_scheduler="cosine",
                               warmup_steps=5, batch_size=BC_BATCH, lora=pretrained is not None,
-                              **{**common, "save_steps": max(round_steps, 50), "logging_steps": max(5, round_steps // 10)})
+                              balance_tasks=balance_tasks, **{**common, "save_steps": max(round_steps, 50), "logging_steps": max(5, round_steps // 10)})
             timings[f"dagger_{rnd}"] = _done(t, f"BC after relabelling: {bc_dir}")
         phase += 1
 
@@ -615,7 +624,7 @@ def _run_demo(*, out: str = "reports/demo", run_id: str | None = None, sites: Se
     timings["total"] = time.monotonic() - started_all
     payload = {
         "run_id": run_id, "suite": suite, "sites": list(sites), "quick": quick, "max_steps": max_steps,
-        "train_steps": train_steps, "bc_steps": bc_steps, "bc_epochs": bc_epochs, "grpo_steps": grpo_steps, "grpo": "online" if miniwob else "offline",
+        "train_steps": train_steps, "bc_steps": bc_steps, "bc_epochs": bc_epochs, "balance_tasks": balance_tasks, "grpo_steps": grpo_steps, "grpo": "online" if miniwob else "offline",
         "train_seeds": train_seeds, "test_seeds": test_seeds, "per_task_test": tasks_table,
         "warmup_steps": warmup_steps, "train_tasks": [x.id for x in train_tasks], "test_tasks": [x.id for x in test_tasks],
         "tiny_model": {"path": str(base), "parameters": params, "pretrained": pretrained is not None, **sizes},
@@ -820,6 +829,9 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
 @click.option("--bc-epochs", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help=f"BC's length in passes over its data instead of --train-steps; each relabelling round then makes "
                    f"one pass over the aggregated data (--full with the tiny model: {BC_EPOCHS_FULL:g}).")
+@click.option("--balance-tasks/--no-balance-tasks", default=None,
+              help="BC's steps shared equally by the tasks, whatever their number of demonstrations "
+                   "(default: on with --full).")
 @click.option("--until", type=click.Choice(MODELS[1:]), default="grpo", show_default=True,
               help="Train and evaluate the rows up to this one: bc (zero-shot and BC, e.g. for a pretrained base "
                    "on 2 cores), dpo, or grpo (all four).")
@@ -835,14 +847,14 @@ def _report_md(payload: dict[str, Any], table: str) -> str:
                    "pretrained model folder; a pretrained base trains LoRA adapters.")
 def demo_command(out, run_id, sites, max_steps, train_steps, quick, workers, seed, seeds, suite, full, references,
                  dagger_rounds, train_seeds, until, lora_top_layers, lr, bc_epochs, test_seeds, task_names, grpo_steps,
-                 base_model) -> None:
+                 base_model, balance_tasks) -> None:
     """The learning loop end to end, offline: expert demos → export → tiny Qwen2 → BC → DPO,
     GRPO → evaluate zero-shot/BC/DPO/GRPO on held-out and train tasks → report."""
     options = dict(out=out, sites=tuple(s.strip() for s in (sites or "").split(",") if s.strip()) or None,
                    max_steps=max_steps, train_steps=train_steps, quick=quick, workers=workers, suite=suite,
                    train_seeds=train_seeds, test_seeds=test_seeds, grpo_steps=grpo_steps, base_model=base_model,
                    full=full, references=references, dagger_rounds=dagger_rounds, until=until,
-                   lora_top_layers=lora_top_layers, lr=lr, bc_epochs=bc_epochs,
+                   lora_top_layers=lora_top_layers, lr=lr, bc_epochs=bc_epochs, balance_tasks=balance_tasks,
                    tasks=tuple(t.strip() for t in (task_names or "").split(",") if t.strip()) or None)
     if not seeds:
         run_demo(run_id=run_id, seed=seed, **options)
