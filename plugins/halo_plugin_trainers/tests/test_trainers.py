@@ -559,6 +559,21 @@ def test_bc_trains_on_balanced_rows_for_its_steps(workspace):
     assert summary["balanced_tasks"] == {"tasks": 1, "rows_per_task": 6, "rows": 6}
     examples = len((root / "ds" / "bc.jsonl").read_text().splitlines())
     assert summary["train_examples"] == examples != 6 and summary["options"]["balance_tasks"] is True
+    assert f"({examples} examples, every task the same share of 6 rows)" in (out / "README.md").read_text()
+
+
+def test_dpo_prepares_only_the_pairs_its_steps_read(workspace, tmp_path):
+    root, base = workspace
+    rows = (root / "ds" / "dpo.jsonl").read_text().splitlines()
+    many = tmp_path / "dpo.jsonl"
+    many.write_text("\n".join(rows * (12 // len(rows) + 1)) + "\n")
+    total = len(many.read_text().splitlines())
+    out = train_dpo(dataset=str(many), base_model=str(base), output=str(tmp_path / "dpo"), max_steps=2, **FAST)
+    summary = json.loads((out / "training_summary.json").read_text())
+    # 2 steps of 2 pairs: 4 of the file's pairs are prepared and trained on
+    assert summary["train_examples"] == total >= 12 and summary["trained_pairs"] == 4
+    assert summary["metrics"]["global_step"] == 2
+    assert f"({total} examples, 4 of them sampled for the steps)" in (out / "README.md").read_text()
 
 
 def test_bc_epochs_become_steps_of_the_demo_batch():

@@ -406,6 +406,9 @@ def model_card(summary: dict[str, Any]) -> str:
         f"| started from | `{summary['init_adapter'] or 'the base model'}` |",
         f"| weights | {'LoRA adapter, r=%s, alpha=%s' % (summary['lora_r'], summary['lora_alpha']) if summary['lora'] else 'full model'} |",
         f"| dataset | `{summary['dataset']}` ({summary.get('train_examples', '?')} examples"
+        + (f", {summary['trained_pairs']} of them sampled for the steps" if "trained_pairs" in summary
+           and summary["trained_pairs"] != summary.get("train_examples") else "")
+        + (f", every task the same share of {summary['balanced_tasks']['rows']} rows" if summary.get("balanced_tasks") else "")
         + (f", {summary.get('dropped_too_long')} dropped as longer than {summary['options']['max_length']} tokens"
            if summary.get("dropped_too_long") else "") + ") |",
         f"| validation | `{summary['val_dataset'] or 'none'}` ({summary.get('val_examples', 0)} examples) |",
