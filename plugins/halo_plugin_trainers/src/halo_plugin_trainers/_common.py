@@ -58,6 +58,12 @@ class TrainOptions:
     extra: dict[str, Any] = attrs.field(factory=dict)
 
 
+def rows_read(opts: TrainOptions) -> int:
+    """How many rows a run of ``--max-steps`` reads (steps x batch x accumulation); 0 when
+    the run is set by ``--epochs`` instead."""
+    return opts.max_steps * opts.batch_size * opts.grad_accum if opts.max_steps and opts.max_steps > 0 else 0
+
+
 def set_threads() -> None:
     """Respect ``HALO_TORCH_THREADS`` / ``OMP_NUM_THREADS`` on shared CPU machines."""
     from halo_plugin_qwen.local import set_torch_threads

@@ -23,6 +23,7 @@ from ._common import (
     load_tokenizer,
     progress_callback,
     resolve_model,
+    rows_read,
     run_training,
     save_final,
     set_threads,
@@ -189,8 +190,7 @@ def train_bc(**options: Any) -> Path:
         raise TrainingError(f"every example of {opts.dataset} is longer than --max-length {opts.max_length}")
     balanced, examples = None, len(train)
     if opts.balance_tasks:
-        rows = (opts.max_steps * opts.batch_size * opts.grad_accum if opts.max_steps and opts.max_steps > 0
-                else math.ceil(opts.epochs * len(train)))
+        rows = rows_read(opts) or math.ceil(opts.epochs * len(train))
         train, balanced = balance_tasks(train, rows, opts.seed)
     model, peft_config = load_policy(opts, base, init)
     # balanced rows already hold every pass over the data: the trainer makes one

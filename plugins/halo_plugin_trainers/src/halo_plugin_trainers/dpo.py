@@ -22,6 +22,7 @@ from ._common import (
     load_tokenizer,
     progress_callback,
     resolve_model,
+    rows_read,
     run_training,
     save_final,
     set_threads,
@@ -59,7 +60,7 @@ def train_dpo(*, beta: float = 0.1, sft_weight: float = 1.0, **options: Any) -> 
     # on --resume); the work no longer grows with the pair file (the full MiniWoB demo's 7,966
     # pairs, idle: 124.5 s for 80 steps of 4 preparing all, 129.3 s preparing 320 -- within the
     # training's own spread for the tiny model)
-    needed = opts.max_steps * opts.batch_size * opts.grad_accum if opts.max_steps and opts.max_steps > 0 else 0
+    needed = rows_read(opts)
     if 0 < needed < pairs:
         train = train.shuffle(seed=opts.seed).select(range(needed))
     train, dropped = drop_too_long(train, tokenizer, opts.max_length, ("chosen", "rejected"))
